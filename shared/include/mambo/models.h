@@ -1,0 +1,136 @@
+#pragma once
+// The data model shared by webhookd and the console, with nlohmann JSON conversion found by ADL.
+// Times are Unix milliseconds (UTC) in memory and RFC 3339 strings ("2026-11-29T02:19:12.123Z") in
+// JSON. from_json is for trusted JSON (the store, the API's own responses); untrusted request
+// bodies go through the non-throwing parsers in validation.h.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace mambo {
+
+using Json = nlohmann::json;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct Webhook {
+  std::string id;       // "wh_..."
+  std::string team_id;  // owner; every API call is scoped to one team
+  std::string url;
+  std::vector<std::string> events;  // event type ids from the catalog
+  // Never serialised by to_json: a secret leaves the service only in the response that set it
+  // and through the explicit reveal endpoint.
+  std::optional<std::string> secret;
+  bool active = true;
+  std::optional<std::string> description;
+  std::optional<std::string> disabled_reason;  // why webhookd set it inactive, if it did
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+};
+
+struct Event {
+  std::string id;  // "evt_..." or the producer's own idempotency id
+  std::string type;
+  std::string team_id;
+  int64_t timestamp = 0;
+  Json data = Json::object();
+};
+
+enum class DeliveryStatus { kPending, kInFlight, kSucceeded, kFailed, kExhausted };
+
+// Why an attempt failed when there is no 2xx answer. kHttpStatus means the receiver answered with
+// a non-2xx status (see DeliveryAttempt::http_status); the others mean there was no usable answer.
+enum class FailureCause {
+  kNone,
+  kHttpStatus,
+  kDns,
+  kConnect,
+  kTls,
+  kTimeout,
+  kBlockedAddress,
+  kResponseTooLarge,
+  kConnectionClosed,
+  kInvalidUrl,
+  kInternal,
+};
+
+struct DeliveryAttempt {
+  std::string id;
+  std::string delivery_id;
+  int number = 0;  // 1 for the first attempt
+  int64_t started_at = 0;
+  int64_t duration_ms = 0;
+  std::optional<int> http_status;
+  FailureCause cause = FailureCause::kNone;
+  std::string error;  // human-readable detail for the cause ("connection refused")
+  Headers request_headers;
+  Headers response_headers;
+  std::string response_excerpt;  // at most kResponseExcerptLimit bytes
+  bool response_truncated = false;
+};
+
+inline constexpr size_t kResponseExcerptLimit = 16 * 1024;
+
+struct Delivery {
+  std::string id;
+  std::string webhook_id;
+  std::string team_id;
+  std::string event_id;
+  std::string event_type;
+  DeliveryStatus status = DeliveryStatus::kPending;
+  int attempt_count = 0;
+  int64_t created_at = 0;
+  int64_t updated_at = 0;
+  int64_t next_attempt_at = 0;  // meaningful while pending or failed
+  std::optional<int> last_http_status;
+  FailureCause last_cause = FailureCause::kNone;
+  std::vector<DeliveryAttempt> attempts;  // filled only where asked for (details view)
+};
+
+std::string_view ToString(DeliveryStatus status);
+std::optional<DeliveryStatus> ParseDeliveryStatus(std::string_view text);
+std::string_view ToString(FailureCause cause);
+
+// RFC 3339 UTC with milliseconds. ParseTimestamp accepts "Z" or a numeric offset and fractional
+// seconds of any length; it returns nullopt for anything else.
+std::string FormatTimestamp(int64_t unix_ms);
+std::optional<int64_t> ParseTimestamp(std::string_view text);
+
+NLOHMANN_JSON_SERIALIZE_ENUM(DeliveryStatus, {
+                                                 {DeliveryStatus::kPending, "pending"},
+                                                 {DeliveryStatus::kInFlight, "in_flight"},
+                                                 {DeliveryStatus::kSucceeded, "succeeded"},
+                                                 {DeliveryStatus::kFailed, "failed"},
+                                                 {DeliveryStatus::kExhausted, "exhausted"},
+                                             })
+
+NLOHMANN_JSON_SERIALIZE_ENUM(FailureCause, {
+                                               {FailureCause::kNone, nullptr},
+                                               {FailureCause::kHttpStatus, "http_status"},
+                                               {FailureCause::kDns, "dns"},
+                                               {FailureCause::kConnect, "connect"},
+                                               {FailureCause::kTls, "tls"},
+                                               {FailureCause::kTimeout, "timeout"},
+                                               {FailureCause::kBlockedAddress, "blocked_address"},
+                                               {FailureCause::kResponseTooLarge,
+                                                "response_too_large"},
+                                               {FailureCause::kConnectionClosed,
+                                                "connection_closed"},
+                                               {FailureCause::kInvalidUrl, "invalid_url"},
+                                               {FailureCause::kInternal, "internal"},
+                                           })
+
+void to_json(Json& j, const Webhook& w);
+void from_json(const Json& j, Webhook& w);
+void to_json(Json& j, const Event& e);
+void from_json(const Json& j, Event& e);
+void to_json(Json& j, const DeliveryAttempt& a);
+void from_json(const Json& j, DeliveryAttempt& a);
+void to_json(Json& j, const Delivery& d);
+void from_json(const Json& j, Delivery& d);
+
+}  // namespace mambo

@@ -1,0 +1,64 @@
+#pragma once
+// Validation of everything a user can type: returns values, never throws. The console calls the
+// same functions as webhookd, so a user sees in the browser exactly the message the API's 422
+// would carry.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "mambo/models.h"
+
+namespace mambo {
+
+struct FieldError {
+  std::string field;  // "url", "events[2]", "secret"
+  std::string message;
+  bool operator==(const FieldError& o) const { return field == o.field && message == o.message; }
+};
+using FieldErrors = std::vector<FieldError>;
+
+void to_json(Json& j, const FieldError& e);
+
+inline constexpr size_t kMaxUrlLength = 2048;
+inline constexpr size_t kMaxDescriptionChars = 256;
+inline constexpr std::string_view kGenerateSecret = "generate";
+inline constexpr std::string_view kSecretPrefix = "whsec_";
+
+// nullopt when `url` is an acceptable webhook target URL, else the message for the user.
+std::optional<std::string> UrlError(std::string_view url);
+// nullopt when `secret` is acceptable: "whsec_" + base64 of 24..64 bytes, or 16..256 printable
+// ASCII characters. "generate" is not a secret (the caller asks for one to be made).
+std::optional<std::string> SecretError(std::string_view secret);
+std::optional<std::string> DescriptionError(std::string_view description);
+// Every id in the catalog, at least one, no duplicates; field names "events" / "events[i]".
+FieldErrors EventsErrors(const std::vector<std::string>& events);
+
+// The HMAC key of a valid secret: a whsec_ secret's base64-decoded bytes, a plain secret's bytes.
+std::string SecretKey(std::string_view secret);
+
+// Body of POST /webhooks (kCreate: url and events required) or PATCH /webhooks/{id} (kUpdate:
+// every field optional). null clears description (and secret on update).
+struct WebhookInput {
+  std::optional<std::string> url;
+  std::optional<std::vector<std::string>> events;
+  std::optional<std::string> secret;  // may be kGenerateSecret
+  bool clear_secret = false;
+  std::optional<bool> active;
+  std::optional<std::string> description;
+  bool clear_description = false;
+};
+enum class InputMode { kCreate, kUpdate };
+
+// Parses and validates JSON text. Malformed JSON gives one error on field "" ; wrong types,
+// unknown fields and invalid values give one error per field. Never throws.
+FieldErrors ParseWebhookInput(std::string_view body, InputMode mode, WebhookInput& out);
+
+// Non-throwing JSON parse: nullopt when the text is not one JSON value.
+std::optional<Json> ParseJson(std::string_view text);
+
+// Strict base64 (RFC 4648 alphabet, padding required): nullopt when not valid.
+std::optional<std::string> DecodeBase64(std::string_view text);
+
+}  // namespace mambo

@@ -1,0 +1,265 @@
+#include "mambo/models.h"
+
+#include <algorithm>
+#include <cstdio>
+
+namespace mambo {
+namespace {
+
+// Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar, and back
+// (H. Hinnant's public-domain algorithms: exact for every representable date).
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+void CivilFromDays(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
+  z += 719468;
+  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  const unsigned doe = static_cast<unsigned>(z - era * 146097);
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  y = static_cast<int64_t>(yoe) + era * 400;
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const unsigned mp = (5 * doy + 2) / 153;
+  d = doy - (153 * mp + 2) / 5 + 1;
+  m = mp < 10 ? mp + 3 : mp - 9;
+  y += m <= 2;
+}
+
+bool ReadDigits(std::string_view text, size_t pos, size_t count, int& out) {
+  if (pos + count > text.size()) return false;
+  out = 0;
+  for (size_t i = pos; i < pos + count; ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+    out = out * 10 + (text[i] - '0');
+  }
+  return true;
+}
+
+template <typename T>
+std::optional<T> OptionalField(const Json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return std::nullopt;
+  return it->get<T>();
+}
+
+int64_t TimeField(const Json& j, const char* key) {
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_string()) return 0;
+  return ParseTimestamp(it->get<std::string>()).value_or(0);
+}
+
+}  // namespace
+
+std::string_view ToString(DeliveryStatus status) {
+  switch (status) {
+    case DeliveryStatus::kPending: return "pending";
+    case DeliveryStatus::kInFlight: return "in_flight";
+    case DeliveryStatus::kSucceeded: return "succeeded";
+    case DeliveryStatus::kFailed: return "failed";
+    case DeliveryStatus::kExhausted: return "exhausted";
+  }
+  return "pending";
+}
+
+std::optional<DeliveryStatus> ParseDeliveryStatus(std::string_view text) {
+  for (auto s : {DeliveryStatus::kPending, DeliveryStatus::kInFlight, DeliveryStatus::kSucceeded,
+                 DeliveryStatus::kFailed, DeliveryStatus::kExhausted}) {
+    if (ToString(s) == text) return s;
+  }
+  return std::nullopt;
+}
+
+std::string_view ToString(FailureCause cause) {
+  switch (cause) {
+    case FailureCause::kNone: return "";
+    case FailureCause::kHttpStatus: return "http_status";
+    case FailureCause::kDns: return "dns";
+    case FailureCause::kConnect: return "connect";
+    case FailureCause::kTls: return "tls";
+    case FailureCause::kTimeout: return "timeout";
+    case FailureCause::kBlockedAddress: return "blocked_address";
+    case FailureCause::kResponseTooLarge: return "response_too_large";
+    case FailureCause::kConnectionClosed: return "connection_closed";
+    case FailureCause::kInvalidUrl: return "invalid_url";
+    case FailureCause::kInternal: return "internal";
+  }
+  return "";
+}
+
+std::string FormatTimestamp(int64_t unix_ms) {
+  int64_t days = unix_ms / 86400000;
+  int64_t rem = unix_ms % 86400000;
+  if (rem < 0) {
+    rem += 86400000;
+    --days;
+  }
+  int64_t y;
+  unsigned m, d;
+  CivilFromDays(days, y, m, d);
+  const int64_t secs = rem / 1000;
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
+                static_cast<long long>(y), m, d, static_cast<long long>(secs / 3600),
+                static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60),
+                static_cast<long long>(rem % 1000));
+  return buf;
+}
+
+std::optional<int64_t> ParseTimestamp(std::string_view t) {
+  // YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)
+  int year, month, day, hour, minute, second;
+  if (t.size() < 20 || !ReadDigits(t, 0, 4, year) || t[4] != '-' || !ReadDigits(t, 5, 2, month) ||
+      t[7] != '-' || !ReadDigits(t, 8, 2, day) || (t[10] != 'T' && t[10] != 't') ||
+      !ReadDigits(t, 11, 2, hour) || t[13] != ':' || !ReadDigits(t, 14, 2, minute) ||
+      t[16] != ':' || !ReadDigits(t, 17, 2, second)) {
+    return std::nullopt;
+  }
+  static constexpr int kDaysInMonth[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (month < 1 || month > 12 || day < 1 || day > kDaysInMonth[month - 1] || hour > 23 ||
+      minute > 59 || second > 60) {
+    return std::nullopt;
+  }
+  size_t pos = 19;
+  int64_t millis = 0;
+  if (pos < t.size() && t[pos] == '.') {
+    ++pos;
+    int digits = 0;
+    while (pos < t.size() && t[pos] >= '0' && t[pos] <= '9') {
+      if (digits < 3) millis = millis * 10 + (t[pos] - '0');
+      ++digits;
+      ++pos;
+    }
+    if (digits == 0) return std::nullopt;
+    for (int i = digits; i < 3; ++i) millis *= 10;
+  }
+  int64_t offset_minutes = 0;
+  if (pos < t.size() && (t[pos] == 'Z' || t[pos] == 'z')) {
+    ++pos;
+  } else if (pos < t.size() && (t[pos] == '+' || t[pos] == '-')) {
+    int oh, om;
+    if (!ReadDigits(t, pos + 1, 2, oh) || pos + 3 >= t.size() || t[pos + 3] != ':' ||
+        !ReadDigits(t, pos + 4, 2, om) || oh > 23 || om > 59) {
+      return std::nullopt;
+    }
+    offset_minutes = (t[pos] == '+' ? 1 : -1) * (oh * 60 + om);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != t.size()) return std::nullopt;
+  const int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const int64_t secs = days * 86400 + hour * 3600 + minute * 60 + std::min(second, 59);
+  return (secs - offset_minutes * 60) * 1000 + millis;
+}
+
+void to_json(Json& j, const Webhook& w) {
+  j = Json{{"id", w.id},
+           {"team_id", w.team_id},
+           {"url", w.url},
+           {"events", w.events},
+           {"has_secret", w.secret.has_value()},
+           {"active", w.active},
+           {"description", w.description ? Json(*w.description) : Json(nullptr)},
+           {"disabled_reason", w.disabled_reason ? Json(*w.disabled_reason) : Json(nullptr)},
+           {"created_at", FormatTimestamp(w.created_at)},
+           {"updated_at", FormatTimestamp(w.updated_at)}};
+}
+
+void from_json(const Json& j, Webhook& w) {
+  j.at("id").get_to(w.id);
+  j.at("team_id").get_to(w.team_id);
+  j.at("url").get_to(w.url);
+  j.at("events").get_to(w.events);
+  w.secret = OptionalField<std::string>(j, "secret");  // only present in trusted store records
+  w.active = j.value("active", true);
+  w.description = OptionalField<std::string>(j, "description");
+  w.disabled_reason = OptionalField<std::string>(j, "disabled_reason");
+  w.created_at = TimeField(j, "created_at");
+  w.updated_at = TimeField(j, "updated_at");
+}
+
+void to_json(Json& j, const Event& e) {
+  j = Json{{"id", e.id},
+           {"type", e.type},
+           {"team_id", e.team_id},
+           {"timestamp", FormatTimestamp(e.timestamp)},
+           {"data", e.data}};
+}
+
+void from_json(const Json& j, Event& e) {
+  j.at("id").get_to(e.id);
+  j.at("type").get_to(e.type);
+  j.at("team_id").get_to(e.team_id);
+  e.timestamp = TimeField(j, "timestamp");
+  e.data = j.value("data", Json::object());
+}
+
+void to_json(Json& j, const DeliveryAttempt& a) {
+  j = Json{{"id", a.id},
+           {"delivery_id", a.delivery_id},
+           {"number", a.number},
+           {"started_at", FormatTimestamp(a.started_at)},
+           {"duration_ms", a.duration_ms},
+           {"http_status", a.http_status ? Json(*a.http_status) : Json(nullptr)},
+           {"cause", a.cause},
+           {"error", a.error},
+           {"request_headers", a.request_headers},
+           {"response_headers", a.response_headers},
+           {"response_excerpt", a.response_excerpt},
+           {"response_truncated", a.response_truncated}};
+}
+
+void from_json(const Json& j, DeliveryAttempt& a) {
+  j.at("id").get_to(a.id);
+  j.at("delivery_id").get_to(a.delivery_id);
+  a.number = j.value("number", 0);
+  a.started_at = TimeField(j, "started_at");
+  a.duration_ms = j.value("duration_ms", int64_t{0});
+  a.http_status = OptionalField<int>(j, "http_status");
+  a.cause = j.value("cause", FailureCause::kNone);
+  a.error = j.value("error", std::string());
+  a.request_headers = j.value("request_headers", Headers{});
+  a.response_headers = j.value("response_headers", Headers{});
+  a.response_excerpt = j.value("response_excerpt", std::string());
+  a.response_truncated = j.value("response_truncated", false);
+}
+
+void to_json(Json& j, const Delivery& d) {
+  j = Json{{"id", d.id},
+           {"webhook_id", d.webhook_id},
+           {"team_id", d.team_id},
+           {"event_id", d.event_id},
+           {"event_type", d.event_type},
+           {"status", d.status},
+           {"attempt_count", d.attempt_count},
+           {"created_at", FormatTimestamp(d.created_at)},
+           {"updated_at", FormatTimestamp(d.updated_at)},
+           {"next_attempt_at", d.next_attempt_at ? Json(FormatTimestamp(d.next_attempt_at))
+                                                 : Json(nullptr)},
+           {"last_http_status", d.last_http_status ? Json(*d.last_http_status) : Json(nullptr)},
+           {"last_cause", d.last_cause}};
+  if (!d.attempts.empty()) j["attempts"] = d.attempts;
+}
+
+void from_json(const Json& j, Delivery& d) {
+  j.at("id").get_to(d.id);
+  j.at("webhook_id").get_to(d.webhook_id);
+  d.team_id = j.value("team_id", std::string());
+  j.at("event_id").get_to(d.event_id);
+  j.at("event_type").get_to(d.event_type);
+  d.status = j.value("status", DeliveryStatus::kPending);
+  d.attempt_count = j.value("attempt_count", 0);
+  d.created_at = TimeField(j, "created_at");
+  d.updated_at = TimeField(j, "updated_at");
+  d.next_attempt_at = TimeField(j, "next_attempt_at");
+  d.last_http_status = OptionalField<int>(j, "last_http_status");
+  d.last_cause = j.value("last_cause", FailureCause::kNone);
+  d.attempts = j.value("attempts", std::vector<DeliveryAttempt>{});
+}
+
+}  // namespace mambo

@@ -1,0 +1,190 @@
+#include "mambo/validation.h"
+
+#include <set>
+
+#include "mambo/catalog.h"
+
+namespace mambo {
+namespace {
+
+// Number of code points when `text` is valid UTF-8 (no overlongs, surrogates or > U+10FFFF).
+std::optional<size_t> Utf8Length(std::string_view text) {
+  size_t count = 0;
+  for (size_t i = 0; i < text.size(); ++count) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    size_t len;
+    uint32_t cp;
+    if (c < 0x80) {
+      len = 1;
+      cp = c;
+    } else if ((c & 0xe0) == 0xc0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return std::nullopt;
+    }
+    if (i + len > text.size()) return std::nullopt;
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xc0) != 0x80) return std::nullopt;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return std::nullopt;
+    i += len;
+  }
+  return count;
+}
+
+const char* TypeName(const Json& j) {
+  switch (j.type()) {
+    case Json::value_t::null: return "null";
+    case Json::value_t::boolean: return "a boolean";
+    case Json::value_t::string: return "a string";
+    case Json::value_t::array: return "an array";
+    case Json::value_t::object: return "an object";
+    default: return "a number";
+  }
+}
+
+}  // namespace
+
+void to_json(Json& j, const FieldError& e) { j = Json{{"field", e.field}, {"message", e.message}}; }
+
+std::optional<Json> ParseJson(std::string_view text) {
+  Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return std::nullopt;
+  return j;
+}
+
+std::optional<std::string> SecretError(std::string_view secret) {
+  if (secret == kGenerateSecret) return std::nullopt;
+  if (secret.substr(0, kSecretPrefix.size()) == kSecretPrefix) {
+    auto key = DecodeBase64(secret.substr(kSecretPrefix.size()));
+    if (!key) return "Secret starting with whsec_ must be followed by valid base64";
+    if (key->size() < 24 || key->size() > 64) {
+      return "Secret starting with whsec_ must encode 24 to 64 bytes (it encodes " +
+             std::to_string(key->size()) + ")";
+    }
+    return std::nullopt;
+  }
+  for (unsigned char c : secret) {
+    if (c < 0x20 || c > 0x7e) return "Secret must contain only printable ASCII characters";
+  }
+  if (secret.size() < 16) return "Secret must be at least 16 characters";
+  if (secret.size() > 256) return "Secret must be at most 256 characters";
+  return std::nullopt;
+}
+
+std::string SecretKey(std::string_view secret) {
+  if (secret.substr(0, kSecretPrefix.size()) == kSecretPrefix) {
+    if (auto key = DecodeBase64(secret.substr(kSecretPrefix.size()))) return *key;
+  }
+  return std::string(secret);
+}
+
+std::optional<std::string> DescriptionError(std::string_view description) {
+  auto length = Utf8Length(description);
+  if (!length) return "Description must be valid UTF-8";
+  if (*length > kMaxDescriptionChars) return "Description must be at most 256 characters";
+  return std::nullopt;
+}
+
+FieldErrors EventsErrors(const std::vector<std::string>& events) {
+  FieldErrors errors;
+  if (events.empty()) {
+    errors.push_back({"events", "Select at least one event"});
+    return errors;
+  }
+  std::set<std::string_view> seen;
+  for (size_t i = 0; i < events.size(); ++i) {
+    const std::string field = "events[" + std::to_string(i) + "]";
+    if (!FindEventType(events[i])) {
+      errors.push_back({field, "Unknown event type \"" + events[i] + "\""});
+    } else if (!seen.insert(events[i]).second) {
+      errors.push_back({field, "Event type \"" + events[i] + "\" is listed twice"});
+    }
+  }
+  return errors;
+}
+
+FieldErrors ParseWebhookInput(std::string_view body, InputMode mode, WebhookInput& out) {
+  out = WebhookInput{};
+  FieldErrors errors;
+  auto parsed = ParseJson(body);
+  if (!parsed) return {{"", "Request body is not valid JSON"}};
+  const Json& j = *parsed;
+  if (!j.is_object()) return {{"", "Request body must be a JSON object"}};
+
+  auto wrong_type = [&](const std::string& field, const char* expected, const Json& value) {
+    errors.push_back({field, "Must be " + std::string(expected) + ", not " + TypeName(value)});
+  };
+
+  for (const auto& [key, value] : j.items()) {
+    if (key == "url") {
+      if (!value.is_string()) {
+        wrong_type(key, "a string", value);
+      } else {
+        out.url = value.get<std::string>();
+        if (auto e = UrlError(*out.url)) errors.push_back({key, *e});
+      }
+    } else if (key == "events") {
+      if (!value.is_array()) {
+        wrong_type(key, "an array of event type ids", value);
+        continue;
+      }
+      std::vector<std::string> events;
+      bool types_ok = true;
+      for (size_t i = 0; i < value.size(); ++i) {
+        if (!value[i].is_string()) {
+          wrong_type("events[" + std::to_string(i) + "]", "a string", value[i]);
+          types_ok = false;
+        } else {
+          events.push_back(value[i].get<std::string>());
+        }
+      }
+      if (!types_ok) continue;
+      for (auto& e : EventsErrors(events)) errors.push_back(std::move(e));
+      out.events = std::move(events);
+    } else if (key == "secret") {
+      if (value.is_null()) {
+        out.clear_secret = true;
+      } else if (!value.is_string()) {
+        wrong_type(key, "a string or null", value);
+      } else {
+        out.secret = value.get<std::string>();
+        if (auto e = SecretError(*out.secret)) errors.push_back({key, *e});
+      }
+    } else if (key == "active") {
+      if (!value.is_boolean()) {
+        wrong_type(key, "true or false", value);
+      } else {
+        out.active = value.get<bool>();
+      }
+    } else if (key == "description") {
+      if (value.is_null()) {
+        out.clear_description = true;
+      } else if (!value.is_string()) {
+        wrong_type(key, "a string or null", value);
+      } else {
+        out.description = value.get<std::string>();
+        if (auto e = DescriptionError(*out.description)) errors.push_back({key, *e});
+      }
+    } else {
+      errors.push_back({key, "Unknown field"});
+    }
+  }
+  if (mode == InputMode::kCreate) {
+    if (!j.contains("url")) errors.push_back({"url", "URL is required"});
+    if (!j.contains("events")) errors.push_back({"events", "Select at least one event"});
+  }
+  return errors;
+}
+
+}  // namespace mambo
