@@ -10,7 +10,7 @@ IMGUI_DEB_VERSION=1.90.1+ds-1
 IMGUI_DIR="$ROOT/third_party/imgui-$IMGUI_VERSION"
 
 PACKAGES=(
-  build-essential cmake pkg-config git ca-certificates openssl curl
+  build-essential cmake ninja-build pkg-config git ca-certificates openssl curl
   emscripten
   libcpp-httplib-dev nlohmann-json3-dev libssl-dev zlib1g-dev libbrotli-dev
   libgtest-dev googletest libsqlite3-dev sqlite3 libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what is missing, builds both targets, runs
+# every suite: native ctest (shared + backend unit + service tests against a real webhookd), the
+# shared tests again as WebAssembly under node, and the browser tests in headless Chromium.
+# Exits non-zero when anything fails; runs every suite even after a failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh || { echo "setup failed" >&2; exit 1; }
+scripts/build.sh all || { echo "build failed" >&2; exit 1; }
+
+failed=()
+run() {
+  local name=$1
+  shift
+  echo
+  echo "==== $name"
+  if ! "$@"; then failed+=("$name"); fi
+}
+
+run "native tests (ctest build/)" ctest --test-dir build --output-on-failure -j 2 --timeout 300
+run "wasm shared tests under node (ctest build-web/)" ctest --test-dir build-web --output-on-failure -j 2 --timeout 300
+if compgen -G "tests/browser/*.test.mjs" >/dev/null; then
+  run "browser tests (headless chromium)" env MAMBO_WEB_ROOT="$PWD/build-web/web" \
+    MAMBO_BUILD_DIR="$PWD/build" node --test --test-concurrency=1 tests/browser/
+fi
+
+echo
+native=$(ctest --test-dir build -N | sed -n 's/^Total Tests: //p')
+wasm=$(ctest --test-dir build-web -N | sed -n 's/^Total Tests: //p')
+echo "shared test count: native $(ctest --test-dir build -N -L shared 2>/dev/null | sed -n 's/^Total Tests: //p'), wasm $wasm (all native suites: $native)"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "FAILED: ${failed[*]}"
+  exit 1
+fi
+echo "ALL TEST SUITES PASSED"
