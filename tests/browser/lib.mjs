@@ -1,0 +1,193 @@
+// Helpers for browser tests of the console: a static server for the built web root, Debian's
+// headless Chromium through playwright-core, polling of the app's ui_state_json() and user-like
+// input at the widget rectangles it reports. No sleeps: every wait is on app state.
+
+import { mkdtempSync, rmSync, mkdirSync, createReadStream, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const webRoot = resolve(process.env.MAMBO_WEB_ROOT ?? join(repoRoot, 'build-web', 'web'));
+// Screenshots go next to the web root's build folder (build-web/screenshots by default).
+export const screenshotDir = resolve(
+  process.env.MAMBO_SCREENSHOT_DIR ?? join(webRoot, '..', 'screenshots'));
+
+const MIME = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.txt': 'text/plain; charset=utf-8',
+};
+
+// Serves `root` on 127.0.0.1 at an ephemeral port. Returns { url, close() }.
+export async function startStaticServer(root = webRoot) {
+  statSync(join(root, 'index.html'));  // fail early and clearly when the console is not built
+  const server = createServer((req, res) => {
+    let path;
+    try {
+      path = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+    } catch {
+      res.writeHead(400).end();
+      return;
+    }
+    if (path.endsWith('/')) path += 'index.html';
+    const file = resolve(root, '.' + path);
+    if (file !== root && !file.startsWith(root + sep)) {
+      res.writeHead(403).end();
+      return;
+    }
+    let st;
+    try {
+      st = statSync(file);
+    } catch {
+      st = null;
+    }
+    if (!st || !st.isFile()) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
+      return;
+    }
+    res.writeHead(200, {
+      'Content-Type': MIME[extname(file)] ?? 'application/octet-stream',
+      'Content-Length': st.size,
+      'Cache-Control': 'no-store',
+    });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    createReadStream(file).pipe(res);
+  });
+  await new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', ok);
+  });
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise((ok) => { server.closeAllConnections(); server.close(ok); }),
+  };
+}
+
+// The flags that reliably give WebGL2 in Debian's headless chromium (/work/shared/TOOLCHAIN.md),
+// minus --user-data-dir, which playwright takes as launchPersistentContext's first argument.
+export const chromiumArgs = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--use-angle=swiftshader',
+  '--enable-unsafe-swiftshader',
+];
+
+// Launches Debian's chromium with a fresh temporary profile (--user-data-dir) and the given
+// viewport. Returns { context, close() }; close() also deletes the profile.
+export async function launchBrowser({ width = 1280, height = 960, deviceScaleFactor = 1 } = {}) {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'mambo-chromium-'));
+  let context;
+  try {
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: process.env.MAMBO_CHROMIUM ?? '/usr/bin/chromium',
+      headless: true,
+      args: chromiumArgs,
+      viewport: { width, height },
+      deviceScaleFactor,
+    });
+  } catch (e) {
+    rmSync(userDataDir, { recursive: true, force: true });
+    throw e;
+  }
+  return {
+    context,
+    close: async () => {
+      await context.close();
+      rmSync(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+// Opens the console in a page of `context`. Page errors and console errors are collected in
+// `errors` so a test can assert the page ran clean.
+export async function openConsole(context, url) {
+  const page = context.pages()[0] ?? await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  await page.goto(url);
+  return { page, errors };
+}
+
+// The app's current UI state (parsed ui_state_json()), or null before the runtime is up.
+export async function uiState(page) {
+  const text = await page.evaluate(() => {
+    const M = globalThis.Module;
+    if (!M || !M.calledRun || typeof M.ccall !== 'function') return null;
+    return M.ccall('ui_state_json', 'string', [], []);
+  });
+  return text === null ? null : JSON.parse(text);
+}
+
+// Polls ui_state_json() inside the page until `predicate(state)` holds for a frame drawn after
+// `afterFrame` (so the state reflects input sent before the call), then returns that state.
+// `predicate` is serialised into the page: it must be self-contained.
+export async function waitForUi(page, predicate, { afterFrame = 0, timeout = 30000 } = {}) {
+  const handle = await page.waitForFunction(
+    ({ source, afterFrame }) => {
+      const M = globalThis.Module;
+      if (!M || !M.calledRun || typeof M.ccall !== 'function') return false;
+      const state = JSON.parse(M.ccall('ui_state_json', 'string', [], []));
+      if (state.frame <= afterFrame) return false;
+      // eslint-disable-next-line no-new-func
+      return new Function('state', `return (${source})(state);`)(state) ? state : false;
+    },
+    { source: predicate.toString(), afterFrame },
+    { timeout, polling: 'raf' },
+  );
+  return handle.jsonValue();
+}
+
+// Rectangle (CSS pixels) of a widget from the state, or throws naming the widgets present.
+export function widget(state, label) {
+  const r = state.widgets[label];
+  if (!r) throw new Error(`widget "${label}" not drawn; have: ${Object.keys(state.widgets).join(', ')}`);
+  return r;
+}
+
+// Moves the mouse to the middle of a widget (or `at` = {dx, dy} offset from its top-left) and
+// clicks it like a user: returns the frame number just before the click.
+export async function clickWidget(page, state, label, at) {
+  const r = widget(state, label);
+  const x = r.x + (at ? at.dx : r.w / 2);
+  const y = r.y + (at ? at.dy : r.h / 2);
+  const before = (await uiState(page)).frame;
+  await page.mouse.move(x, y);
+  await page.mouse.down();
+  await page.mouse.up();
+  return before;
+}
+
+export async function hoverWidget(page, state, label) {
+  const r = widget(state, label);
+  const before = (await uiState(page)).frame;
+  await page.mouse.move(r.x + Math.min(r.w / 2, 40), r.y + r.h / 2);
+  return before;
+}
+
+export async function screenshot(page, name) {
+  mkdirSync(screenshotDir, { recursive: true });
+  const path = join(screenshotDir, name);
+  await page.screenshot({ path });
+  return path;
+}
