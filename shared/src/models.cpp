@@ -57,11 +57,16 @@ int64_t TimeField(const Json& j, const char* key) {
 
 std::string_view ToString(DeliveryStatus status) {
   switch (status) {
-    case DeliveryStatus::kPending: return "pending";
-    case DeliveryStatus::kInFlight: return "in_flight";
-    case DeliveryStatus::kSucceeded: return "succeeded";
-    case DeliveryStatus::kFailed: return "failed";
-    case DeliveryStatus::kExhausted: return "exhausted";
+    case DeliveryStatus::kPending:
+      return "pending";
+    case DeliveryStatus::kInFlight:
+      return "in_flight";
+    case DeliveryStatus::kSucceeded:
+      return "succeeded";
+    case DeliveryStatus::kFailed:
+      return "failed";
+    case DeliveryStatus::kExhausted:
+      return "exhausted";
   }
   return "pending";
 }
@@ -76,17 +81,28 @@ std::optional<DeliveryStatus> ParseDeliveryStatus(std::string_view text) {
 
 std::string_view ToString(FailureCause cause) {
   switch (cause) {
-    case FailureCause::kNone: return "";
-    case FailureCause::kHttpStatus: return "http_status";
-    case FailureCause::kDns: return "dns";
-    case FailureCause::kConnect: return "connect";
-    case FailureCause::kTls: return "tls";
-    case FailureCause::kTimeout: return "timeout";
-    case FailureCause::kBlockedAddress: return "blocked_address";
-    case FailureCause::kResponseTooLarge: return "response_too_large";
-    case FailureCause::kConnectionClosed: return "connection_closed";
-    case FailureCause::kInvalidUrl: return "invalid_url";
-    case FailureCause::kInternal: return "internal";
+    case FailureCause::kNone:
+      return "";
+    case FailureCause::kHttpStatus:
+      return "http_status";
+    case FailureCause::kDns:
+      return "dns";
+    case FailureCause::kConnect:
+      return "connect";
+    case FailureCause::kTls:
+      return "tls";
+    case FailureCause::kTimeout:
+      return "timeout";
+    case FailureCause::kBlockedAddress:
+      return "blocked_address";
+    case FailureCause::kResponseTooLarge:
+      return "response_too_large";
+    case FailureCause::kConnectionClosed:
+      return "connection_closed";
+    case FailureCause::kInvalidUrl:
+      return "invalid_url";
+    case FailureCause::kInternal:
+      return "internal";
   }
   return "";
 }
@@ -119,9 +135,11 @@ std::optional<int64_t> ParseTimestamp(std::string_view t) {
       t[16] != ':' || !ReadDigits(t, 17, 2, second)) {
     return std::nullopt;
   }
-  static constexpr int kDaysInMonth[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (month < 1 || month > 12 || day < 1 || day > kDaysInMonth[month - 1] || hour > 23 ||
-      minute > 59 || second > 60) {
+  static constexpr int kDaysInMonth[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+  if (month < 1 || month > 12 || day < 1 ||
+      day > kDaysInMonth[month - 1] + (month == 2 && leap ? 1 : 0) || hour > 23 || minute > 59 ||
+      second > 60) {
     return std::nullopt;
   }
   size_t pos = 19;
@@ -152,7 +170,8 @@ std::optional<int64_t> ParseTimestamp(std::string_view t) {
     return std::nullopt;
   }
   if (pos != t.size()) return std::nullopt;
-  const int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const int64_t days =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const int64_t secs = days * 86400 + hour * 3600 + minute * 60 + std::min(second, 59);
   return (secs - offset_minutes * 60) * 1000 + millis;
 }
@@ -239,8 +258,8 @@ void to_json(Json& j, const Delivery& d) {
            {"attempt_count", d.attempt_count},
            {"created_at", FormatTimestamp(d.created_at)},
            {"updated_at", FormatTimestamp(d.updated_at)},
-           {"next_attempt_at", d.next_attempt_at ? Json(FormatTimestamp(d.next_attempt_at))
-                                                 : Json(nullptr)},
+           {"next_attempt_at",
+            d.next_attempt_at ? Json(FormatTimestamp(d.next_attempt_at)) : Json(nullptr)},
            {"last_http_status", d.last_http_status ? Json(*d.last_http_status) : Json(nullptr)},
            {"last_cause", d.last_cause}};
   if (!d.attempts.empty()) j["attempts"] = d.attempts;
