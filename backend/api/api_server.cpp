@@ -1,0 +1,506 @@
+#include "api/api_server.h"
+
+#include <spdlog/spdlog.h>
+
+#include "crypto/crypto.h"
+#include "mambo/catalog.h"
+#include "store/sqlite_db.h"
+
+namespace mambo::api {
+namespace {
+
+using httplib::Request;
+using httplib::Response;
+using store::ApiToken;
+using store::Role;
+
+constexpr size_t kDefaultPageSize = 50;
+constexpr size_t kMaxPageSize = 200;
+
+const char* ReasonCode(int status) {
+  switch (status) {
+    case 400:
+      return "bad_request";
+    case 401:
+      return "unauthorized";
+    case 403:
+      return "forbidden";
+    case 404:
+      return "not_found";
+    case 405:
+      return "method_not_allowed";
+    case 413:
+      return "payload_too_large";
+    case 414:
+      return "uri_too_long";
+    case 415:
+      return "unsupported_media_type";
+    case 422:
+      return "validation_failed";
+    case 503:
+      return "unavailable";
+    default:
+      return status >= 500 ? "internal" : "error";
+  }
+}
+
+void SendJson(Response& res, int status, const Json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+// Request bodies must be JSON: a body of another type is refused before it is read as JSON.
+Json ParseBody(const Request& req, bool allow_empty) {
+  if (req.body.empty()) {
+    if (allow_empty) return Json::object();
+    throw ApiError::BadJson("Request body is empty; expected a JSON object");
+  }
+  const std::string type = req.get_header_value("Content-Type");
+  if (type.rfind("application/json", 0) != 0) {
+    throw ApiError{415, "unsupported_media_type", "Content-Type must be application/json", {}};
+  }
+  auto j = ParseJson(req.body);
+  if (!j) throw ApiError::BadJson("Request body is not valid JSON");
+  if (!j->is_object()) throw ApiError::BadJson("Request body must be a JSON object");
+  return *j;
+}
+
+void RequireJsonBody(const Request& req) {
+  ParseBody(req, false);
+}
+
+struct PageParams {
+  size_t limit = kDefaultPageSize;
+  std::string cursor;
+};
+
+PageParams ReadPageParams(const Request& req) {
+  PageParams p;
+  FieldErrors errors;
+  if (req.has_param("limit")) {
+    const std::string text = req.get_param_value("limit");
+    bool digits = !text.empty() && text.size() <= 4 &&
+                  text.find_first_not_of("0123456789") == std::string::npos;
+    const size_t v = digits ? std::stoul(text) : 0;
+    if (!digits || v < 1 || v > kMaxPageSize) {
+      errors.push_back({"limit", "limit must be a number from 1 to 200"});
+    } else {
+      p.limit = v;
+    }
+  }
+  if (req.has_param("cursor")) {
+    p.cursor = req.get_param_value("cursor");
+    if (p.cursor.empty() || p.cursor.size() > 18 ||
+        p.cursor.find_first_not_of("0123456789") != std::string::npos) {
+      errors.push_back({"cursor", "cursor is not one this API returned"});
+    }
+  }
+  if (!errors.empty()) throw ApiError::Validation(std::move(errors));
+  return p;
+}
+
+template <typename T>
+Json PageJson(const store::Page<T>& page) {
+  Json j{{"data", page.items}};
+  j["next_cursor"] = page.next_cursor ? Json(*page.next_cursor) : Json(nullptr);
+  return j;
+}
+
+bool IsValidEventId(const std::string& id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void WriteError(Response& res, const ApiError& e) {
+  Json fields = Json::array();
+  for (const auto& f : e.fields) fields.push_back(f);
+  SendJson(res, e.status,
+           Json{{"error", {{"code", e.code}, {"message", e.message}, {"fields", fields}}}});
+}
+
+std::string TokenHash(std::string_view token) {
+  return crypto::Hex(crypto::Sha256(token));
+}
+
+std::string NewToken() {
+  return "mwh_" + crypto::Base64UrlEncode(crypto::RandomBytes(32));
+}
+
+ApiServer::ApiServer(store::Store& store, NowFn now, ApiOptions options,
+                     std::function<void()> on_work)
+    : store_(store),
+      now_(std::move(now)),
+      options_(std::move(options)),
+      on_work_(std::move(on_work)) {}
+
+ApiToken ApiServer::Authenticate(const Request& req, std::optional<Role> role) {
+  const std::string header = req.get_header_value("Authorization");
+  static constexpr std::string_view kBearer = "Bearer ";
+  if (header.empty()) {
+    throw ApiError::Unauthorized(
+        "Missing Authorization header: send \"Authorization: Bearer <token>\"");
+  }
+  if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
+    throw ApiError::Unauthorized("Authorization header must be \"Bearer <token>\"");
+  }
+  auto token = store_.FindActiveToken(TokenHash(header.substr(kBearer.size())));
+  if (!token) throw ApiError::Unauthorized("Unknown or revoked token");
+  // Admin tokens can do everything; ingest tokens can only post events.
+  if (role && *role == Role::kAdmin && token->role != Role::kAdmin) {
+    throw ApiError::Forbidden("This route needs an admin token; this token may only ingest events");
+  }
+  return *token;
+}
+
+httplib::Server::Handler ApiServer::Route(std::optional<Role> role, Handler handler) {
+  return [this, role, handler = std::move(handler)](const Request& req, Response& res) {
+    try {
+      const ApiToken token = Authenticate(req, role);
+      handler(req, res, token);
+    } catch (const ApiError& e) {
+      WriteError(res, e);
+    }
+  };
+}
+
+store::AuditEntry ApiServer::Audit(const ApiToken& who, std::string action, std::string target,
+                                   Json before, Json after) {
+  const int64_t now = now_();
+  return store::AuditEntry{
+      crypto::NewId("aud", now), who.team_id,       who.id,          now, std::move(action),
+      std::move(target),         std::move(before), std::move(after)};
+}
+
+void ApiServer::Register(httplib::Server& server) {
+  server.set_payload_max_length(options_.max_body_bytes);
+  // Errors produced by httplib itself (404 route, 413 body too large, 400 bad request line) and
+  // handlers that set only a status get the same JSON shape as ours.
+  server.set_error_handler([](const Request& req, Response& res) {
+    if (!res.body.empty()) return;
+    std::string message = "HTTP error " + std::to_string(res.status);
+    if (res.status == 400) message = "Bad request";
+    if (res.status == 413) message = "Request body is larger than the limit (256 KiB)";
+    if (res.status == 404) message = "No route for " + req.method + " " + req.path;
+    WriteError(res, ApiError{res.status, ReasonCode(res.status), message, {}});
+  });
+  server.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
+    std::string what = "unknown";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const ApiError& e) {
+      WriteError(res, e);
+      return;
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    spdlog::error("{} {}: internal error: {}", req.method, req.path, what);
+    WriteError(res, ApiError{500, "internal", "Internal error; the server log has details", {}});
+  });
+
+  using namespace std::placeholders;
+  auto bind = [this](void (ApiServer::*fn)(const Request&, Response&, const ApiToken&)) {
+    return [this, fn](const Request& req, Response& res, const ApiToken& t) {
+      (this->*fn)(req, res, t);
+    };
+  };
+  const std::optional<Role> admin = Role::kAdmin;
+  const std::optional<Role> any = std::nullopt;
+  constexpr const char* kId = "([A-Za-z0-9_-]{1,64})";
+  const std::string wh = std::string("/api/v1/webhooks/") + kId;
+  const std::string dl = std::string("/api/v1/deliveries/") + kId;
+
+  server.Get("/api/v1/event-types", Route(any, [](const Request&, Response& res, const ApiToken&) {
+               Json types = Json::array();
+               for (const auto& t : EventCatalog()) {
+                 types.push_back({{"id", t.id},
+                                  {"name", t.name},
+                                  {"purpose", t.purpose},
+                                  {"category", t.category},
+                                  {"group", t.group}});
+               }
+               SendJson(res, 200, Json{{"data", types}});
+             }));
+  server.Get("/api/v1/webhooks", Route(admin, bind(&ApiServer::ListWebhooks)));
+  server.Post("/api/v1/webhooks", Route(admin, bind(&ApiServer::CreateWebhook)));
+  server.Get(wh, Route(admin, bind(&ApiServer::GetWebhook)));
+  server.Patch(wh, Route(admin, bind(&ApiServer::PatchWebhook)));
+  server.Delete(wh, Route(admin, bind(&ApiServer::DeleteWebhook)));
+  server.Get(wh + "/secret", Route(admin, bind(&ApiServer::RevealSecret)));
+  server.Post(wh + "/secret/rotate", Route(admin, bind(&ApiServer::RotateSecret)));
+  server.Get(wh + "/deliveries", Route(admin, bind(&ApiServer::ListDeliveries)));
+  server.Post(wh + "/recover", Route(admin, bind(&ApiServer::RecoverDeliveries)));
+  server.Post(wh + "/test", Route(admin, bind(&ApiServer::SendTestEvent)));
+  server.Get(dl, Route(admin, bind(&ApiServer::GetDelivery)));
+  server.Post(dl + "/resend", Route(admin, bind(&ApiServer::ResendDelivery)));
+  server.Get("/api/v1/audit", Route(admin, bind(&ApiServer::ListAudit)));
+  server.Post("/api/v1/events", Route(any, bind(&ApiServer::IngestEvent)));
+}
+
+Webhook ApiServer::LoadWebhook(const ApiToken& who, const std::string& id) {
+  auto w = store_.GetWebhook(who.team_id, id);
+  if (!w) throw ApiError::NotFound("Webhook " + id);
+  return *w;
+}
+
+void ApiServer::ListWebhooks(const Request& req, Response& res, const ApiToken& who) {
+  const PageParams p = ReadPageParams(req);
+  SendJson(res, 200, PageJson(store_.ListWebhooks(who.team_id, p.limit, p.cursor)));
+}
+
+void ApiServer::CreateWebhook(const Request& req, Response& res, const ApiToken& who) {
+  RequireJsonBody(req);
+  WebhookInput in;
+  FieldErrors errors = ParseWebhookInput(req.body, InputMode::kCreate, in);
+  if (!errors.empty()) throw ApiError::Validation(std::move(errors));
+  const int64_t now = now_();
+  Webhook w;
+  w.id = crypto::NewId("wh", now);
+  w.team_id = who.team_id;
+  w.url = *in.url;
+  w.events = *in.events;
+  if (in.secret) {
+    w.secret = *in.secret == kGenerateSecret ? crypto::GenerateWebhookSecret() : *in.secret;
+  }
+  w.active = in.active.value_or(true);
+  w.description = in.description;
+  w.created_at = w.updated_at = now;
+  store_.CreateWebhook(w, Audit(who, "webhook.create", w.id, nullptr, Json(w)));
+  Json body = w;
+  // The one response that carries a secret set by this request: shown once.
+  if (w.secret) body["secret"] = *w.secret;
+  res.set_header("Location", "/api/v1/webhooks/" + w.id);
+  SendJson(res, 201, body);
+}
+
+void ApiServer::GetWebhook(const Request& req, Response& res, const ApiToken& who) {
+  SendJson(res, 200, Json(LoadWebhook(who, req.matches[1])));
+}
+
+void ApiServer::PatchWebhook(const Request& req, Response& res, const ApiToken& who) {
+  RequireJsonBody(req);
+  const Webhook before = LoadWebhook(who, req.matches[1]);
+  WebhookInput in;
+  FieldErrors errors = ParseWebhookInput(req.body, InputMode::kUpdate, in);
+  if (!errors.empty()) throw ApiError::Validation(std::move(errors));
+  Webhook w = before;
+  if (in.url) w.url = *in.url;
+  if (in.events) w.events = *in.events;
+  bool secret_changed = false;
+  if (in.secret) {
+    w.secret = *in.secret == kGenerateSecret ? crypto::GenerateWebhookSecret() : *in.secret;
+    secret_changed = true;
+  } else if (in.clear_secret) {
+    secret_changed = before.secret.has_value();
+    w.secret.reset();
+  }
+  if (in.active) {
+    w.active = *in.active;
+    if (w.active) w.disabled_reason.reset();  // re-enabled by a person: the reason is history
+  }
+  if (in.description) w.description = in.description;
+  if (in.clear_description) w.description.reset();
+  w.updated_at = now_();
+  Json after = w;
+  Json audit_after = after;
+  if (secret_changed) audit_after["secret_changed"] = true;  // that it changed, never the value
+  if (!store_.UpdateWebhook(w, secret_changed,
+                            Audit(who, "webhook.update", w.id, Json(before), audit_after))) {
+    throw ApiError::NotFound("Webhook " + w.id);
+  }
+  if (secret_changed && w.secret) after["secret"] = *w.secret;
+  SendJson(res, 200, after);
+}
+
+void ApiServer::DeleteWebhook(const Request& req, Response& res, const ApiToken& who) {
+  const Webhook before = LoadWebhook(who, req.matches[1]);
+  if (!store_.DeleteWebhook(who.team_id, before.id,
+                            Audit(who, "webhook.delete", before.id, Json(before), nullptr))) {
+    throw ApiError::NotFound("Webhook " + before.id);
+  }
+  res.status = 204;
+}
+
+void ApiServer::RevealSecret(const Request& req, Response& res, const ApiToken& who) {
+  const Webhook w = LoadWebhook(who, req.matches[1]);
+  // Revealing is an audited act, like any change: the auditor sees who looked and when.
+  store_.AppendAudit(Audit(who, "webhook.secret_reveal", w.id, nullptr, nullptr));
+  SendJson(res, 200, Json{{"secret", w.secret ? Json(*w.secret) : Json(nullptr)}});
+}
+
+void ApiServer::RotateSecret(const Request& req, Response& res, const ApiToken& who) {
+  const Json body = ParseBody(req, true);
+  Webhook w = LoadWebhook(who, req.matches[1]);
+  int64_t grace_ms = options_.rotation_grace_ms;
+  FieldErrors errors;
+  std::string secret = crypto::GenerateWebhookSecret();
+  for (const auto& [key, value] : body.items()) {
+    if (key == "grace_period_seconds") {
+      if (!value.is_number_integer() || value.get<int64_t>() < 0 ||
+          value.get<int64_t>() > 7 * 24 * 3600) {
+        errors.push_back({key, "grace_period_seconds must be a whole number from 0 to 604800"});
+      } else {
+        grace_ms = value.get<int64_t>() * 1000;
+      }
+    } else if (key == "secret") {
+      if (!value.is_string()) {
+        errors.push_back({key, "Must be a string"});
+      } else if (auto e = SecretError(value.get<std::string>())) {
+        errors.push_back({key, *e});
+      } else if (value.get<std::string>() != kGenerateSecret) {
+        secret = value.get<std::string>();
+      }
+    } else {
+      errors.push_back({key, "Unknown field"});
+    }
+  }
+  if (!errors.empty()) throw ApiError::Validation(std::move(errors));
+  const int64_t now = now_();
+  const int64_t old_valid_until = now + grace_ms;
+  Json after = Json(w);
+  after["secret_rotated"] = true;
+  if (!store_.RotateSecret(who.team_id, w.id, secret, old_valid_until,
+                           Audit(who, "webhook.secret_rotate", w.id, Json(w), after))) {
+    throw ApiError::NotFound("Webhook " + w.id);
+  }
+  Json out{{"secret", secret}};
+  out["previous_secret_valid_until"] =
+      w.secret ? Json(FormatTimestamp(old_valid_until)) : Json(nullptr);
+  SendJson(res, 200, out);
+}
+
+void ApiServer::ListAudit(const Request& req, Response& res, const ApiToken& who) {
+  const PageParams p = ReadPageParams(req);
+  SendJson(res, 200, PageJson(store_.ListAudit(who.team_id, p.limit, p.cursor)));
+}
+
+void ApiServer::IngestEvent(const Request& req, Response& res, const ApiToken& who) {
+  const Json body = ParseBody(req, false);
+  FieldErrors errors;
+  Event e;
+  e.team_id = who.team_id;
+  e.timestamp = now_();
+  bool has_type = false, has_data = false;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "type") {
+      has_type = true;
+      if (!value.is_string()) {
+        errors.push_back({key, "Must be a string"});
+      } else if (!FindEventType(value.get<std::string>())) {
+        errors.push_back({key, "Unknown event type \"" + value.get<std::string>() + "\""});
+      } else {
+        e.type = value.get<std::string>();
+      }
+    } else if (key == "data") {
+      has_data = true;
+      if (!value.is_object()) {
+        errors.push_back({key, "Must be a JSON object"});
+      } else {
+        e.data = value;
+      }
+    } else if (key == "id") {
+      if (!value.is_string() || !IsValidEventId(value.get<std::string>())) {
+        errors.push_back({key, "Must be 1 to 64 letters, digits, '_' or '-'"});
+      } else {
+        e.id = value.get<std::string>();
+      }
+    } else {
+      errors.push_back({key, "Unknown field"});
+    }
+  }
+  if (!has_type) errors.push_back({"type", "type is required"});
+  if (!has_data) errors.push_back({"data", "data is required"});
+  if (!errors.empty()) throw ApiError::Validation(std::move(errors));
+  if (e.id.empty()) e.id = crypto::NewId("evt", e.timestamp);
+  const store::IngestResult r = store_.IngestEvent(e, e.timestamp);
+  if (r.created && !r.delivery_ids.empty() && on_work_) on_work_();
+  SendJson(res, 202, Json{{"id", r.event.id}, {"deliveries", r.delivery_ids}});
+}
+
+void ApiServer::ListDeliveries(const Request& req, Response& res, const ApiToken& who) {
+  const Webhook w = LoadWebhook(who, req.matches[1]);
+  const PageParams p = ReadPageParams(req);
+  store::DeliveryFilter filter;
+  FieldErrors errors;
+  if (req.has_param("status")) {
+    filter.status = ParseDeliveryStatus(req.get_param_value("status"));
+    if (!filter.status) {
+      errors.push_back(
+          {"status", "status must be pending, in_flight, succeeded, failed or exhausted"});
+    }
+  }
+  if (req.has_param("event_type")) {
+    filter.event_type = req.get_param_value("event_type");
+    if (!FindEventType(*filter.event_type) && *filter.event_type != kTestEventType) {
+      errors.push_back({"event_type", "Unknown event type \"" + *filter.event_type + "\""});
+    }
+  }
+  if (!errors.empty()) throw ApiError::Validation(std::move(errors));
+  SendJson(res, 200, PageJson(store_.ListDeliveries(who.team_id, w.id, filter, p.limit, p.cursor)));
+}
+
+void ApiServer::GetDelivery(const Request& req, Response& res, const ApiToken& who) {
+  auto d = store_.GetDelivery(who.team_id, req.matches[1]);
+  if (!d) throw ApiError::NotFound("Delivery " + std::string(req.matches[1]));
+  Json j = *d;
+  j["attempts"] = d->attempts;
+  SendJson(res, 200, j);
+}
+
+void ApiServer::ResendDelivery(const Request& req, Response& res, const ApiToken& who) {
+  const std::string id = req.matches[1];
+  auto d = store_.GetDelivery(who.team_id, id);
+  if (!d) throw ApiError::NotFound("Delivery " + id);
+  if (!store_.ResendDelivery(who.team_id, id, now_())) {
+    throw ApiError::Conflict("Delivery " + id + " is being sent right now; try again when it ends");
+  }
+  store_.AppendAudit(Audit(who, "delivery.resend", id, nullptr, nullptr));
+  if (on_work_) on_work_();
+  SendJson(res, 202, Json{{"id", id}, {"status", "queued"}});
+}
+
+void ApiServer::RecoverDeliveries(const Request& req, Response& res, const ApiToken& who) {
+  const Json body = ParseBody(req, false);
+  const Webhook w = LoadWebhook(who, req.matches[1]);
+  FieldErrors errors;
+  std::optional<int64_t> since;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "since") {
+      if (value.is_string()) since = ParseTimestamp(value.get<std::string>());
+      if (!since)
+        errors.push_back({key, "since must be an RFC 3339 time, e.g. 2026-11-29T00:00:00Z"});
+    } else {
+      errors.push_back({key, "Unknown field"});
+    }
+  }
+  if (!body.contains("since")) errors.push_back({"since", "since is required"});
+  if (!errors.empty()) throw ApiError::Validation(std::move(errors));
+  const int64_t count = store_.RecoverDeliveries(who.team_id, w.id, *since, now_());
+  store_.AppendAudit(Audit(who, "webhook.recover", w.id, nullptr,
+                           Json{{"since", FormatTimestamp(*since)}, {"requeued", count}}));
+  if (count > 0 && on_work_) on_work_();
+  SendJson(res, 202, Json{{"requeued", count}});
+}
+
+void ApiServer::SendTestEvent(const Request& req, Response& res, const ApiToken& who) {
+  ParseBody(req, true);
+  const Webhook w = LoadWebhook(who, req.matches[1]);
+  Event e;
+  e.timestamp = now_();
+  e.id = crypto::NewId("evt", e.timestamp);
+  e.type = std::string(kTestEventType);
+  e.team_id = who.team_id;
+  e.data = Json{{"webhook_id", w.id}, {"message", "Test event from mambo EMM webhooks"}};
+  const std::string delivery = store_.QueueSingleDelivery(e, w.id, e.timestamp);
+  if (on_work_) on_work_();
+  SendJson(res, 202, Json{{"id", e.id}, {"deliveries", {delivery}}});
+}
+
+}  // namespace mambo::api

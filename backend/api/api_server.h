@@ -1,0 +1,100 @@
+#pragma once
+// webhookd's REST API under /api/v1: thin route handlers over the Store, one JSON error shape
+// {"error": {"code", "message", "fields": [{"field", "message"}]}} for every failure, bearer
+// tokens scoped to one team and one role. Validation is shared/'s, so the console and the API
+// say the same thing.
+
+#include <httplib.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "mambo/validation.h"
+#include "store/store.h"
+
+namespace mambo::api {
+
+struct ApiOptions {
+  size_t max_body_bytes = 256 * 1024;
+  int64_t rotation_grace_ms = 24LL * 3600 * 1000;
+  std::string version = "0.1.0";
+};
+
+// Raised by handlers to answer with an error; the server turns it into the JSON shape.
+struct ApiError {
+  int status;
+  std::string code;
+  std::string message;
+  FieldErrors fields;
+
+  static ApiError BadJson(std::string message) {
+    return {400, "malformed_json", std::move(message), {}};
+  }
+  static ApiError Unauthorized(std::string message) {
+    return {401, "unauthorized", std::move(message), {}};
+  }
+  static ApiError Forbidden(std::string message) {
+    return {403, "forbidden", std::move(message), {}};
+  }
+  static ApiError NotFound(std::string what) {
+    return {404, "not_found", std::move(what) + " not found", {}};
+  }
+  static ApiError Validation(FieldErrors fields) {
+    return {422, "validation_failed", "The request has invalid fields", std::move(fields)};
+  }
+  static ApiError Conflict(std::string message) {
+    return {409, "conflict", std::move(message), {}};
+  }
+};
+
+void WriteError(httplib::Response& res, const ApiError& e);
+
+class ApiServer {
+ public:
+  using NowFn = std::function<int64_t()>;
+  // `on_work` is called after events or resends queue deliveries (wakes the delivery engine).
+  ApiServer(store::Store& store, NowFn now, ApiOptions options, std::function<void()> on_work);
+
+  // Adds the /api/v1 routes and the error/exception handlers to `server`.
+  void Register(httplib::Server& server);
+
+ private:
+  using Handler =
+      std::function<void(const httplib::Request&, httplib::Response&, const store::ApiToken&)>;
+  // Wraps a handler with authentication, the role check and ApiError translation.
+  httplib::Server::Handler Route(std::optional<store::Role> role, Handler handler);
+  store::ApiToken Authenticate(const httplib::Request& req, std::optional<store::Role> role);
+  store::AuditEntry Audit(const store::ApiToken& who, std::string action, std::string target,
+                          Json before, Json after);
+
+  void ListWebhooks(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void CreateWebhook(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void GetWebhook(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void PatchWebhook(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void DeleteWebhook(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void RevealSecret(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void RotateSecret(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void ListAudit(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void IngestEvent(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void ListDeliveries(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void GetDelivery(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void ResendDelivery(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void RecoverDeliveries(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void SendTestEvent(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+
+  Webhook LoadWebhook(const store::ApiToken& who, const std::string& id);
+
+  store::Store& store_;
+  NowFn now_;
+  ApiOptions options_;
+  std::function<void()> on_work_;
+};
+
+// The hash under which a bearer token is stored (hex SHA-256).
+std::string TokenHash(std::string_view token);
+// A new bearer token: "mwh_" + 32 random bytes, base64url.
+std::string NewToken();
+
+}  // namespace mambo::api

@@ -1,0 +1,40 @@
+#pragma once
+// Options of `webhookd serve` and the token commands. Each flag also reads an environment
+// variable (WEBHOOKD_<FLAG>), see main.cpp.
+
+#include <cstdint>
+#include <string>
+
+namespace mambo::app {
+
+struct ServeOptions {
+  std::string listen = "127.0.0.1:8080";
+  std::string data_dir = "./data";
+  std::string web_root;  // empty: no console files
+  std::string tls_cert, tls_key;
+  std::string master_key_file;  // default <data_dir>/master.key, created on first start
+  std::string log_level = "info";
+  int http_threads = 16;
+  size_t max_body_bytes = 256 * 1024;
+
+  // Delivery engine.
+  int workers = 32;                  // concurrent outgoing requests
+  int per_endpoint_concurrency = 8;  // cap per webhook URL host, so one slow receiver cannot
+                                     // take every worker
+  int64_t connect_timeout_ms = 5000;
+  int64_t request_timeout_ms = 15000;
+  std::string ca_file;                // extra CAs trusted besides the system store
+  std::string allow_private_targets;  // CIDR list the address guard lets through
+  std::string egress_interface;
+  int64_t auto_disable_after_ms = 5LL * 24 * 3600 * 1000;
+  double retry_speedup = 1.0;  // >1 compresses the retry schedule (tests, demos)
+};
+
+// The data dir's main key path unless --master-key-file says otherwise.
+inline std::string MainKeyPath(const std::string& data_dir, const std::string& key_file) {
+  return key_file.empty() ? data_dir + "/master.key" : key_file;
+}
+
+int RunServe(const ServeOptions& options);
+
+}  // namespace mambo::app

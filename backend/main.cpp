@@ -1,0 +1,187 @@
+// webhookd: the mambo EMM webhook service. Command line only; the work is in app/.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <regex>
+
+#include "api/api_server.h"
+#include "app/options.h"
+#include "crypto/crypto.h"
+#include "store/sqlite_store.h"
+
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::unique_ptr<mambo::store::SqliteStore> OpenStore(const std::string& data_dir,
+                                                     const std::string& key_file) {
+  if (::mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw std::runtime_error("cannot create data dir " + data_dir + ": " + std::strerror(errno));
+  }
+  std::string key;
+  if (auto err = mambo::crypto::LoadOrCreateMainKey(mambo::app::MainKeyPath(data_dir, key_file),
+                                                    key_file.empty(), key)) {
+    throw std::runtime_error(*err);
+  }
+  return std::make_unique<mambo::store::SqliteStore>(data_dir, mambo::crypto::SecretBox(key));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Logs go to stderr; stdout carries only what scripts read (the listen line, a new token).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("webhookd"));
+
+  CLI::App cli{"webhookd: mambo EMM webhook service"};
+  cli.require_subcommand(1);
+  mambo::app::ServeOptions serve;
+
+  auto* serve_cmd = cli.add_subcommand("serve", "Serve the API, the console and deliveries");
+  serve_cmd->add_option("--listen", serve.listen, "HOST:PORT to listen on (port 0: any)")
+      ->envname("WEBHOOKD_LISTEN")
+      ->capture_default_str();
+  serve_cmd->add_option("--data-dir", serve.data_dir, "Folder for the database and main key")
+      ->envname("WEBHOOKD_DATA_DIR")
+      ->capture_default_str();
+  serve_cmd->add_option("--web-root", serve.web_root, "Console files to serve at /")
+      ->envname("WEBHOOKD_WEB_ROOT");
+  serve_cmd->add_option("--tls-cert", serve.tls_cert, "PEM certificate: serve HTTPS")
+      ->envname("WEBHOOKD_TLS_CERT");
+  serve_cmd->add_option("--tls-key", serve.tls_key, "PEM private key for --tls-cert")
+      ->envname("WEBHOOKD_TLS_KEY");
+  serve_cmd
+      ->add_option("--master-key-file", serve.master_key_file,
+                   "Main key for secrets at rest (default DATA_DIR/master.key, made on "
+                   "first start)")
+      ->envname("WEBHOOKD_MASTER_KEY_FILE");
+  serve_cmd->add_option("--log-level", serve.log_level, "trace|debug|info|warn|error")
+      ->envname("WEBHOOKD_LOG_LEVEL")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  serve_cmd->add_option("--http-threads", serve.http_threads, "API worker threads")
+      ->envname("WEBHOOKD_HTTP_THREADS")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  serve_cmd->add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body accepted")
+      ->envname("WEBHOOKD_MAX_BODY_BYTES")
+      ->check(CLI::Range(1024, 64 * 1024 * 1024))
+      ->capture_default_str();
+  serve_cmd->add_option("--workers", serve.workers, "Concurrent outgoing deliveries")
+      ->envname("WEBHOOKD_WORKERS")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--per-endpoint-concurrency", serve.per_endpoint_concurrency,
+                   "Concurrent deliveries to one endpoint")
+      ->envname("WEBHOOKD_PER_ENDPOINT_CONCURRENCY")
+      ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  serve_cmd->add_option("--connect-timeout-ms", serve.connect_timeout_ms, "Connect timeout")
+      ->envname("WEBHOOKD_CONNECT_TIMEOUT_MS")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+  serve_cmd->add_option("--request-timeout-ms", serve.request_timeout_ms, "Whole-request timeout")
+      ->envname("WEBHOOKD_REQUEST_TIMEOUT_MS")
+      ->check(CLI::Range(1, 600000))
+      ->capture_default_str();
+  serve_cmd->add_option("--ca-file", serve.ca_file, "Extra CA certificates (PEM) to trust")
+      ->envname("WEBHOOKD_CA_FILE")
+      ->check(CLI::ExistingFile);
+  serve_cmd
+      ->add_option("--allow-private-targets", serve.allow_private_targets,
+                   "CIDR[,CIDR] the address guard lets through (e.g. 127.0.0.1/32)")
+      ->envname("WEBHOOKD_ALLOW_PRIVATE_TARGETS");
+  serve_cmd
+      ->add_option("--egress-interface", serve.egress_interface,
+                   "Network interface for outgoing deliveries")
+      ->envname("WEBHOOKD_EGRESS_INTERFACE");
+  serve_cmd
+      ->add_option("--auto-disable-after-ms", serve.auto_disable_after_ms,
+                   "Disable a webhook failing without success for this long")
+      ->envname("WEBHOOKD_AUTO_DISABLE_AFTER_MS")
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--retry-speedup", serve.retry_speedup,
+                   "Divide the retry schedule by this factor (tests and demos only)")
+      ->envname("WEBHOOKD_RETRY_SPEEDUP")
+      ->check(CLI::Range(1.0, 1e9))
+      ->capture_default_str();
+
+  auto* token_cmd = cli.add_subcommand("token", "Manage API tokens");
+  token_cmd->require_subcommand(1);
+  std::string data_dir = "./data", key_file, team, role, token_id;
+  auto add_store_flags = [&](CLI::App* c) {
+    c->add_option("--data-dir", data_dir, "Folder of the database")
+        ->envname("WEBHOOKD_DATA_DIR")
+        ->capture_default_str();
+    c->add_option("--master-key-file", key_file, "Main key file")
+        ->envname("WEBHOOKD_MASTER_KEY_FILE");
+  };
+  auto* create_cmd = token_cmd->add_subcommand("create", "Create a token; prints it alone");
+  create_cmd->add_option("--team", team, "Team id (created when new)")
+      ->required()
+      ->check([](const std::string& v) -> std::string {
+        static const std::regex re("[A-Za-z0-9_-]{1,64}");
+        return std::regex_match(v, re) ? "" : "team must be 1-64 letters, digits, '_' or '-'";
+      });
+  create_cmd->add_option("--role", role, "admin or ingest")
+      ->required()
+      ->check(CLI::IsMember({"admin", "ingest"}));
+  add_store_flags(create_cmd);
+  auto* list_cmd = token_cmd->add_subcommand("list", "List tokens (never their values)");
+  list_cmd->add_option("--team", team, "Only this team");
+  add_store_flags(list_cmd);
+  auto* revoke_cmd = token_cmd->add_subcommand("revoke", "Revoke a token by id");
+  revoke_cmd->add_option("id", token_id, "Token id (tok_...)")->required();
+  add_store_flags(revoke_cmd);
+
+  CLI11_PARSE(cli, argc, argv);
+
+  try {
+    if (serve_cmd->parsed()) {
+      spdlog::set_level(spdlog::level::from_str(serve.log_level));
+      return mambo::app::RunServe(serve);
+    }
+    auto store = OpenStore(data_dir, key_file);
+    if (create_cmd->parsed()) {
+      const std::string token = mambo::api::NewToken();
+      store->CreateToken(team, *mambo::store::ParseRole(role), mambo::api::TokenHash(token),
+                         NowMs());
+      std::printf("%s\n", token.c_str());
+      return 0;
+    }
+    if (list_cmd->parsed()) {
+      std::printf("%-32s %-20s %-7s %-25s %s\n", "ID", "TEAM", "ROLE", "CREATED", "REVOKED");
+      for (const auto& t :
+           store->ListTokens(team.empty() ? std::nullopt : std::optional<std::string>(team))) {
+        std::printf("%-32s %-20s %-7s %-25s %s\n", t.id.c_str(), t.team_id.c_str(),
+                    std::string(ToString(t.role)).c_str(),
+                    mambo::FormatTimestamp(t.created_at).c_str(),
+                    t.revoked_at ? mambo::FormatTimestamp(*t.revoked_at).c_str() : "-");
+      }
+      return 0;
+    }
+    if (revoke_cmd->parsed()) {
+      if (!store->RevokeToken(token_id, NowMs())) {
+        std::fprintf(stderr, "webhookd: no active token with id %s\n", token_id.c_str());
+        return 1;
+      }
+      std::printf("revoked %s\n", token_id.c_str());
+      return 0;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "webhookd: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,925 @@
+#include "store/sqlite_store.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "mambo/validation.h"
+
+namespace mambo::store {
+namespace {
+
+// Versioned schema: migration i brings the database from user_version i to i + 1. Append only.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE teams (
+  id TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  role TEXT NOT NULL CHECK (role IN ('admin', 'ingest')),
+  token_hash BLOB NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+CREATE TABLE webhooks (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  url TEXT NOT NULL,
+  events TEXT NOT NULL,              -- JSON array of event type ids
+  secret_enc BLOB,                   -- AES-256-GCM sealed, bound to id
+  prev_secret_enc BLOB,              -- rotated-out secret, still signing until prev_valid_until
+  prev_valid_until INTEGER,
+  active INTEGER NOT NULL,
+  description TEXT,
+  disabled_reason TEXT,
+  last_success_at INTEGER,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+);
+CREATE INDEX webhooks_team ON webhooks(team_id, seq);
+CREATE TABLE events (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  type TEXT NOT NULL,
+  timestamp INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  UNIQUE (team_id, id)
+);
+CREATE TABLE deliveries (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+  team_id TEXT NOT NULL,
+  event_seq INTEGER NOT NULL REFERENCES events(seq),
+  status TEXT NOT NULL,
+  attempt_count INTEGER NOT NULL DEFAULT 0,
+  due_at INTEGER NOT NULL,           -- next attempt (pending/failed) or lease expiry (in_flight)
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  last_http_status INTEGER,
+  last_cause TEXT
+);
+CREATE INDEX deliveries_due ON deliveries(due_at) WHERE status IN ('pending', 'failed', 'in_flight');
+CREATE INDEX deliveries_webhook ON deliveries(webhook_id, seq);
+CREATE INDEX deliveries_event ON deliveries(event_seq);
+CREATE TABLE attempts (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  delivery_id TEXT NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+  number INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  http_status INTEGER,
+  cause TEXT,
+  error TEXT NOT NULL,
+  request_headers TEXT NOT NULL,
+  response_headers TEXT NOT NULL,
+  response_excerpt BLOB NOT NULL,
+  response_truncated INTEGER NOT NULL
+);
+CREATE INDEX attempts_delivery ON attempts(delivery_id, number);
+CREATE TABLE audit_log (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  team_id TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  action TEXT NOT NULL,
+  target_id TEXT NOT NULL,
+  before TEXT,
+  after TEXT
+);
+CREATE INDEX audit_team ON audit_log(team_id, seq);
+)sql",
+};
+
+constexpr size_t kMaxBatch = 2000;
+
+int64_t CursorSeq(const std::string& cursor) {
+  if (cursor.empty()) return 0;
+  return std::stoll(cursor);  // the API checks the cursor is digits before calling
+}
+
+std::string JsonText(const Json& j) {
+  return j.is_null() ? std::string() : j.dump();
+}
+
+}  // namespace
+
+std::string_view ToString(Role role) {
+  return role == Role::kAdmin ? "admin" : "ingest";
+}
+
+std::optional<Role> ParseRole(std::string_view text) {
+  if (text == "admin") return Role::kAdmin;
+  if (text == "ingest") return Role::kIngest;
+  return std::nullopt;
+}
+
+void to_json(Json& j, const AuditEntry& a) {
+  j = Json{{"id", a.id},         {"actor", a.actor},         {"at", FormatTimestamp(a.at)},
+           {"action", a.action}, {"target_id", a.target_id}, {"before", a.before},
+           {"after", a.after}};
+}
+
+SqliteStore::SqliteStore(const std::string& data_dir, crypto::SecretBox box)
+    : path_(data_dir + "/webhookd.db"), box_(std::move(box)) {
+  if (::mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    throw StoreError("cannot create data dir " + data_dir + ": " + std::strerror(errno));
+  }
+  writer_db_ = std::make_unique<Db>(path_, false);
+  Db& db = *writer_db_;
+  db.Exec("PRAGMA journal_mode=WAL");
+  // FULL: a commit is on disk before the API answers (events accepted are never lost).
+  db.Exec("PRAGMA synchronous=FULL");
+  int64_t version = 0;
+  {
+    Query q(db, "PRAGMA user_version");
+    if (q.Step()) version = q.Int(0);
+  }
+  const int64_t target = static_cast<int64_t>(std::size(kMigrations));
+  if (version > target) {
+    throw StoreError("database " + path_ + " has schema version " + std::to_string(version) +
+                     ", newer than this webhookd knows (" + std::to_string(target) + ")");
+  }
+  for (int64_t v = version; v < target; ++v) {
+    db.Exec("BEGIN IMMEDIATE");
+    try {
+      db.Exec(kMigrations[v]);
+      db.Exec(("PRAGMA user_version=" + std::to_string(v + 1)).c_str());
+      db.Exec("COMMIT");
+    } catch (...) {
+      db.Exec("ROLLBACK");
+      throw;
+    }
+  }
+  writer_ = std::thread([this] { WriterLoop(); });
+}
+
+SqliteStore::~SqliteStore() {
+  {
+    std::lock_guard lock(write_mu_);
+    stopping_ = true;
+  }
+  write_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+  read_pool_.clear();
+  writer_db_.reset();
+}
+
+void SqliteStore::Write(std::function<void(Db&)> fn) {
+  std::future<void> done;
+  {
+    std::lock_guard lock(write_mu_);
+    if (stopping_) throw StoreError("store is closing");
+    write_queue_.push_back(WriteJob{std::move(fn), {}});
+    done = write_queue_.back().done.get_future();
+  }
+  write_cv_.notify_one();
+  done.get();
+}
+
+void SqliteStore::WriterLoop() {
+  Db& db = *writer_db_;
+  std::vector<WriteJob> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(write_mu_);
+      write_cv_.wait(lock, [&] { return stopping_ || !write_queue_.empty(); });
+      if (write_queue_.empty() && stopping_) return;
+      while (!write_queue_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(write_queue_.front()));
+        write_queue_.pop_front();
+      }
+    }
+    std::vector<std::exception_ptr> errors(batch.size());
+    std::exception_ptr commit_error;
+    try {
+      db.Exec("BEGIN IMMEDIATE");
+      for (size_t i = 0; i < batch.size(); ++i) {
+        db.Exec("SAVEPOINT job");
+        try {
+          batch[i].fn(db);
+          db.Exec("RELEASE job");
+        } catch (...) {
+          errors[i] = std::current_exception();
+          db.Exec("ROLLBACK TO job");
+          db.Exec("RELEASE job");
+        }
+      }
+      db.Exec("COMMIT");
+      commits_.fetch_add(1);
+    } catch (...) {
+      commit_error = std::current_exception();
+      sqlite3_exec(db.raw(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (commit_error) {
+        batch[i].done.set_exception(commit_error);
+      } else if (errors[i]) {
+        batch[i].done.set_exception(errors[i]);
+      } else {
+        batch[i].done.set_value();
+      }
+    }
+    batch.clear();
+  }
+}
+
+template <typename F>
+auto SqliteStore::Read(F&& fn) {
+  std::unique_ptr<Db> db;
+  {
+    std::lock_guard lock(read_mu_);
+    if (!read_pool_.empty()) {
+      db = std::move(read_pool_.back());
+      read_pool_.pop_back();
+    }
+  }
+  if (!db) db = std::make_unique<Db>(path_, true);
+  struct Return {
+    SqliteStore* self;
+    std::unique_ptr<Db>& db;
+    ~Return() {
+      // Keep the connection for the next reader, unless it is in a failed state.
+      if (sqlite3_get_autocommit(db->raw())) {
+        std::lock_guard lock(self->read_mu_);
+        self->read_pool_.push_back(std::move(db));
+      }
+    }
+  } give_back{this, db};
+  return fn(*db);
+}
+
+// ---------------------------------------------------------------- teams, tokens, audit
+
+void SqliteStore::EnsureTeam(Db& db, const std::string& team_id, int64_t now) {
+  Query(db, "INSERT OR IGNORE INTO teams(id, created_at) VALUES (?, ?)")
+      .Bind(1, team_id)
+      .Bind(2, now)
+      .Run();
+}
+
+void SqliteStore::InsertAudit(Db& db, const AuditEntry& a) {
+  Query(db,
+        "INSERT INTO audit_log(id, team_id, actor, at, action, target_id, before, after) "
+        "VALUES (?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''))")
+      .Bind(1, a.id)
+      .Bind(2, a.team_id)
+      .Bind(3, a.actor)
+      .Bind(4, a.at)
+      .Bind(5, a.action)
+      .Bind(6, a.target_id)
+      .Bind(7, JsonText(a.before))
+      .Bind(8, JsonText(a.after))
+      .Run();
+}
+
+ApiToken SqliteStore::CreateToken(const std::string& team_id, Role role, const std::string& hash,
+                                  int64_t now) {
+  ApiToken token{crypto::NewId("tok", now), team_id, role, now, std::nullopt};
+  Write([&](Db& db) {
+    EnsureTeam(db, team_id, now);
+    Query(db,
+          "INSERT INTO api_tokens(id, team_id, role, token_hash, created_at) VALUES (?,?,?,?,?)")
+        .Bind(1, token.id)
+        .Bind(2, team_id)
+        .Bind(3, ToString(role))
+        .BindBlob(4, hash)
+        .Bind(5, now)
+        .Run();
+  });
+  return token;
+}
+
+std::optional<ApiToken> SqliteStore::FindActiveToken(const std::string& hash) {
+  return Read([&](Db& db) -> std::optional<ApiToken> {
+    Query q(db,
+            "SELECT id, team_id, role, created_at FROM api_tokens "
+            "WHERE token_hash = ? AND revoked_at IS NULL");
+    q.BindBlob(1, hash);
+    if (!q.Step()) return std::nullopt;
+    return ApiToken{q.Text(0), q.Text(1), ParseRole(q.Text(2)).value_or(Role::kIngest), q.Int(3),
+                    std::nullopt};
+  });
+}
+
+std::vector<ApiToken> SqliteStore::ListTokens(const std::optional<std::string>& team_id) {
+  return Read([&](Db& db) {
+    Query q(db,
+            "SELECT id, team_id, role, created_at, revoked_at FROM api_tokens "
+            "WHERE ?1 IS NULL OR team_id = ?1 ORDER BY team_id, created_at, id");
+    q.Bind(1, team_id);
+    std::vector<ApiToken> out;
+    while (q.Step()) {
+      out.push_back({q.Text(0), q.Text(1), ParseRole(q.Text(2)).value_or(Role::kIngest), q.Int(3),
+                     q.OptInt(4)});
+    }
+    return out;
+  });
+}
+
+bool SqliteStore::RevokeToken(const std::string& token_id, int64_t now) {
+  bool changed = false;
+  Write([&](Db& db) {
+    Query q(db, "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+    q.Bind(1, now).Bind(2, token_id).Run();
+    changed = q.Changes() > 0;
+  });
+  return changed;
+}
+
+void SqliteStore::AppendAudit(const AuditEntry& audit) {
+  Write([&](Db& db) { InsertAudit(db, audit); });
+}
+
+Page<AuditEntry> SqliteStore::ListAudit(const std::string& team_id, size_t limit,
+                                        const std::string& cursor) {
+  // Newest first: the question an auditor asks is "what changed lately".
+  return Read([&](Db& db) {
+    Query q(db,
+            "SELECT id, team_id, actor, at, action, target_id, before, after, seq FROM audit_log "
+            "WHERE team_id = ? AND (?2 = 0 OR seq < ?2) ORDER BY seq DESC LIMIT ?");
+    q.Bind(1, team_id).Bind(2, CursorSeq(cursor)).Bind(3, static_cast<int64_t>(limit + 1));
+    Page<AuditEntry> page;
+    int64_t last_seq = 0;
+    while (q.Step()) {
+      if (page.items.size() == limit) {
+        page.next_cursor = std::to_string(last_seq);
+        break;
+      }
+      AuditEntry a;
+      a.id = q.Text(0);
+      a.team_id = q.Text(1);
+      a.actor = q.Text(2);
+      a.at = q.Int(3);
+      a.action = q.Text(4);
+      a.target_id = q.Text(5);
+      a.before = q.IsNull(6) ? Json(nullptr) : ParseJson(q.Text(6)).value_or(Json(nullptr));
+      a.after = q.IsNull(7) ? Json(nullptr) : ParseJson(q.Text(7)).value_or(Json(nullptr));
+      last_seq = q.Int(8);
+      page.items.push_back(std::move(a));
+    }
+    return page;
+  });
+}
+
+// ---------------------------------------------------------------- webhooks
+
+std::optional<std::string> SqliteStore::OpenSecret(const std::optional<std::string>& sealed,
+                                                   const std::string& webhook_id) {
+  if (!sealed) return std::nullopt;
+  auto plain = box_.Open(*sealed, webhook_id);
+  if (!plain) {
+    throw StoreError("secret of webhook " + webhook_id +
+                     " does not decrypt: wrong main key for this data dir?");
+  }
+  return plain;
+}
+
+Webhook SqliteStore::LoadWebhookRow(Query& q) {
+  Webhook w;
+  w.id = q.Text(0);
+  w.team_id = q.Text(1);
+  w.url = q.Text(2);
+  if (auto events = ParseJson(q.Text(3)); events && events->is_array()) {
+    for (const auto& e : *events) {
+      if (e.is_string()) w.events.push_back(e.get<std::string>());
+    }
+  }
+  w.secret = OpenSecret(q.OptText(4), w.id);
+  w.active = q.Int(5) != 0;
+  w.description = q.OptText(6);
+  w.disabled_reason = q.OptText(7);
+  w.created_at = q.Int(8);
+  w.updated_at = q.Int(9);
+  return w;
+}
+
+void SqliteStore::CreateWebhook(const Webhook& w, const AuditEntry& audit) {
+  const std::optional<std::string> sealed =
+      w.secret ? std::optional(box_.Seal(*w.secret, w.id)) : std::nullopt;
+  Write([&](Db& db) {
+    EnsureTeam(db, w.team_id, w.created_at);
+    Query q(db,
+            "INSERT INTO webhooks(id, team_id, url, events, secret_enc, active, description, "
+            "disabled_reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
+    q.Bind(1, w.id).Bind(2, w.team_id).Bind(3, w.url).Bind(4, Json(w.events).dump());
+    if (sealed) {
+      q.BindBlob(5, *sealed);
+    } else {
+      q.BindNull(5);
+    }
+    q.Bind(6, w.active).Bind(7, w.description).Bind(8, w.disabled_reason);
+    q.Bind(9, w.created_at).Bind(10, w.updated_at).Run();
+    InsertAudit(db, audit);
+  });
+}
+
+std::optional<Webhook> SqliteStore::GetWebhook(const std::string& team_id, const std::string& id) {
+  return Read([&](Db& db) -> std::optional<Webhook> {
+    Query q(db,
+            "SELECT id, team_id, url, events, secret_enc, active, description, disabled_reason, "
+            "created_at, updated_at, seq FROM webhooks WHERE team_id = ? AND id = ?");
+    q.Bind(1, team_id).Bind(2, id);
+    if (!q.Step()) return std::nullopt;
+    return LoadWebhookRow(q);
+  });
+}
+
+Page<Webhook> SqliteStore::ListWebhooks(const std::string& team_id, size_t limit,
+                                        const std::string& cursor) {
+  return Read([&](Db& db) {
+    Query q(db,
+            "SELECT id, team_id, url, events, secret_enc, active, description, disabled_reason, "
+            "created_at, updated_at, seq FROM webhooks WHERE team_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?");
+    q.Bind(1, team_id).Bind(2, CursorSeq(cursor)).Bind(3, static_cast<int64_t>(limit + 1));
+    Page<Webhook> page;
+    int64_t last_seq = 0;
+    while (q.Step()) {
+      if (page.items.size() == limit) {
+        page.next_cursor = std::to_string(last_seq);
+        break;
+      }
+      page.items.push_back(LoadWebhookRow(q));
+      last_seq = q.Int(10);
+    }
+    return page;
+  });
+}
+
+bool SqliteStore::UpdateWebhook(const Webhook& w, bool secret_changed, const AuditEntry& audit) {
+  const std::optional<std::string> sealed =
+      w.secret ? std::optional(box_.Seal(*w.secret, w.id)) : std::nullopt;
+  bool changed = false;
+  Write([&](Db& db) {
+    // A secret changed by PATCH replaces the old one at once (no grace period), so the
+    // rotated-out one is dropped when the secret differs from the stored one.
+    Query q(db,
+            "UPDATE webhooks SET url = ?, events = ?, secret_enc = ?, active = ?, description = ?, "
+            "disabled_reason = ?, updated_at = ? WHERE team_id = ? AND id = ?");
+    q.Bind(1, w.url).Bind(2, Json(w.events).dump());
+    if (sealed) {
+      q.BindBlob(3, *sealed);
+    } else {
+      q.BindNull(3);
+    }
+    q.Bind(4, w.active).Bind(5, w.description).Bind(6, w.disabled_reason).Bind(7, w.updated_at);
+    q.Bind(8, w.team_id).Bind(9, w.id).Run();
+    changed = q.Changes() > 0;
+    if (!changed) return;
+    if (secret_changed) {
+      Query(db, "UPDATE webhooks SET prev_secret_enc = NULL, prev_valid_until = NULL WHERE id = ?")
+          .Bind(1, w.id)
+          .Run();
+    }
+    InsertAudit(db, audit);
+  });
+  return changed;
+}
+
+bool SqliteStore::DeleteWebhook(const std::string& team_id, const std::string& id,
+                                const AuditEntry& audit) {
+  bool changed = false;
+  Write([&](Db& db) {
+    Query q(db, "DELETE FROM webhooks WHERE team_id = ? AND id = ?");
+    q.Bind(1, team_id).Bind(2, id).Run();
+    changed = q.Changes() > 0;
+    if (changed) InsertAudit(db, audit);
+  });
+  return changed;
+}
+
+bool SqliteStore::RotateSecret(const std::string& team_id, const std::string& id,
+                               const std::string& new_secret, int64_t old_valid_until,
+                               const AuditEntry& audit) {
+  const std::string sealed = box_.Seal(new_secret, id);
+  bool changed = false;
+  Write([&](Db& db) {
+    // The current secret (if any) becomes the previous one; its sealed form stays valid since
+    // it is bound to the same webhook id.
+    Query q(db,
+            "UPDATE webhooks SET prev_secret_enc = secret_enc, "
+            "prev_valid_until = CASE WHEN secret_enc IS NULL THEN NULL ELSE ? END, "
+            "secret_enc = ?, updated_at = ? WHERE team_id = ? AND id = ?");
+    q.Bind(1, old_valid_until).BindBlob(2, sealed).Bind(3, audit.at).Bind(4, team_id).Bind(5, id);
+    q.Run();
+    changed = q.Changes() > 0;
+    if (changed) InsertAudit(db, audit);
+  });
+  return changed;
+}
+
+bool SqliteStore::DisableWebhook(const std::string& team_id, const std::string& id,
+                                 const std::string& reason, const AuditEntry& audit) {
+  bool changed = false;
+  Write([&](Db& db) {
+    Query q(db,
+            "UPDATE webhooks SET active = 0, disabled_reason = ?, updated_at = ? "
+            "WHERE team_id = ? AND id = ? AND active = 1");
+    q.Bind(1, reason).Bind(2, audit.at).Bind(3, team_id).Bind(4, id).Run();
+    changed = q.Changes() > 0;
+    if (changed) InsertAudit(db, audit);
+  });
+  return changed;
+}
+
+// ---------------------------------------------------------------- events and fan-out
+
+int64_t SqliteStore::InsertEvent(Db& db, const Event& e) {
+  Query(db, "INSERT INTO events(id, team_id, type, timestamp, data) VALUES (?,?,?,?,?)")
+      .Bind(1, e.id)
+      .Bind(2, e.team_id)
+      .Bind(3, e.type)
+      .Bind(4, e.timestamp)
+      .Bind(5, e.data.dump())
+      .Run();
+  return sqlite3_last_insert_rowid(db.raw());
+}
+
+std::vector<std::string> SqliteStore::InsertDeliveries(Db& db, const Event& event,
+                                                       int64_t event_seq,
+                                                       const std::vector<std::string>& webhook_ids,
+                                                       int64_t now) {
+  std::vector<std::string> ids;
+  for (const auto& webhook_id : webhook_ids) {
+    std::string id = crypto::NewId("dlv", now);
+    Query(db,
+          "INSERT INTO deliveries(id, webhook_id, team_id, event_seq, status, due_at, created_at, "
+          "updated_at) VALUES (?,?,?,?,'pending',?,?,?)")
+        .Bind(1, id)
+        .Bind(2, webhook_id)
+        .Bind(3, event.team_id)
+        .Bind(4, event_seq)
+        .Bind(5, now)
+        .Bind(6, now)
+        .Bind(7, now)
+        .Run();
+    ids.push_back(std::move(id));
+  }
+  return ids;
+}
+
+IngestResult SqliteStore::IngestEvent(const Event& event, int64_t now) {
+  IngestResult result;
+  Write([&](Db& db) {
+    result = IngestResult{};
+    {
+      Query q(db,
+              "SELECT seq, id, team_id, type, timestamp, data FROM events "
+              "WHERE team_id = ? AND id = ?");
+      q.Bind(1, event.team_id).Bind(2, event.id);
+      if (q.Step()) {
+        const int64_t seq = q.Int(0);
+        result.event = Event{q.Text(1), q.Text(3), q.Text(2), q.Int(4),
+                             ParseJson(q.Text(5)).value_or(Json::object())};
+        Query d(db, "SELECT id FROM deliveries WHERE event_seq = ? ORDER BY seq");
+        d.Bind(1, seq);
+        while (d.Step()) result.delivery_ids.push_back(d.Text(0));
+        return;
+      }
+    }
+    EnsureTeam(db, event.team_id, now);
+    const int64_t seq = InsertEvent(db, event);
+    std::vector<std::string> targets;
+    {
+      Query q(db,
+              "SELECT id FROM webhooks WHERE team_id = ?1 AND active = 1 AND "
+              "EXISTS (SELECT 1 FROM json_each(webhooks.events) WHERE value = ?2) ORDER BY seq");
+      q.Bind(1, event.team_id).Bind(2, event.type);
+      while (q.Step()) targets.push_back(q.Text(0));
+    }
+    result.created = true;
+    result.event = event;
+    result.delivery_ids = InsertDeliveries(db, event, seq, targets, now);
+  });
+  return result;
+}
+
+std::string SqliteStore::QueueSingleDelivery(const Event& event, const std::string& webhook_id,
+                                             int64_t now) {
+  std::string id;
+  Write([&](Db& db) {
+    EnsureTeam(db, event.team_id, now);
+    const int64_t seq = InsertEvent(db, event);
+    id = InsertDeliveries(db, event, seq, {webhook_id}, now).front();
+  });
+  return id;
+}
+
+// ---------------------------------------------------------------- delivery queue
+
+std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64_t lease_until) {
+  std::vector<DeliveryTask> tasks;
+  Write([&](Db& db) {
+    tasks.clear();
+    Query q(db,
+            "SELECT d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, "
+            "d.created_at, d.updated_at, d.last_http_status, d.last_cause, "
+            "e.timestamp, e.data, w.url, w.secret_enc, w.prev_secret_enc, w.prev_valid_until, "
+            "w.active FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+            "JOIN webhooks w ON w.id = d.webhook_id "
+            "WHERE d.status IN ('pending', 'failed', 'in_flight') AND d.due_at <= ? "
+            "ORDER BY d.due_at LIMIT ?");
+    q.Bind(1, now).Bind(2, static_cast<int64_t>(limit));
+    while (q.Step()) {
+      DeliveryTask t;
+      Delivery& d = t.delivery;
+      d.id = q.Text(0);
+      d.webhook_id = q.Text(1);
+      d.team_id = q.Text(2);
+      d.event_id = q.Text(3);
+      d.event_type = q.Text(4);
+      d.status = DeliveryStatus::kInFlight;
+      d.attempt_count = static_cast<int>(q.Int(6));
+      d.created_at = q.Int(7);
+      d.updated_at = q.Int(8);
+      t.event = Event{d.event_id, d.event_type, d.team_id, q.Int(11),
+                      ParseJson(q.Text(12)).value_or(Json::object())};
+      t.url = q.Text(13);
+      if (auto s = OpenSecret(q.OptText(14), d.webhook_id)) t.secrets.push_back(*s);
+      if (auto prev = q.OptText(15); prev && q.OptInt(16).value_or(0) > now) {
+        if (auto s = OpenSecret(prev, d.webhook_id)) t.secrets.push_back(*s);
+      }
+      t.webhook_active = q.Int(17) != 0;
+      tasks.push_back(std::move(t));
+    }
+    for (const auto& t : tasks) {
+      Query(db, "UPDATE deliveries SET status = 'in_flight', due_at = ? WHERE id = ?")
+          .Bind(1, lease_until)
+          .Bind(2, t.delivery.id)
+          .Run();
+    }
+  });
+  return tasks;
+}
+
+void SqliteStore::RecordAttempt(const AttemptOutcome& o) {
+  Write([&](Db& db) {
+    const DeliveryAttempt& a = o.attempt;
+    Query(db,
+          "INSERT INTO attempts(id, delivery_id, number, started_at, duration_ms, http_status, "
+          "cause, error, request_headers, response_headers, response_excerpt, "
+          "response_truncated) VALUES (?,?,?,?,?,?,NULLIF(?, ''),?,?,?,?,?)")
+        .Bind(1, a.id)
+        .Bind(2, a.delivery_id)
+        .Bind(3, a.number)
+        .Bind(4, a.started_at)
+        .Bind(5, a.duration_ms)
+        .Bind(6, a.http_status)
+        .Bind(7, ToString(a.cause))
+        .Bind(8, a.error)
+        .Bind(9, Json(a.request_headers).dump())
+        .Bind(10, Json(a.response_headers).dump())
+        .BindBlob(11, a.response_excerpt)
+        .Bind(12, a.response_truncated)
+        .Run();
+    const int64_t now = a.started_at + a.duration_ms;
+    Query(db,
+          "UPDATE deliveries SET status = ?, attempt_count = ?, due_at = ?, updated_at = ?, "
+          "last_http_status = ?, last_cause = NULLIF(?, '') WHERE id = ?")
+        .Bind(1, ToString(o.status))
+        .Bind(2, a.number)
+        .Bind(3, o.status == DeliveryStatus::kFailed ? o.next_attempt_at : now)
+        .Bind(4, now)
+        .Bind(5, a.http_status)
+        .Bind(6, ToString(a.cause))
+        .Bind(7, a.delivery_id)
+        .Run();
+    if (o.status == DeliveryStatus::kSucceeded) {
+      Query(db,
+            "UPDATE webhooks SET last_success_at = ? WHERE id = "
+            "(SELECT webhook_id FROM deliveries WHERE id = ?)")
+          .Bind(1, now)
+          .Bind(2, a.delivery_id)
+          .Run();
+    }
+    if (o.disable_reason) {
+      Query q(db,
+              "SELECT w.id, w.team_id, w.url, w.events, w.secret_enc, w.active, w.description, "
+              "w.disabled_reason, w.created_at, w.updated_at, w.seq FROM webhooks w "
+              "JOIN deliveries d ON d.webhook_id = w.id WHERE d.id = ?");
+      q.Bind(1, a.delivery_id);
+      if (q.Step()) {
+        Webhook before = LoadWebhookRow(q);
+        if (before.active) {
+          Webhook after = before;
+          after.active = false;
+          after.disabled_reason = o.disable_reason;
+          after.updated_at = now;
+          Query(db,
+                "UPDATE webhooks SET active = 0, disabled_reason = ?, updated_at = ? WHERE id = ?")
+              .Bind(1, *o.disable_reason)
+              .Bind(2, now)
+              .Bind(3, before.id)
+              .Run();
+          InsertAudit(db, AuditEntry{crypto::NewId("aud", now), before.team_id, "system", now,
+                                     "webhook.disable", before.id, Json(before), Json(after)});
+        }
+      }
+    }
+  });
+}
+
+void SqliteStore::ReleaseLeases(const std::vector<std::string>& delivery_ids) {
+  if (delivery_ids.empty()) return;
+  Write([&](Db& db) {
+    for (const auto& id : delivery_ids) {
+      // Back to due-now; attempt_count tells whether it had been tried before.
+      Query(db,
+            "UPDATE deliveries SET status = CASE WHEN attempt_count = 0 THEN 'pending' ELSE "
+            "'failed' END, due_at = updated_at WHERE id = ? AND status = 'in_flight'")
+          .Bind(1, id)
+          .Run();
+    }
+  });
+}
+
+int64_t SqliteStore::NextDueAt() {
+  return Read([&](Db& db) -> int64_t {
+    Query q(
+        db,
+        "SELECT MIN(due_at) FROM deliveries WHERE status IN ('pending', 'failed', 'in_flight')");
+    return q.Step() && !q.IsNull(0) ? q.Int(0) : 0;
+  });
+}
+
+Delivery SqliteStore::LoadDeliveryRow(Query& q) {
+  Delivery d;
+  d.id = q.Text(0);
+  d.webhook_id = q.Text(1);
+  d.team_id = q.Text(2);
+  d.event_id = q.Text(3);
+  d.event_type = q.Text(4);
+  d.status = ParseDeliveryStatus(q.Text(5)).value_or(DeliveryStatus::kPending);
+  d.attempt_count = static_cast<int>(q.Int(6));
+  d.next_attempt_at =
+      (d.status == DeliveryStatus::kPending || d.status == DeliveryStatus::kFailed) ? q.Int(7) : 0;
+  d.created_at = q.Int(8);
+  d.updated_at = q.Int(9);
+  if (!q.IsNull(10)) d.last_http_status = static_cast<int>(q.Int(10));
+  d.last_cause = Json(q.Text(11)).get<FailureCause>();
+  return d;
+}
+
+Page<Delivery> SqliteStore::ListDeliveries(const std::string& team_id,
+                                           const std::string& webhook_id,
+                                           const DeliveryFilter& filter, size_t limit,
+                                           const std::string& cursor) {
+  // Newest first, which is what a person looking at history wants.
+  return Read([&](Db& db) {
+    Query q(db,
+            "SELECT d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, "
+            "d.due_at, d.created_at, d.updated_at, d.last_http_status, "
+            "COALESCE(d.last_cause, ''), d.seq FROM deliveries d "
+            "JOIN events e ON e.seq = d.event_seq WHERE d.webhook_id = ?1 AND d.team_id = ?2 "
+            "AND (?3 = 0 OR d.seq < ?3) AND (?4 IS NULL OR d.status = ?4) "
+            "AND (?5 IS NULL OR e.type = ?5) ORDER BY d.seq DESC LIMIT ?6");
+    q.Bind(1, webhook_id).Bind(2, team_id).Bind(3, CursorSeq(cursor));
+    if (filter.status) {
+      q.Bind(4, ToString(*filter.status));
+    } else {
+      q.BindNull(4);
+    }
+    q.Bind(5, filter.event_type).Bind(6, static_cast<int64_t>(limit + 1));
+    Page<Delivery> page;
+    int64_t last_seq = 0;
+    while (q.Step()) {
+      if (page.items.size() == limit) {
+        page.next_cursor = std::to_string(last_seq);
+        break;
+      }
+      page.items.push_back(LoadDeliveryRow(q));
+      last_seq = q.Int(12);
+    }
+    return page;
+  });
+}
+
+std::optional<Delivery> SqliteStore::GetDelivery(const std::string& team_id,
+                                                 const std::string& id) {
+  return Read([&](Db& db) -> std::optional<Delivery> {
+    Query q(db,
+            "SELECT d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, "
+            "d.due_at, d.created_at, d.updated_at, d.last_http_status, "
+            "COALESCE(d.last_cause, ''), d.seq FROM deliveries d "
+            "JOIN events e ON e.seq = d.event_seq WHERE d.id = ? AND d.team_id = ?");
+    q.Bind(1, id).Bind(2, team_id);
+    if (!q.Step()) return std::nullopt;
+    Delivery d = LoadDeliveryRow(q);
+    Query a(db,
+            "SELECT id, delivery_id, number, started_at, duration_ms, http_status, "
+            "COALESCE(cause, ''), error, request_headers, response_headers, response_excerpt, "
+            "response_truncated FROM attempts WHERE delivery_id = ? ORDER BY seq");
+    a.Bind(1, d.id);
+    while (a.Step()) {
+      DeliveryAttempt at;
+      at.id = a.Text(0);
+      at.delivery_id = a.Text(1);
+      at.number = static_cast<int>(a.Int(2));
+      at.started_at = a.Int(3);
+      at.duration_ms = a.Int(4);
+      if (!a.IsNull(5)) at.http_status = static_cast<int>(a.Int(5));
+      at.cause = Json(a.Text(6)).get<FailureCause>();
+      at.error = a.Text(7);
+      at.request_headers = ParseJson(a.Text(8)).value_or(Json::array()).get<Headers>();
+      at.response_headers = ParseJson(a.Text(9)).value_or(Json::array()).get<Headers>();
+      at.response_excerpt = a.Text(10);
+      at.response_truncated = a.Int(11) != 0;
+      d.attempts.push_back(std::move(at));
+    }
+    return d;
+  });
+}
+
+bool SqliteStore::ResendDelivery(const std::string& team_id, const std::string& id, int64_t now) {
+  bool changed = false;
+  Write([&](Db& db) {
+    // An in-flight delivery is being sent right now: leave it alone (its attempt is recorded).
+    Query q(db,
+            "UPDATE deliveries SET status = CASE WHEN attempt_count = 0 THEN 'pending' ELSE "
+            "'failed' END, due_at = ?, updated_at = ? WHERE id = ? AND team_id = ? "
+            "AND status != 'in_flight'");
+    q.Bind(1, now).Bind(2, now).Bind(3, id).Bind(4, team_id).Run();
+    changed = q.Changes() > 0;
+  });
+  return changed;
+}
+
+int64_t SqliteStore::RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
+                                       int64_t since, int64_t now) {
+  int64_t count = 0;
+  Write([&](Db& db) {
+    Query q(db,
+            "UPDATE deliveries SET status = 'failed', due_at = ?, updated_at = ? "
+            "WHERE webhook_id = ? AND team_id = ? AND created_at >= ? "
+            "AND status IN ('failed', 'exhausted')");
+    q.Bind(1, now).Bind(2, now).Bind(3, webhook_id).Bind(4, team_id).Bind(5, since).Run();
+    count = q.Changes();
+  });
+  return count;
+}
+
+QueueStats SqliteStore::Stats() {
+  return Read([&](Db& db) {
+    QueueStats s;
+    Query q(db, "SELECT status, COUNT(*), MIN(due_at) FROM deliveries GROUP BY status");
+    while (q.Step()) {
+      const std::string status = q.Text(0);
+      const int64_t n = q.Int(1);
+      if (status == "pending" || status == "failed") {
+        s.pending += n;
+        const int64_t due = q.Int(2);
+        if (s.oldest_due_at == 0 || due < s.oldest_due_at) s.oldest_due_at = due;
+        if (status == "failed") s.failed = n;
+      } else if (status == "in_flight") {
+        s.in_flight = n;
+      } else if (status == "succeeded") {
+        s.succeeded = n;
+      } else if (status == "exhausted") {
+        s.exhausted = n;
+      }
+    }
+    return s;
+  });
+}
+
+std::vector<Webhook> SqliteStore::FailingWebhooks(int64_t since) {
+  return Read([&](Db& db) {
+    // Active, no success since `since`, at least one exhausted delivery since then, and no
+    // delivery since then that succeeded or is still being retried.
+    Query q(db,
+            "SELECT w.id, w.team_id, w.url, w.events, w.secret_enc, w.active, w.description, "
+            "w.disabled_reason, w.created_at, w.updated_at, w.seq FROM webhooks w "
+            "WHERE w.active = 1 AND COALESCE(w.last_success_at, w.created_at) < ?1 "
+            "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
+            "AND d.status = 'exhausted' AND d.updated_at >= ?1) "
+            "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
+            "AND d.status = 'succeeded' AND d.updated_at >= ?1)");
+    q.Bind(1, since);
+    std::vector<Webhook> out;
+    while (q.Step()) out.push_back(LoadWebhookRow(q));
+    return out;
+  });
+}
+
+bool SqliteStore::Healthy() {
+  try {
+    return Read([](Db& db) {
+      Query q(db, "SELECT 1");
+      return q.Step();
+    });
+  } catch (const StoreError&) {
+    return false;
+  }
+}
+
+}  // namespace mambo::store

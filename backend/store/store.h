@@ -1,0 +1,151 @@
+#pragma once
+// The persistence interface webhookd's API and delivery engine talk to. SQLite implements it
+// (sqlite_store.h); a PostgreSQL store can implement the same interface without touching the API.
+// Every team-scoped call takes the team id: an object of another team is simply "not found".
+// Secrets cross this interface in plaintext; implementations encrypt them at rest.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mambo/models.h"
+
+namespace mambo::store {
+
+enum class Role { kAdmin, kIngest };
+std::string_view ToString(Role role);
+std::optional<Role> ParseRole(std::string_view text);
+
+struct ApiToken {
+  std::string id;
+  std::string team_id;
+  Role role = Role::kAdmin;
+  int64_t created_at = 0;
+  std::optional<int64_t> revoked_at;
+};
+
+// Who changed what. `before`/`after` are the public JSON of the object (never a secret).
+struct AuditEntry {
+  std::string id;
+  std::string team_id;
+  std::string actor;  // token id, or "system" for the delivery engine
+  int64_t at = 0;
+  std::string action;  // "webhook.create", "webhook.update", "webhook.secret_reveal", ...
+  std::string target_id;
+  Json before;  // null when there was nothing before
+  Json after;   // null when there is nothing after
+};
+void to_json(Json& j, const AuditEntry& a);
+
+template <typename T>
+struct Page {
+  std::vector<T> items;
+  std::optional<std::string> next_cursor;  // opaque; absent on the last page
+};
+
+struct IngestResult {
+  bool created = false;  // false: the event id was seen before, nothing new was queued
+  Event event;
+  std::vector<std::string> delivery_ids;
+};
+
+struct DeliveryFilter {
+  std::optional<DeliveryStatus> status;
+  std::optional<std::string> event_type;
+};
+
+// One unit of work for the delivery engine: the delivery, its event, and the webhook's target
+// as it was when leased.
+struct DeliveryTask {
+  Delivery delivery;
+  Event event;
+  std::string url;
+  std::vector<std::string> secrets;  // signing secrets: current first, then a rotated-out one
+  bool webhook_active = true;
+};
+
+// What the engine decided after an attempt; stored atomically with the attempt.
+struct AttemptOutcome {
+  DeliveryAttempt attempt;
+  DeliveryStatus status = DeliveryStatus::kFailed;  // succeeded, failed (retry later), exhausted
+  int64_t next_attempt_at = 0;                      // for failed
+  std::optional<std::string> disable_reason;        // set: deactivate the webhook (410 Gone)
+};
+
+struct QueueStats {
+  int64_t pending = 0;        // pending + failed-awaiting-retry
+  int64_t in_flight = 0;      // leased
+  int64_t oldest_due_at = 0;  // next_attempt_at of the oldest due delivery, 0 when none
+  int64_t succeeded = 0, failed = 0, exhausted = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // --- Teams and API tokens (tokens are stored as SHA-256 hashes only) ---
+  virtual ApiToken CreateToken(const std::string& team_id, Role role, const std::string& hash,
+                               int64_t now) = 0;
+  virtual std::optional<ApiToken> FindActiveToken(const std::string& hash) = 0;
+  virtual std::vector<ApiToken> ListTokens(const std::optional<std::string>& team_id) = 0;
+  virtual bool RevokeToken(const std::string& token_id, int64_t now) = 0;
+
+  // --- Webhooks; each mutation writes its audit entry in the same transaction ---
+  virtual void CreateWebhook(const Webhook& webhook, const AuditEntry& audit) = 0;
+  // With its current secret (plaintext): callers decide what to reveal.
+  virtual std::optional<Webhook> GetWebhook(const std::string& team_id, const std::string& id) = 0;
+  virtual Page<Webhook> ListWebhooks(const std::string& team_id, size_t limit,
+                                     const std::string& cursor) = 0;
+  // Replaces the stored row with `webhook` (including its secret). A changed secret keeps no
+  // grace period; use RotateSecret for that.
+  virtual bool UpdateWebhook(const Webhook& webhook, bool secret_changed,
+                             const AuditEntry& audit) = 0;
+  virtual bool DeleteWebhook(const std::string& team_id, const std::string& id,
+                             const AuditEntry& audit) = 0;
+  // New current secret; the old one keeps signing until `old_valid_until`.
+  virtual bool RotateSecret(const std::string& team_id, const std::string& id,
+                            const std::string& new_secret, int64_t old_valid_until,
+                            const AuditEntry& audit) = 0;
+  virtual void AppendAudit(const AuditEntry& audit) = 0;
+  virtual Page<AuditEntry> ListAudit(const std::string& team_id, size_t limit,
+                                     const std::string& cursor) = 0;
+
+  // --- Events: stored durably, fanned out into one pending delivery per active subscribed
+  // webhook of the team, in one transaction. A repeated (team, id) returns the first answer.
+  virtual IngestResult IngestEvent(const Event& event, int64_t now) = 0;
+  // Queues one delivery of `event` (which is stored too) to one webhook only (test events).
+  virtual std::string QueueSingleDelivery(const Event& event, const std::string& webhook_id,
+                                          int64_t now) = 0;
+
+  // --- Delivery queue ---
+  // Leases up to `limit` due deliveries (pending, or failed with next_attempt_at <= now, or
+  // in flight with an expired lease) until `lease_until`.
+  virtual std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until) = 0;
+  virtual void RecordAttempt(const AttemptOutcome& outcome) = 0;
+  // Returns leased (in-flight) deliveries to pending, e.g. on graceful shutdown.
+  virtual void ReleaseLeases(const std::vector<std::string>& delivery_ids) = 0;
+  // Earliest next_attempt_at among waiting deliveries (0 when none): when to wake up.
+  virtual int64_t NextDueAt() = 0;
+
+  virtual Page<Delivery> ListDeliveries(const std::string& team_id, const std::string& webhook_id,
+                                        const DeliveryFilter& filter, size_t limit,
+                                        const std::string& cursor) = 0;
+  virtual std::optional<Delivery> GetDelivery(const std::string& team_id,
+                                              const std::string& id) = 0;  // with attempts
+  // Makes the delivery due now again (any final state); false when not found.
+  virtual bool ResendDelivery(const std::string& team_id, const std::string& id, int64_t now) = 0;
+  // Re-queues failed/exhausted deliveries of a webhook created at or after `since`.
+  virtual int64_t RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
+                                    int64_t since, int64_t now) = 0;
+  virtual QueueStats Stats() = 0;
+  // Webhooks whose last success is older than `since` and whose deliveries since then have all
+  // exhausted their retries (auto-disable candidates).
+  virtual std::vector<Webhook> FailingWebhooks(int64_t since) = 0;
+  virtual bool DisableWebhook(const std::string& team_id, const std::string& id,
+                              const std::string& reason, const AuditEntry& audit) = 0;
+
+  virtual bool Healthy() = 0;
+};
+
+}  // namespace mambo::store
