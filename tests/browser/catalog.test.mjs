@@ -48,9 +48,8 @@ test('catalog tree expands to 6 categories, 10 groups, 25 events; URL validated 
     for (const node of state.tree.filter((n) => n.kind === 'category')) {
       const frame = await clickWidget(page, state, `category:${node.name}`);
       state = await waitForUi(
-        page, new Function('s', `return s.tree.some((n) => n.kind === 'category' &&
-          n.name === ${JSON.stringify(node.name)} && n.open);`),
-        { afterFrame: frame });
+        page, (s, name) => s.tree.some((n) => n.kind === 'category' && n.name === name && n.open),
+        { afterFrame: frame, arg: node.name });
     }
     assert.equal(count(state, 'category'), 6);
     assert.equal(count(state, 'group'), 10);
@@ -60,9 +59,8 @@ test('catalog tree expands to 6 categories, 10 groups, 25 events; URL validated 
     for (const key of groups) {
       const frame = await clickWidget(page, state, `group:${key}`);
       state = await waitForUi(
-        page, new Function('s', `return s.tree.some((n) => n.kind === 'group' &&
-          n.category + '/' + n.name === ${JSON.stringify(key)} && n.open);`),
-        { afterFrame: frame });
+        page, (s, key) => s.tree.some((n) => n.kind === 'group' && `${n.category}/${n.name}` === key && n.open),
+        { afterFrame: frame, arg: key });
     }
     assert.equal(count(state, 'category'), 6);
     assert.equal(count(state, 'group'), 10);
@@ -77,6 +75,7 @@ test('catalog tree expands to 6 categories, 10 groups, 25 events; URL validated 
 
     // A plain-http URL, typed into the field: the shared validator's message appears.
     frame = await clickWidget(page, state, 'url');
+    await waitForUi(page, (s) => s.text_input_active, { afterFrame: frame });
     await page.keyboard.type('http://example.com');
     state = await waitForUi(page, (s) => s.fields.url === 'http://example.com', { afterFrame: frame });
     assert.equal(state.fields.url_error, 'URL must use https');
@@ -116,6 +115,13 @@ test('high-DPI: canvas backing store is CSS size x devicePixelRatio; rectangles 
     state = await waitForUi(page, (s) => s.tree.some((n) => n.kind === 'group'), { afterFrame: frame });
     assert.ok(state.tree.every((n) => n.kind !== 'group' || n.category === first.name));
     await screenshot(page, 'catalog-hidpi.png');
+
+    // The canvas follows the window: a smaller window gives a smaller backing store.
+    await page.setViewportSize({ width: 700, height: 500 });
+    await page.waitForFunction(() => {
+      const c = document.getElementById('canvas');
+      return c.width === 1400 && c.height === 1000;
+    }, null, { polling: 'raf', timeout: 30000 });
     assert.deepEqual(errors, []);
   });
 });

@@ -2,7 +2,7 @@
 // headless Chromium through playwright-core, polling of the app's ui_state_json() and user-like
 // input at the widget rectangles it reports. No sleeps: every wait is on app state.
 
-import { mkdtempSync, rmSync, mkdirSync, createReadStream, statSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, resolve, sep } from 'node:path';
@@ -30,7 +30,10 @@ const MIME = {
 
 // Serves `root` on 127.0.0.1 at an ephemeral port. Returns { url, close() }.
 export async function startStaticServer(root = webRoot) {
-  statSync(join(root, 'index.html'));  // fail early and clearly when the console is not built
+  if (!existsSync(join(root, 'index.html'))) {
+    throw new Error(`no index.html in ${root}: build the console (make -C build-web console) ` +
+                    'or point MAMBO_WEB_ROOT at a built web root');
+  }
   const server = createServer((req, res) => {
     let path;
     try {
@@ -139,20 +142,21 @@ export async function uiState(page) {
   return text === null ? null : JSON.parse(text);
 }
 
-// Polls ui_state_json() inside the page until `predicate(state)` holds for a frame drawn after
-// `afterFrame` (so the state reflects input sent before the call), then returns that state.
-// `predicate` is serialised into the page: it must be self-contained.
-export async function waitForUi(page, predicate, { afterFrame = 0, timeout = 30000 } = {}) {
+// Polls ui_state_json() inside the page on every animation frame until `predicate(state, arg)`
+// holds for a frame drawn after `afterFrame` (so the state reflects input sent before the call),
+// then returns that state. `predicate` runs in the page: it must be self-contained, and `arg` must
+// be JSON-serialisable.
+export async function waitForUi(page, predicate, { afterFrame = 0, arg = null, timeout = 30000 } = {}) {
   const handle = await page.waitForFunction(
-    ({ source, afterFrame }) => {
+    ({ source, afterFrame, arg }) => {
       const M = globalThis.Module;
       if (!M || !M.calledRun || typeof M.ccall !== 'function') return false;
       const state = JSON.parse(M.ccall('ui_state_json', 'string', [], []));
       if (state.frame <= afterFrame) return false;
       // eslint-disable-next-line no-new-func
-      return new Function('state', `return (${source})(state);`)(state) ? state : false;
+      return new Function('state', 'arg', `return (${source})(state, arg);`)(state, arg) ? state : false;
     },
-    { source: predicate.toString(), afterFrame },
+    { source: predicate.toString(), afterFrame, arg },
     { timeout, polling: 'raf' },
   );
   return handle.jsonValue();

@@ -15,10 +15,9 @@ void UiState::BeginFrame(std::string_view screen, float pixels_per_css_px) {
 
 void UiState::EndFrame() {
   const ImGuiIO& io = ImGui::GetIO();
-  building_.mouse = {{"x", io.MousePos.x / scale_},
-                     {"y", io.MousePos.y / scale_},
-                     {"down", io.MouseDown[0]},
-                     {"want_text_input", io.WantTextInput}};
+  building_.mouse = {
+      {"x", io.MousePos.x / scale_}, {"y", io.MousePos.y / scale_}, {"down", io.MouseDown[0]}};
+  building_.text_input_active = io.WantTextInput;
   published_ = std::move(building_);
   building_ = Frame{};
   ++frame_;
@@ -53,6 +52,7 @@ std::string UiState::ToJson() const {
       {"tree", published_.tree},
       {"widgets", std::move(widgets)},
       {"mouse", published_.mouse},
+      {"text_input_active", published_.text_input_active},
   };
   // Typed text is the user's: never let odd bytes abort the dump (exceptions are off in wasm).
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -40,6 +40,7 @@ class UiState {
     nlohmann::json tree = nlohmann::json::array();
     std::map<std::string, WidgetRect> widgets;
     nlohmann::json mouse;  // where ImGui saw the pointer at the end of the frame (CSS pixels)
+    bool text_input_active = false;  // a text field has keyboard focus
   };
   Frame building_;
   Frame published_;
