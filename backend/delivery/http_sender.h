@@ -1,0 +1,84 @@
+#pragma once
+// POSTs one webhook to one https URL and reports exactly what happened, in the shape of a
+// DeliveryAttempt: the receiver's status, or (when there is no usable answer) which stage failed
+// and why, so an operator can tell "DNS", "refused", "bad certificate" and "too slow" apart.
+//
+// Safety rules it enforces (WEBHOOKS.md): the host is resolved once by the AddressGuard and the
+// connection goes to one of the checked addresses (httplib's hostname→address map), while SNI,
+// the Host header and certificate verification still use the URL's host name; redirects are never
+// followed; every request has a connect timeout and a whole-request deadline; the response body
+// is read only up to a hard cap.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "delivery/address_guard.h"
+#include "delivery/clock.h"
+#include "mambo/models.h"
+
+namespace mambo::delivery {
+
+struct HttpSenderOptions {
+  int64_t connect_timeout_ms = 5000;   // TCP connect, and again the TLS handshake
+  int64_t request_timeout_ms = 15000;  // whole request, from the first connect to the last byte
+  // PEM file of extra trusted CAs, added to (not replacing) the system store: for receivers
+  // behind a private CA. Empty for none.
+  std::string extra_ca_file;
+  std::string egress_interface;  // bind outgoing connections to this interface or IP; "" = any
+  // Response bodies are read up to this many bytes; beyond it the sender stops reading, drops
+  // the connection and reports kResponseTooLarge (see SendResult).
+  size_t max_response_bytes = 1024 * 1024;
+  size_t max_idle_per_endpoint = 8;  // kept-alive connections per (host, port, address)
+  size_t max_idle_total = 256;
+  int64_t max_idle_ms = 50000;  // close kept-alive connections idle longer than this
+  std::string user_agent = "mambo-webhookd/0.1";
+};
+
+struct SendResult {
+  // Filled: started_at (from the Clock), duration_ms, http_status, cause, error,
+  // request_headers (as sent, including Host and Content-Length), response_headers,
+  // response_excerpt (first kResponseExcerptLimit bytes) and response_truncated. The caller
+  // fills id, delivery_id and number.
+  //
+  // cause is kNone for 2xx, kHttpStatus for any other status (3xx included: redirects are not
+  // followed, error names the Location), or the stage that failed. A body larger than
+  // max_response_bytes is kResponseTooLarge even when the status was 2xx (http_status still
+  // says what it was): we could not read the complete response, and a receiver that answers a
+  // webhook with megabytes is misbehaving; deliveries are idempotent by webhook-id, so the retry
+  // is safe for a receiver that did process it.
+  DeliveryAttempt attempt;
+  std::string remote_address;  // the checked IP actually connected to, if any
+  bool reused_connection = false;
+
+  bool succeeded() const { return attempt.cause == FailureCause::kNone; }
+};
+
+class HttpSender {
+ public:
+  // `guard` and `clock` must outlive the sender. Throws std::runtime_error when extra_ca_file
+  // cannot be loaded (a startup configuration error). Ignores SIGPIPE process-wide: a receiver
+  // that closes mid-write must become an error result, not kill webhookd.
+  HttpSender(HttpSenderOptions options, const AddressGuard& guard, const Clock& clock);
+  ~HttpSender();
+  HttpSender(const HttpSender&) = delete;
+  HttpSender& operator=(const HttpSender&) = delete;
+
+  // Thread-safe: any number of workers may call Post concurrently; each pooled connection is
+  // used by one request at a time. `url` must be an https URL (checked with mambo::UrlError);
+  // `headers` are sent as given (the signature headers, typically), after Content-Type and
+  // User-Agent.
+  SendResult Post(std::string_view url, const Headers& headers, std::string_view body,
+                  std::string_view content_type = "application/json");
+
+  // Kept-alive connections currently idle in the pool (for tests and metrics).
+  size_t idle_connections() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mambo::delivery

@@ -1,0 +1,457 @@
+// HttpSender against real HTTPS servers on 127.0.0.1 (port 0), with a self-signed certificate
+// generated at test time. No sleeps: servers are ready once bound (the kernel queues connections
+// before accept), hanging handlers block on a condition variable that the test releases.
+#include "delivery/http_sender.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "delivery/signature.h"
+
+namespace mambo::delivery {
+namespace {
+
+namespace fs = std::filesystem;
+
+// One certificate for the whole binary: CN=127.0.0.1 with SANs for the IP and two names.
+class CertEnvironment : public ::testing::Environment {
+ public:
+  static inline std::string dir, cert, key;
+
+  void SetUp() override {
+    std::string tmpl = (fs::temp_directory_path() / "mambo-delivery-XXXXXX").string();
+    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
+    dir = tmpl;
+    cert = dir + "/cert.pem";
+    key = dir + "/key.pem";
+    const std::string cmd = std::string(MAMBO_OPENSSL_CLI) +
+                            " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+                            " -keyout " +
+                            key + " -out " + cert +
+                            " -days 2 -subj /CN=127.0.0.1 -addext"
+                            " subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:receiver.test"
+                            " >/dev/null 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+};
+const auto* const kCertEnv = ::testing::AddGlobalTestEnvironment(new CertEnvironment);
+
+class TestServer {
+ public:
+  TestServer() : svr_(CertEnvironment::cert.c_str(), CertEnvironment::key.c_str()) {
+    svr_.set_tcp_nodelay(true);
+  }
+  ~TestServer() {
+    Release();
+    if (thread_.joinable()) {
+      // stop() is a no-op until listen_after_bind has started: wait for it (it is already
+      // running in every test that made a request).
+      while (!svr_.is_running()) std::this_thread::yield();
+      svr_.stop();
+      thread_.join();
+    }
+  }
+  httplib::SSLServer& svr() { return svr_; }
+  void Start() {
+    ASSERT_TRUE(svr_.is_valid());
+    port_ = svr_.bind_to_any_port("127.0.0.1");
+    ASSERT_GT(port_, 0);
+    thread_ = std::thread([this] { svr_.listen_after_bind(); });
+  }
+  int port() const { return port_; }
+  std::string Url(const std::string& path, const std::string& host = "127.0.0.1") const {
+    return "https://" + host + ":" + std::to_string(port_) + path;
+  }
+  // For hanging handlers: block until the test (or the destructor) releases them.
+  void Hang() {
+    std::unique_lock<std::mutex> lock(mutex_);
+    cv_.wait(lock, [this] { return released_; });
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  httplib::SSLServer svr_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  bool released_ = false;
+};
+
+std::vector<Cidr> AllowLoopback() {
+  return ParseCidrList("127.0.0.0/8,::1/128").cidrs;
+}
+
+AddressGuard::Resolver FakeDns(std::map<std::string, std::vector<std::string>> table) {
+  return [table](const std::string& host, uint16_t) {
+    ResolveResult r;
+    auto it = table.find(host);
+    if (it == table.end()) {
+      r.error = "Name or service not known";
+      return r;
+    }
+    for (const auto& a : it->second) r.addresses.push_back(*IpAddress::Parse(a));
+    return r;
+  };
+}
+
+std::string HeaderValue(const Headers& headers, std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return v;
+    }
+  }
+  return "";
+}
+
+HttpSenderOptions TrustingTestCa() {
+  HttpSenderOptions o;
+  o.extra_ca_file = CertEnvironment::cert;
+  return o;
+}
+
+class HttpSenderTest : public ::testing::Test {
+ protected:
+  ManualClock clock_{1'700'000'000'000};
+  std::mutex drip_mutex_;  // pacing of the slow-drip receiver; outlives the server
+  std::condition_variable drip_cv_;
+  std::atomic<bool> stop_drip_{false};
+  TestServer server_;  // declared before the senders: they close their connections first
+  AddressGuard allow_loopback_{AllowLoopback()};
+};
+
+TEST_F(HttpSenderTest, Ok200RecordsStatusHeadersAndBody) {
+  std::string seen_body, seen_type, seen_query, seen_host;
+  server_.svr().Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    seen_body = req.body;
+    seen_type = req.get_header_value("Content-Type");
+    seen_query = req.get_param_value("x");
+    seen_host = req.get_header_value("Host");
+    res.set_header("X-Receiver", "yes");
+    res.set_content("thanks", "text/plain");
+  });
+  server_.Start();
+  HttpSender sender(TrustingTestCa(), allow_loopback_, clock_);
+  auto r = sender.Post(server_.Url("/hook?x=1"), {{"webhook-id", "msg_1"}}, R"({"a":1})");
+  const auto& a = r.attempt;
+  EXPECT_TRUE(r.succeeded()) << a.error;
+  EXPECT_EQ(a.cause, FailureCause::kNone);
+  EXPECT_EQ(a.http_status, 200);
+  EXPECT_EQ(a.started_at, clock_.NowMs());
+  EXPECT_GE(a.duration_ms, 0);
+  EXPECT_EQ(a.response_excerpt, "thanks");
+  EXPECT_FALSE(a.response_truncated);
+  EXPECT_EQ(HeaderValue(a.response_headers, "x-receiver"), "yes");
+  EXPECT_EQ(HeaderValue(a.request_headers, "webhook-id"), "msg_1");
+  EXPECT_EQ(HeaderValue(a.request_headers, "Content-Type"), "application/json");
+  EXPECT_EQ(HeaderValue(a.request_headers, "User-Agent"), "mambo-webhookd/0.1");
+  EXPECT_EQ(HeaderValue(a.request_headers, "Host"), "127.0.0.1:" + std::to_string(server_.port()));
+  EXPECT_EQ(HeaderValue(a.request_headers, "Content-Length"), "7");
+  EXPECT_EQ(r.remote_address, "127.0.0.1");
+  EXPECT_EQ(seen_body, R"({"a":1})");
+  EXPECT_EQ(seen_type, "application/json");
+  EXPECT_EQ(seen_query, "1");
+  EXPECT_EQ(seen_host, "127.0.0.1:" + std::to_string(server_.port()));
+}
+
+TEST_F(HttpSenderTest, Status500IsRecordedAsHttpStatus) {
+  server_.svr().Post("/hook", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 500;
+    res.set_content("boom", "text/plain");
+  });
+  server_.Start();
+  HttpSender sender(TrustingTestCa(), allow_loopback_, clock_);
+  auto r = sender.Post(server_.Url("/hook"), {}, "{}");
+  EXPECT_FALSE(r.succeeded());
+  EXPECT_EQ(r.attempt.cause, FailureCause::kHttpStatus);
+  EXPECT_EQ(r.attempt.http_status, 500);
+  EXPECT_EQ(r.attempt.response_excerpt, "boom");
+  EXPECT_EQ(r.attempt.error, "receiver answered HTTP 500");
+}
+
+TEST_F(HttpSenderTest, RedirectIsNotFollowed) {
+  std::atomic<int> other_hits{0};
+  server_.svr().Post("/hook", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = 301;
+    res.set_header("Location", server_.Url("/other"));
+  });
+  server_.svr().Post("/other", [&](const httplib::Request&, httplib::Response&) { ++other_hits; });
+  server_.svr().Get("/other", [&](const httplib::Request&, httplib::Response&) { ++other_hits; });
+  server_.Start();
+  HttpSender sender(TrustingTestCa(), allow_loopback_, clock_);
+  auto r = sender.Post(server_.Url("/hook"), {}, "{}");
+  EXPECT_EQ(r.attempt.cause, FailureCause::kHttpStatus);
+  EXPECT_EQ(r.attempt.http_status, 301);
+  EXPECT_NE(r.attempt.error.find("not followed"), std::string::npos) << r.attempt.error;
+  EXPECT_NE(r.attempt.error.find(server_.Url("/other")), std::string::npos) << r.attempt.error;
+  EXPECT_EQ(other_hits.load(), 0);
+}
+
+TEST_F(HttpSenderTest, HangingReceiverTimesOut) {
+  server_.svr().Post("/hang", [&](const httplib::Request&, httplib::Response& res) {
+    server_.Hang();
+    res.set_content("late", "text/plain");
+  });
+  server_.Start();
+  auto options = TrustingTestCa();
+  options.request_timeout_ms = 300;
+  HttpSender sender(options, allow_loopback_, clock_);
+  auto r = sender.Post(server_.Url("/hang"), {}, "{}");
+  EXPECT_EQ(r.attempt.cause, FailureCause::kTimeout) << r.attempt.error;
+  EXPECT_FALSE(r.attempt.http_status.has_value());
+  EXPECT_GE(r.attempt.duration_ms, 290);
+  EXPECT_LT(r.attempt.duration_ms, 5000);
+  EXPECT_EQ(r.attempt.error, "no complete response from 127.0.0.1:" +
+                                 std::to_string(server_.port()) + " within 300 ms");
+}
+
+TEST_F(HttpSenderTest, SlowDripBodyHitsTheWholeRequestDeadline) {
+  // Each chunk arrives well inside the per-read timeout, so only a whole-request deadline stops
+  // a receiver that streams forever.
+  server_.svr().Post("/drip", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("text/plain", [&](size_t, httplib::DataSink& sink) {
+      sink.write("x", 1);
+      std::unique_lock<std::mutex> lock(drip_mutex_);
+      drip_cv_.wait_for(lock, std::chrono::milliseconds(50));  // pacing, not synchronisation
+      return !stop_drip_.load();
+    });
+  });
+  server_.Start();
+  auto options = TrustingTestCa();
+  options.request_timeout_ms = 400;
+  HttpSender sender(options, allow_loopback_, clock_);
+  auto r = sender.Post(server_.Url("/drip"), {}, "{}");
+  stop_drip_ = true;
+  drip_cv_.notify_all();
+  EXPECT_EQ(r.attempt.cause, FailureCause::kTimeout) << r.attempt.error;
+  EXPECT_EQ(r.attempt.http_status, 200);
+  EXPECT_LT(r.attempt.duration_ms, 3000);
+}
+
+TEST_F(HttpSenderTest, ConnectionRefusedIsConnect) {
+  // A bound socket that never listens: connections to its port are refused, and no other
+  // process can take the port during the test.
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
+  HttpSender sender(TrustingTestCa(), allow_loopback_, clock_);
+  auto r = sender.Post("https://127.0.0.1:" + std::to_string(port) + "/", {}, "{}");
+  close(fd);
+  EXPECT_EQ(r.attempt.cause, FailureCause::kConnect) << r.attempt.error;
+  EXPECT_EQ(r.attempt.error,
+            "could not connect to 127.0.0.1:" + std::to_string(port) + " (refused or unreachable)");
+}
+
+TEST_F(HttpSenderTest, UntrustedCertificateIsTls) {
+  std::atomic<int> hits{0};
+  server_.svr().Post("/hook", [&](const httplib::Request&, httplib::Response&) { ++hits; });
+  server_.Start();
+  HttpSender sender(HttpSenderOptions{}, allow_loopback_, clock_);  // system CAs only
+  auto r = sender.Post(server_.Url("/hook"), {}, "{}");
+  EXPECT_EQ(r.attempt.cause, FailureCause::kTls) << r.attempt.error;
+  EXPECT_NE(r.attempt.error.find("not trusted"), std::string::npos) << r.attempt.error;
+  EXPECT_FALSE(r.attempt.http_status.has_value());
+  EXPECT_EQ(hits.load(), 0);
+}
+
+TEST_F(HttpSenderTest, CertificateForAnotherNameIsTls) {
+  server_.svr().Post("/hook", [](const httplib::Request&, httplib::Response&) {});
+  server_.Start();
+  AddressGuard guard(AllowLoopback(), FakeDns({{"wrong.test", {"127.0.0.1"}}}));
+  HttpSender sender(TrustingTestCa(), guard, clock_);
+  auto r = sender.Post(server_.Url("/hook", "wrong.test"), {}, "{}");
+  EXPECT_EQ(r.attempt.cause, FailureCause::kTls) << r.attempt.error;
+}
+
+TEST_F(HttpSenderTest, BlockedAddressNeverConnects) {
+  std::atomic<int> hits{0};
+  server_.svr().Post("/hook", [&](const httplib::Request&, httplib::Response&) { ++hits; });
+  server_.Start();
+  AddressGuard strict;  // no allow-list: loopback is refused
+  HttpSender sender(TrustingTestCa(), strict, clock_);
+  auto r = sender.Post(server_.Url("/hook"), {}, "{}");
+  EXPECT_EQ(r.attempt.cause, FailureCause::kBlockedAddress);
+  EXPECT_NE(r.attempt.error.find("127.0.0.1 is loopback (127.0.0.0/8)"), std::string::npos)
+      << r.attempt.error;
+  EXPECT_TRUE(r.remote_address.empty());
+  EXPECT_EQ(hits.load(), 0);
+}
+
+TEST_F(HttpSenderTest, DnsFailureAndInvalidUrl) {
+  AddressGuard guard(AllowLoopback(), FakeDns({}));
+  HttpSender sender(TrustingTestCa(), guard, clock_);
+  auto dns = sender.Post("https://nowhere.test/hook", {}, "{}");
+  EXPECT_EQ(dns.attempt.cause, FailureCause::kDns);
+  EXPECT_EQ(dns.attempt.error, "DNS lookup of nowhere.test failed: Name or service not known");
+  auto http = sender.Post("http://example.com/hook", {}, "{}");
+  EXPECT_EQ(http.attempt.cause, FailureCause::kInvalidUrl);
+  EXPECT_EQ(http.attempt.error, "URL must use https");
+}
+
+TEST_F(HttpSenderTest, ConnectsToCheckedAddressWithNameForSniHostAndCertificate) {
+  // receiver.test exists only in the fake resolver: httplib can only reach it through the
+  // address the guard checked, while Host and certificate verification use the name.
+  std::string seen_host;
+  server_.svr().Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    seen_host = req.get_header_value("Host");
+    res.status = 204;
+  });
+  server_.Start();
+  AddressGuard guard(AllowLoopback(), FakeDns({{"receiver.test", {"127.0.0.1"}}}));
+  HttpSender sender(TrustingTestCa(), guard, clock_);
+  auto r = sender.Post(server_.Url("/hook", "receiver.test"), {}, "{}");
+  EXPECT_TRUE(r.succeeded()) << r.attempt.error;
+  EXPECT_EQ(r.attempt.http_status, 204);
+  EXPECT_EQ(r.remote_address, "127.0.0.1");
+  EXPECT_EQ(seen_host, "receiver.test:" + std::to_string(server_.port()));
+}
+
+TEST_F(HttpSenderTest, FallsBackToTheNextCheckedAddress) {
+  server_.svr().Post("/hook", [](const httplib::Request&, httplib::Response&) {});
+  server_.Start();
+  // The server listens on 127.0.0.1 only: ::1 is refused (or unreachable without IPv6).
+  AddressGuard guard(AllowLoopback(), FakeDns({{"receiver.test", {"::1", "127.0.0.1"}}}));
+  HttpSender sender(TrustingTestCa(), guard, clock_);
+  auto r = sender.Post(server_.Url("/hook", "receiver.test"), {}, "{}");
+  EXPECT_TRUE(r.succeeded()) << r.attempt.error;
+  EXPECT_EQ(r.remote_address, "127.0.0.1");
+}
+
+TEST_F(HttpSenderTest, KeepAliveConnectionIsReused) {
+  std::vector<int> ports;
+  std::mutex m;
+  server_.svr().Post("/hook", [&](const httplib::Request& req, httplib::Response&) {
+    std::lock_guard<std::mutex> lock(m);
+    ports.push_back(req.remote_port);
+  });
+  server_.Start();
+  HttpSender sender(TrustingTestCa(), allow_loopback_, clock_);
+  auto first = sender.Post(server_.Url("/hook"), {}, "{}");
+  EXPECT_TRUE(first.succeeded()) << first.attempt.error;
+  EXPECT_FALSE(first.reused_connection);
+  EXPECT_EQ(sender.idle_connections(), 1u);
+  auto second = sender.Post(server_.Url("/hook"), {}, "{}");
+  EXPECT_TRUE(second.succeeded()) << second.attempt.error;
+  EXPECT_TRUE(second.reused_connection);
+  ASSERT_EQ(ports.size(), 2u);
+  EXPECT_EQ(ports[0], ports[1]);  // same TCP connection
+}
+
+TEST_F(HttpSenderTest, ConcurrentPostsFromManyThreads) {
+  std::atomic<int> hits{0};
+  server_.svr().Post("/hook", [&](const httplib::Request&, httplib::Response&) { ++hits; });
+  server_.Start();
+  HttpSender sender(TrustingTestCa(), allow_loopback_, clock_);
+  std::atomic<int> ok{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 5; ++i) ok += sender.Post(server_.Url("/hook"), {}, "{}").succeeded();
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 20);
+  EXPECT_EQ(hits.load(), 20);
+  EXPECT_LE(sender.idle_connections(), 4u);
+}
+
+TEST_F(HttpSenderTest, LargeResponseIsTruncatedToTheExcerptLimit) {
+  const std::string big(200 * 1024, 'x');
+  server_.svr().Post("/big", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(big, "text/plain");
+  });
+  server_.Start();
+  HttpSender sender(TrustingTestCa(), allow_loopback_, clock_);
+  auto r = sender.Post(server_.Url("/big"), {}, "{}");
+  EXPECT_TRUE(r.succeeded()) << r.attempt.error;
+  EXPECT_EQ(r.attempt.response_excerpt.size(), kResponseExcerptLimit);
+  EXPECT_TRUE(r.attempt.response_truncated);
+}
+
+TEST_F(HttpSenderTest, ResponseBeyondTheHardCapIsTooLarge) {
+  const std::string huge(2 * 1024 * 1024, 'y');
+  server_.svr().Post("/huge", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(huge, "text/plain");
+  });
+  server_.Start();
+  auto options = TrustingTestCa();
+  options.max_response_bytes = 64 * 1024;
+  HttpSender sender(options, allow_loopback_, clock_);
+  auto r = sender.Post(server_.Url("/huge"), {}, "{}");
+  EXPECT_EQ(r.attempt.cause, FailureCause::kResponseTooLarge) << r.attempt.error;
+  EXPECT_EQ(r.attempt.http_status, 200);
+  EXPECT_EQ(r.attempt.response_excerpt.size(), kResponseExcerptLimit);
+  EXPECT_TRUE(r.attempt.response_truncated);
+  EXPECT_EQ(sender.idle_connections(), 0u);  // the half-read connection is not reused
+}
+
+TEST_F(HttpSenderTest, ReceiverVerifiesTheSignatureOnTheRawBody) {
+  const std::string old_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  const std::string new_secret = "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD";
+  const int64_t now_s = clock_.NowMs() / 1000;
+  std::string verify_error;
+  // The receiver still has the old secret: the rotation header must satisfy it.
+  server_.svr().Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
+    auto v = Verify(old_secret, req.get_header_value("webhook-id"),
+                    req.get_header_value("webhook-timestamp"), req.body,
+                    req.get_header_value("webhook-signature"), now_s);
+    verify_error = v.error;
+    res.status = v.ok ? 204 : 401;
+  });
+  server_.Start();
+  HttpSender sender(TrustingTestCa(), allow_loopback_, clock_);
+  const std::string body = R"({"type":"device.enroll","data":{"id":"d1"}})";
+  auto ok = sender.Post(server_.Url("/hook"),
+                        SignedHeaders({new_secret, old_secret}, "msg_42", now_s, body), body);
+  EXPECT_EQ(ok.attempt.http_status, 204) << verify_error;
+
+  auto tampered =
+      sender.Post(server_.Url("/hook"),
+                  SignedHeaders({new_secret, old_secret}, "msg_42", now_s, body), body + " ");
+  EXPECT_EQ(tampered.attempt.http_status, 401);
+  EXPECT_EQ(verify_error, "no matching signature found");
+}
+
+TEST(HttpSenderConfigTest, UnreadableExtraCaFileIsAStartupError) {
+  AddressGuard guard;
+  ManualClock clock;
+  HttpSenderOptions options;
+  options.extra_ca_file = "/nonexistent/ca.pem";
+  EXPECT_THROW(HttpSender(options, guard, clock), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace mambo::delivery
