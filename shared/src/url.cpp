@@ -9,6 +9,7 @@
 //
 // Validation decides what a well-formed target looks like; whether its addresses may be reached
 // is the delivery engine's address guard, decided on the resolver's answers (never URL text).
+#include <algorithm>
 #include <boost/url/ipv4_address.hpp>
 #include <boost/url/ipv6_address.hpp>
 #include <boost/url/parse.hpp>
