@@ -97,6 +97,10 @@ CREATE TABLE audit_log (
   after TEXT
 );
 CREATE INDEX audit_team ON audit_log(team_id, seq);
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value BLOB NOT NULL
+);
 )sql",
 };
 
@@ -160,7 +164,26 @@ SqliteStore::SqliteStore(const std::string& data_dir, crypto::SecretBox box)
       throw;
     }
   }
+  CheckMainKey(db);
   writer_ = std::thread([this] { WriterLoop(); });
+}
+
+void SqliteStore::CheckMainKey(Db& db) {
+  // A sealed marker proves the main key is the one the secrets were sealed with: a wrong key
+  // stops webhookd at start instead of failing every delivery later.
+  static constexpr std::string_view kMarker = "mambo-webhooks main key check";
+  Query q(db, "SELECT value FROM meta WHERE key = 'main_key_check'");
+  if (q.Step()) {
+    if (box_.Open(q.Text(0), "meta") != std::optional<std::string>(kMarker)) {
+      throw StoreError(
+          "the main key does not match the one this data dir was created with "
+          "(wrong main key? see --master-key-file)");
+    }
+    return;
+  }
+  Query(db, "INSERT INTO meta(key, value) VALUES ('main_key_check', ?)")
+      .BindBlob(1, box_.Seal(kMarker, "meta"))
+      .Run();
 }
 
 SqliteStore::~SqliteStore() {

@@ -85,6 +85,7 @@ class SqliteStore final : public Store {
   template <typename F>
   auto Read(F&& fn);
 
+  void CheckMainKey(Db& db);
   void EnsureTeam(Db& db, const std::string& team_id, int64_t now);
   void InsertAudit(Db& db, const AuditEntry& audit);
   Webhook LoadWebhookRow(Query& q);

@@ -1,0 +1,449 @@
+// Service tests: every API route's success and error paths against a real webhookd process with
+// a real SQLite data dir.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "service/webhookd_process.h"
+
+namespace mambo::testing {
+namespace {
+
+const std::string kCreateBody =
+    R"({"url":"https://hooks.example.com/mambo","events":["device.enroll","policy.update"],
+        "secret":"generate","description":"Inventory sync"})";
+
+class ApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    admin_ = CreateToken(dir_.path(), "acme", "admin");
+    ingest_ = CreateToken(dir_.path(), "acme", "ingest");
+    other_admin_ = CreateToken(dir_.path(), "globex", "admin");
+    server_ = std::make_unique<WebhookdProcess>(dir_.path());
+    ASSERT_TRUE(server_->started());
+  }
+
+  Json CreateWebhook(const std::string& body = kCreateBody, const std::string& token = "") {
+    auto r = server_->Call("POST", "/api/v1/webhooks", token.empty() ? admin_ : token, body);
+    EXPECT_EQ(r.status, 201) << r.raw;
+    return r.body;
+  }
+
+  void ExpectError(const WebhookdProcess::Reply& r, int status, const std::string& code) {
+    EXPECT_EQ(r.status, status) << r.raw;
+    ASSERT_TRUE(r.body.is_object()) << r.raw;
+    ASSERT_TRUE(r.body.contains("error")) << r.raw;
+    EXPECT_EQ(r.body["error"]["code"], code) << r.raw;
+    EXPECT_TRUE(r.body["error"]["message"].is_string());
+    EXPECT_TRUE(r.body["error"]["fields"].is_array());
+  }
+
+  static std::set<std::string> FieldNames(const WebhookdProcess::Reply& r) {
+    std::set<std::string> names;
+    for (const auto& f : r.body["error"]["fields"]) names.insert(f["field"].get<std::string>());
+    return names;
+  }
+
+  TempDir dir_;
+  std::string admin_, ingest_, other_admin_;
+  std::unique_ptr<WebhookdProcess> server_;
+};
+
+TEST_F(ApiTest, MissingUnknownAndWrongRoleTokensAreRefused) {
+  ExpectError(server_->Call("GET", "/api/v1/webhooks", ""), 401, "unauthorized");
+  ExpectError(server_->Call("GET", "/api/v1/webhooks", "mwh_not-a-real-token"), 401,
+              "unauthorized");
+  ExpectError(server_->Call("GET", "/api/v1/webhooks", ingest_), 403, "forbidden");
+  ExpectError(server_->Call("POST", "/api/v1/webhooks", ingest_, kCreateBody), 403, "forbidden");
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks", admin_).status, 200);
+}
+
+TEST_F(ApiTest, RevokedTokenStopsWorking) {
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks", admin_).status, 200);
+  auto list = RunWebhookd({"token", "list", "--team", "acme", "--data-dir", dir_.path()});
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(list.out.find("mwh_"), std::string::npos) << "token list must not print tokens";
+  // The admin token was created first: it is the first tok_ line of the team.
+  const size_t at = list.out.find("tok_");
+  ASSERT_NE(at, std::string::npos);
+  const std::string id = list.out.substr(at, list.out.find(' ', at) - at);
+  auto revoke = RunWebhookd({"token", "revoke", id, "--data-dir", dir_.path()});
+  ASSERT_EQ(revoke.exit_code, 0) << revoke.err;
+  ExpectError(server_->Call("GET", "/api/v1/webhooks", admin_), 401, "unauthorized");
+  auto again = RunWebhookd({"token", "revoke", id, "--data-dir", dir_.path()});
+  EXPECT_NE(again.exit_code, 0);
+  EXPECT_NE(again.err.find("no active token"), std::string::npos) << again.err;
+}
+
+TEST_F(ApiTest, TokenCliRejectsBadInputWithAClearMessage) {
+  auto r = RunWebhookd(
+      {"token", "create", "--team", "bad team!", "--role", "admin", "--data-dir", dir_.path()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("team must be"), std::string::npos) << r.err;
+  r = RunWebhookd(
+      {"token", "create", "--team", "acme", "--role", "root", "--data-dir", dir_.path()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("role"), std::string::npos) << r.err;
+}
+
+TEST_F(ApiTest, EventTypesListTheCatalog) {
+  auto r = server_->Call("GET", "/api/v1/event-types", ingest_);
+  ASSERT_EQ(r.status, 200);
+  ASSERT_EQ(r.body["data"].size(), 25u);
+  EXPECT_EQ(r.body["data"][0]["id"], "team.update");
+  EXPECT_EQ(r.body["data"][0]["category"], "Team Management");
+  EXPECT_FALSE(r.body["data"][0]["purpose"].get<std::string>().empty());
+}
+
+TEST_F(ApiTest, CreateReturnsTheSecretOnceAndNeverAgain) {
+  Json created = CreateWebhook();
+  const std::string id = created["id"];
+  const std::string secret = created["secret"];
+  EXPECT_EQ(secret.rfind("whsec_", 0), 0u);
+  EXPECT_EQ(created["has_secret"], true);
+  EXPECT_EQ(created["active"], true);
+  EXPECT_EQ(created["description"], "Inventory sync");
+
+  auto get = server_->Call("GET", "/api/v1/webhooks/" + id, admin_);
+  ASSERT_EQ(get.status, 200);
+  EXPECT_FALSE(get.body.contains("secret"));
+  EXPECT_EQ(get.body["has_secret"], true);
+  EXPECT_EQ(get.raw.find(secret), std::string::npos);
+  auto list = server_->Call("GET", "/api/v1/webhooks", admin_);
+  EXPECT_EQ(list.raw.find(secret), std::string::npos);
+  auto audit = server_->Call("GET", "/api/v1/audit", admin_);
+  ASSERT_EQ(audit.status, 200);
+  EXPECT_EQ(audit.raw.find(secret), std::string::npos);
+  EXPECT_EQ(audit.raw.find(secret.substr(6)), std::string::npos);
+
+  auto reveal = server_->Call("GET", "/api/v1/webhooks/" + id + "/secret", admin_);
+  ASSERT_EQ(reveal.status, 200);
+  EXPECT_EQ(reveal.body["secret"], secret);
+  audit = server_->Call("GET", "/api/v1/audit", admin_);
+  EXPECT_EQ(audit.body["data"][0]["action"], "webhook.secret_reveal");
+  EXPECT_EQ(audit.raw.find(secret), std::string::npos);
+
+  // Not on disk in clear either: the database holds it sealed with AES-256-GCM.
+  std::ifstream db(dir_.path() + "/webhookd.db", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(db)), std::istreambuf_iterator<char>());
+  std::ifstream wal(dir_.path() + "/webhookd.db-wal", std::ios::binary);
+  bytes.append((std::istreambuf_iterator<char>(wal)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(bytes.find(secret.substr(6)), std::string::npos);
+
+  EXPECT_EQ(server_->Stop(), 0);
+  EXPECT_EQ(server_->Log().find(secret.substr(6)), std::string::npos);
+}
+
+TEST_F(ApiTest, MainKeyFileIsPrivate) {
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_.path() + "/master.key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600);
+}
+
+TEST_F(ApiTest, ValidationErrorsNameEveryBadField) {
+  auto r = server_->Call("POST", "/api/v1/webhooks", admin_,
+                         R"({"url":"http://example.com","events":["device.enroll","nope"],
+                             "secret":"short","active":"yes","colour":"red"})");
+  ExpectError(r, 422, "validation_failed");
+  const auto fields = FieldNames(r);
+  for (const char* f : {"url", "events[1]", "secret", "active", "colour"}) {
+    EXPECT_TRUE(fields.count(f)) << "missing error for " << f << ": " << r.raw;
+  }
+  for (const auto& f : r.body["error"]["fields"]) {
+    if (f["field"] == "url") EXPECT_EQ(f["message"], "URL must use https");
+  }
+  r = server_->Call("POST", "/api/v1/webhooks", admin_, "{}");
+  ExpectError(r, 422, "validation_failed");
+  EXPECT_EQ(FieldNames(r), (std::set<std::string>{"url", "events"}));
+  r = server_->Call("POST", "/api/v1/webhooks", admin_, R"({"url":"https://a.com","events":[]})");
+  EXPECT_EQ(FieldNames(r), (std::set<std::string>{"events"}));
+}
+
+TEST_F(ApiTest, MalformedBodiesGetFourHundreds) {
+  ExpectError(server_->Call("POST", "/api/v1/webhooks", admin_, "{\"url\": "), 400,
+              "malformed_json");
+  ExpectError(server_->Call("POST", "/api/v1/webhooks", admin_, "[1,2]"), 400, "malformed_json");
+  ExpectError(server_->Call("POST", "/api/v1/webhooks", admin_, "url=https://a.com", "text/plain"),
+              415, "unsupported_media_type");
+  ExpectError(server_->Call("POST", "/api/v1/webhooks", admin_, ""), 400, "malformed_json");
+  const std::string huge = R"({"description":")" + std::string(300 * 1024, 'a') + "\"}";
+  ExpectError(server_->Call("POST", "/api/v1/webhooks", admin_, huge), 413, "payload_too_large");
+  ExpectError(server_->Call("GET", "/api/v1/nowhere", admin_), 404, "not_found");
+  // Nothing above was stored, and the service still answers.
+  auto list = server_->Call("GET", "/api/v1/webhooks", admin_);
+  ASSERT_EQ(list.status, 200);
+  EXPECT_TRUE(list.body["data"].empty());
+}
+
+TEST_F(ApiTest, GarbageNeverCrashesTheServiceOrChangesData) {
+  const std::string id = CreateWebhook()["id"];
+  const std::vector<std::string> bodies = {"null",
+                                           "true",
+                                           "\"str\"",
+                                           "1e999",
+                                           "{\"url\":null}",
+                                           "{\"events\":\"device.enroll\"}",
+                                           "{\"events\":[1,2,3]}",
+                                           "{\"events\":[[]]}",
+                                           "{\"url\":{\"a\":1}}",
+                                           "{\"active\":null}",
+                                           "{\"description\":12}",
+                                           "{\"secret\":[]}",
+                                           "{\"url\":\"https://a.com\",\"url\":\"x\"}",
+                                           std::string("{\"url\":\"https://\xff\xfe.com\"}"),
+                                           "{\"a\":" + std::string(5000, '[')};
+  for (const auto& body : bodies) {
+    for (const std::string& path :
+         std::vector<std::string>{"/api/v1/webhooks", "/api/v1/webhooks/" + id}) {
+      const auto r = server_->Call(path.size() > 20 ? "PATCH" : "POST", path, admin_, body);
+      EXPECT_GE(r.status, 400) << body;
+      EXPECT_LT(r.status, 500) << body << " -> " << r.raw;
+    }
+    const auto e = server_->Call("POST", "/api/v1/events", ingest_, body);
+    EXPECT_GE(e.status, 400) << body;
+    EXPECT_LT(e.status, 500) << body << " -> " << e.raw;
+  }
+  auto get = server_->Call("GET", "/api/v1/webhooks/" + id, admin_);
+  ASSERT_EQ(get.status, 200);
+  EXPECT_EQ(get.body["url"], "https://hooks.example.com/mambo");
+  EXPECT_EQ(get.body["events"].size(), 2u);
+}
+
+TEST_F(ApiTest, PatchChangesOnlyWhatItNamesAndIsAudited) {
+  const Json created = CreateWebhook();
+  const std::string id = created["id"];
+  auto r = server_->Call("PATCH", "/api/v1/webhooks/" + id, admin_,
+                         R"({"events":["team.update"],"active":false,"description":null})");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["events"], Json::array({"team.update"}));
+  EXPECT_EQ(r.body["active"], false);
+  EXPECT_TRUE(r.body["description"].is_null());
+  EXPECT_EQ(r.body["url"], created["url"]);
+  EXPECT_EQ(r.body["has_secret"], true);
+  EXPECT_FALSE(r.body.contains("secret"));  // unchanged secret is not echoed
+
+  r = server_->Call("PATCH", "/api/v1/webhooks/" + id, admin_, R"({"url":"ftp://x"})");
+  ExpectError(r, 422, "validation_failed");
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks/" + id, admin_).body["events"],
+            Json::array({"team.update"}));
+
+  r = server_->Call("PATCH", "/api/v1/webhooks/" + id, admin_, R"({"secret":null})");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["has_secret"], false);
+
+  auto audit = server_->Call("GET", "/api/v1/audit", admin_);
+  ASSERT_EQ(audit.status, 200);
+  const Json& latest = audit.body["data"][0];
+  EXPECT_EQ(latest["action"], "webhook.update");
+  EXPECT_EQ(latest["target_id"], id);
+  EXPECT_EQ(latest["before"]["has_secret"], true);
+  EXPECT_EQ(latest["after"]["has_secret"], false);
+  EXPECT_EQ(latest["after"]["secret_changed"], true);
+  EXPECT_EQ(audit.body["data"][1]["before"]["active"], true);
+  EXPECT_EQ(audit.body["data"][1]["after"]["active"], false);
+  EXPECT_EQ(audit.body["data"].back()["action"], "webhook.create");
+  EXPECT_EQ(latest["actor"].get<std::string>().rfind("tok_", 0), 0u);
+}
+
+TEST_F(ApiTest, DeleteRemovesAndThenNotFound) {
+  const std::string id = CreateWebhook()["id"];
+  auto r = server_->Call("DELETE", "/api/v1/webhooks/" + id, admin_);
+  EXPECT_EQ(r.status, 204);
+  ExpectError(server_->Call("GET", "/api/v1/webhooks/" + id, admin_), 404, "not_found");
+  ExpectError(server_->Call("DELETE", "/api/v1/webhooks/" + id, admin_), 404, "not_found");
+  auto audit = server_->Call("GET", "/api/v1/audit", admin_);
+  EXPECT_EQ(audit.body["data"][0]["action"], "webhook.delete");
+  EXPECT_TRUE(audit.body["data"][0]["after"].is_null());
+}
+
+TEST_F(ApiTest, KeysetPaginationWalksEveryWebhookOnce) {
+  std::set<std::string> created;
+  for (int i = 0; i < 7; ++i) created.insert(CreateWebhook()["id"].get<std::string>());
+  std::set<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  do {
+    auto r = server_->Call(
+        "GET", "/api/v1/webhooks?limit=3" + (cursor.empty() ? "" : "&cursor=" + cursor), admin_);
+    ASSERT_EQ(r.status, 200) << r.raw;
+    EXPECT_LE(r.body["data"].size(), 3u);
+    for (const auto& w : r.body["data"]) {
+      EXPECT_TRUE(seen.insert(w["id"].get<std::string>()).second);
+      EXPECT_FALSE(w.contains("secret"));
+    }
+    cursor = r.body["next_cursor"].is_null() ? "" : r.body["next_cursor"].get<std::string>();
+    ++pages;
+  } while (!cursor.empty() && pages < 10);
+  EXPECT_EQ(pages, 3);
+  EXPECT_EQ(seen, created);
+  ExpectError(server_->Call("GET", "/api/v1/webhooks?limit=0", admin_), 422, "validation_failed");
+  ExpectError(server_->Call("GET", "/api/v1/webhooks?limit=abc", admin_), 422, "validation_failed");
+  ExpectError(server_->Call("GET", "/api/v1/webhooks?cursor=zzz", admin_), 422,
+              "validation_failed");
+}
+
+TEST_F(ApiTest, OtherTeamsGetNotFoundEverywhere) {
+  const std::string id = CreateWebhook()["id"];
+  const std::string base = "/api/v1/webhooks/" + id;
+  for (const auto& [method, path, body] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"GET", base, ""},
+           {"PATCH", base, R"({"active":false})"},
+           {"DELETE", base, ""},
+           {"GET", base + "/secret", ""},
+           {"POST", base + "/secret/rotate", "{}"},
+           {"GET", base + "/deliveries", ""},
+           {"POST", base + "/recover", R"({"since":"2020-01-01T00:00:00Z"})"},
+           {"POST", base + "/test", "{}"}}) {
+    auto r = server_->Call(method, path, other_admin_, body);
+    ExpectError(r, 404, "not_found");
+    EXPECT_EQ(r.raw.find("hooks.example.com"), std::string::npos);
+  }
+  EXPECT_TRUE(server_->Call("GET", "/api/v1/webhooks", other_admin_).body["data"].empty());
+  EXPECT_TRUE(server_->Call("GET", "/api/v1/audit", other_admin_).body["data"].empty());
+  // Still intact for its owner.
+  auto mine = server_->Call("GET", base, admin_);
+  ASSERT_EQ(mine.status, 200);
+  EXPECT_EQ(mine.body["active"], true);
+}
+
+TEST_F(ApiTest, RotateMakesANewSecretAndKeepsTheOldOneForTheGracePeriod) {
+  const Json created = CreateWebhook();
+  const std::string id = created["id"];
+  auto r = server_->Call("POST", "/api/v1/webhooks/" + id + "/secret/rotate", admin_, "");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const std::string fresh = r.body["secret"];
+  EXPECT_NE(fresh, created["secret"]);
+  EXPECT_EQ(fresh.rfind("whsec_", 0), 0u);
+  ASSERT_TRUE(r.body["previous_secret_valid_until"].is_string());
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks/" + id + "/secret", admin_).body["secret"],
+            fresh);
+  auto bad = server_->Call("POST", "/api/v1/webhooks/" + id + "/secret/rotate", admin_,
+                           R"({"grace_period_seconds":-5})");
+  ExpectError(bad, 422, "validation_failed");
+  auto audit = server_->Call("GET", "/api/v1/audit", admin_);
+  EXPECT_EQ(audit.raw.find(fresh.substr(6)), std::string::npos);
+}
+
+TEST_F(ApiTest, IngestFansOutToActiveSubscribedWebhooksOfTheTeamOnly) {
+  CreateWebhook(R"({"url":"https://a.example.com/","events":["device.enroll"]})");
+  CreateWebhook(R"({"url":"https://b.example.com/","events":["device.enroll","team.update"]})");
+  CreateWebhook(R"({"url":"https://c.example.com/","events":["device.enroll"],"active":false})");
+  CreateWebhook(R"({"url":"https://d.example.com/","events":["team.update"]})");
+  CreateWebhook(R"({"url":"https://e.example.com/","events":["device.enroll"]})", other_admin_);
+
+  auto r = server_->Call("POST", "/api/v1/events", ingest_,
+                         R"({"type":"device.enroll","data":{"device_id":"d-1"}})");
+  ASSERT_EQ(r.status, 202) << r.raw;
+  EXPECT_EQ(r.body["deliveries"].size(), 2u);
+  EXPECT_EQ(r.body["id"].get<std::string>().rfind("evt_", 0), 0u);
+
+  auto once = server_->Call("POST", "/api/v1/events", ingest_,
+                            R"({"id":"evt-42","type":"team.update","data":{}})");
+  ASSERT_EQ(once.status, 202) << once.raw;
+  EXPECT_EQ(once.body["id"], "evt-42");
+  EXPECT_EQ(once.body["deliveries"].size(), 2u);
+  auto again = server_->Call("POST", "/api/v1/events", ingest_,
+                             R"({"id":"evt-42","type":"team.update","data":{}})");
+  EXPECT_EQ(again.status, 202);
+  EXPECT_EQ(again.body, once.body);  // same answer, no new deliveries
+}
+
+TEST_F(ApiTest, IngestRejectsWhatIsNotInTheCatalog) {
+  auto r =
+      server_->Call("POST", "/api/v1/events", ingest_, R"({"type":"device.explode","data":{}})");
+  ExpectError(r, 422, "validation_failed");
+  EXPECT_EQ(FieldNames(r), std::set<std::string>{"type"});
+  r = server_->Call("POST", "/api/v1/events", ingest_, R"({"type":"device.enroll"})");
+  EXPECT_EQ(FieldNames(r), std::set<std::string>{"data"});
+  r = server_->Call("POST", "/api/v1/events", ingest_,
+                    R"({"type":"device.enroll","data":[],"id":"has.dot"})");
+  EXPECT_EQ(FieldNames(r), (std::set<std::string>{"data", "id"}));
+  r = server_->Call("POST", "/api/v1/events", ingest_, R"({"type":"webhook.test","data":{}})");
+  ExpectError(r, 422, "validation_failed");
+  ExpectError(server_->Call("POST", "/api/v1/events", "", R"({"type":"team.update","data":{}})"),
+              401, "unauthorized");
+}
+
+TEST_F(ApiTest, DataSurvivesARestart) {
+  const Json created = CreateWebhook();
+  const std::string id = created["id"];
+  ASSERT_EQ(server_
+                ->Call("POST", "/api/v1/events", ingest_,
+                       R"({"id":"before-restart","type":"device.enroll","data":{}})")
+                .status,
+            202);
+  EXPECT_EQ(server_->Stop(SIGTERM), 0);
+  EXPECT_NE(server_->Log().find("stopped cleanly"), std::string::npos);
+
+  server_ = std::make_unique<WebhookdProcess>(dir_.path());
+  ASSERT_TRUE(server_->started());
+  auto get = server_->Call("GET", "/api/v1/webhooks/" + id, admin_);
+  ASSERT_EQ(get.status, 200);
+  EXPECT_EQ(get.body["url"], created["url"]);
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks/" + id + "/secret", admin_).body["secret"],
+            created["secret"]);
+  auto again = server_->Call("POST", "/api/v1/events", ingest_,
+                             R"({"id":"before-restart","type":"device.enroll","data":{}})");
+  EXPECT_EQ(again.body["deliveries"].size(), 1u);
+  // create + the reveal above: the audit log survived too.
+  EXPECT_EQ(server_->Call("GET", "/api/v1/audit", admin_).body["data"].size(), 2u);
+}
+
+TEST_F(ApiTest, WrongMainKeyRefusesToStartInsteadOfServingGarbage) {
+  CreateWebhook();
+  ASSERT_EQ(server_->Stop(), 0);
+  TempDir other;
+  const std::string key = other.path() + "/other.key";
+  std::ofstream(key) << std::string(64, 'a');
+  auto r = RunWebhookd(
+      {"serve", "--listen", "127.0.0.1:0", "--data-dir", dir_.path(), "--master-key-file", key});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("main key does not match"), std::string::npos) << r.err;
+  // The right key still opens everything.
+  server_ = std::make_unique<WebhookdProcess>(dir_.path());
+  ASSERT_TRUE(server_->started());
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks", admin_).body["data"].size(), 1u);
+}
+
+TEST_F(ApiTest, BadFlagsGiveAClearMessage) {
+  auto r = RunWebhookd({"serve", "--listen", "nonsense", "--data-dir", dir_.path()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--listen must be HOST:PORT"), std::string::npos) << r.err;
+  r = RunWebhookd({"serve", "--web-root", "/definitely/not/here", "--data-dir", dir_.path()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("web-root"), std::string::npos) << r.err;
+}
+
+TEST(ServeStatic, ServesConsoleFilesWithTheRightTypesAndHealth) {
+  TempDir dir, web;
+  std::ofstream(web.path() + "/index.html") << "<!doctype html><title>console</title>";
+  std::ofstream(web.path() + "/console.wasm") << std::string("\0asm", 4);
+  std::ofstream(web.path() + "/console.js") << "var Module;";
+  WebhookdProcess server(dir.path(), {"--web-root", web.path()});
+  ASSERT_TRUE(server.started());
+  auto cli = server.Client();
+  auto index = cli.Get("/");
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 200);
+  EXPECT_NE(index->body.find("console"), std::string::npos);
+  EXPECT_EQ(index->get_header_value("Content-Type").rfind("text/html", 0), 0u);
+  auto wasm = cli.Get("/console.wasm");
+  ASSERT_TRUE(wasm);
+  EXPECT_EQ(wasm->get_header_value("Content-Type"), "application/wasm");
+  auto js = cli.Get("/console.js");
+  ASSERT_TRUE(js);
+  EXPECT_NE(js->get_header_value("Content-Type").find("javascript"), std::string::npos);
+  auto health = cli.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  auto ready = cli.Get("/readyz");
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->status, 200);
+}
+
+}  // namespace
+}  // namespace mambo::testing

@@ -1,0 +1,180 @@
+// SqliteStore against a real database file in a temporary directory.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "crypto/crypto.h"
+#include "store/sqlite_store.h"
+
+namespace mambo::store {
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  StoreTest()
+      : dir_(std::filesystem::temp_directory_path() /
+             ("mambo-store-" + crypto::Hex(crypto::RandomBytes(6)))) {}
+  ~StoreTest() override { std::filesystem::remove_all(dir_); }
+  std::unique_ptr<SqliteStore> Open() {
+    return std::make_unique<SqliteStore>(dir_.string(), crypto::SecretBox(std::string(32, 'k')));
+  }
+  AuditEntry Audit(const std::string& team, const std::string& target) {
+    return AuditEntry{
+        crypto::NewId("aud", 1), team, "tok_test", 1, "test", target, nullptr, nullptr};
+  }
+  Webhook MakeWebhook(const std::string& team, std::vector<std::string> events,
+                      bool active = true) {
+    Webhook w;
+    w.id = crypto::NewId("wh", 1000);
+    w.team_id = team;
+    w.url = "https://example.com/" + w.id;
+    w.events = std::move(events);
+    w.secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    w.active = active;
+    w.created_at = w.updated_at = 1000;
+    return w;
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(StoreTest, MigratesOnceAndReopens) {
+  {
+    auto s = Open();
+    s->CreateWebhook(MakeWebhook("t", {"device.enroll"}), Audit("t", "x"));
+  }
+  auto s = Open();  // second open: no migration runs again, data is there
+  EXPECT_EQ(s->ListWebhooks("t", 10, "").items.size(), 1u);
+}
+
+TEST_F(StoreTest, RefusesAnotherMainKey) {
+  { Open(); }
+  EXPECT_THROW(SqliteStore(dir_.string(), crypto::SecretBox(std::string(32, 'z'))), StoreError);
+}
+
+TEST_F(StoreTest, WebhookRoundTripKeepsEveryField) {
+  auto s = Open();
+  Webhook w = MakeWebhook("t", {"device.enroll", "team.update"});
+  w.description = "d";
+  s->CreateWebhook(w, Audit("t", w.id));
+  auto got = s->GetWebhook("t", w.id);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->url, w.url);
+  EXPECT_EQ(got->events, w.events);
+  EXPECT_EQ(got->secret, w.secret);
+  EXPECT_EQ(got->description, w.description);
+  EXPECT_FALSE(s->GetWebhook("other", w.id));  // team scoped
+}
+
+TEST_F(StoreTest, IngestIsIdempotentAndFansOutToActiveSubscribers) {
+  auto s = Open();
+  s->CreateWebhook(MakeWebhook("t", {"device.enroll"}), Audit("t", "a"));
+  s->CreateWebhook(MakeWebhook("t", {"device.enroll"}, false), Audit("t", "b"));
+  s->CreateWebhook(MakeWebhook("t", {"team.update"}), Audit("t", "c"));
+  s->CreateWebhook(MakeWebhook("u", {"device.enroll"}), Audit("u", "d"));
+  Event e{"evt_1", "device.enroll", "t", 5000, Json{{"k", 1}}};
+  auto first = s->IngestEvent(e, 5000);
+  EXPECT_TRUE(first.created);
+  EXPECT_EQ(first.delivery_ids.size(), 1u);
+  auto second = s->IngestEvent(e, 6000);
+  EXPECT_FALSE(second.created);
+  EXPECT_EQ(second.delivery_ids, first.delivery_ids);
+  // Same id in another team is another event.
+  Event other{"evt_1", "device.enroll", "u", 5000, Json::object()};
+  EXPECT_TRUE(s->IngestEvent(other, 5000).created);
+}
+
+TEST_F(StoreTest, ConcurrentWritesShareCommits) {
+  auto s = Open();
+  s->CreateWebhook(MakeWebhook("t", {"device.enroll"}), Audit("t", "a"));
+  const uint64_t before = s->commits();
+  constexpr int kThreads = 8, kPerThread = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        s->IngestEvent(Event{"e" + std::to_string(t) + "-" + std::to_string(i), "device.enroll",
+                             "t", 1, Json::object()},
+                       1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const uint64_t commits = s->commits() - before;
+  EXPECT_EQ(s->Stats().pending, kThreads * kPerThread);
+  // Group commit: fewer commits than writes (each write is still durable when it returns).
+  EXPECT_LT(commits, static_cast<uint64_t>(kThreads * kPerThread));
+  RecordProperty("commits", static_cast<int>(commits));
+}
+
+TEST_F(StoreTest, LeaseRecordAndExpiredLeasesComeBack) {
+  auto s = Open();
+  Webhook w = MakeWebhook("t", {"device.enroll"});
+  s->CreateWebhook(w, Audit("t", w.id));
+  auto ingest = s->IngestEvent(Event{"e1", "device.enroll", "t", 100, Json{{"n", 1}}}, 100);
+  ASSERT_EQ(ingest.delivery_ids.size(), 1u);
+  auto tasks = s->LeaseDue(100, 10, 30100);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].url, w.url);
+  EXPECT_EQ(tasks[0].secrets, std::vector<std::string>{*w.secret});
+  EXPECT_EQ(tasks[0].event.data["n"], 1);
+  EXPECT_TRUE(s->LeaseDue(200, 10, 30200).empty());  // leased: not handed out twice
+  auto again = s->LeaseDue(30100, 10, 60100);        // lease expired (crash): comes back
+  ASSERT_EQ(again.size(), 1u);
+
+  AttemptOutcome o;
+  o.attempt.id = "att_1";
+  o.attempt.delivery_id = again[0].delivery.id;
+  o.attempt.number = 1;
+  o.attempt.started_at = 30200;
+  o.attempt.duration_ms = 12;
+  o.attempt.http_status = 500;
+  o.attempt.cause = FailureCause::kHttpStatus;
+  o.attempt.request_headers = {{"webhook-id", "e1"}};
+  o.attempt.response_excerpt = "oops";
+  o.status = DeliveryStatus::kFailed;
+  o.next_attempt_at = 35200;
+  s->RecordAttempt(o);
+  auto d = s->GetDelivery("t", again[0].delivery.id);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->status, DeliveryStatus::kFailed);
+  EXPECT_EQ(d->attempt_count, 1);
+  EXPECT_EQ(d->next_attempt_at, 35200);
+  ASSERT_EQ(d->attempts.size(), 1u);
+  EXPECT_EQ(d->attempts[0].http_status, 500);
+  EXPECT_EQ(d->attempts[0].response_excerpt, "oops");
+  EXPECT_EQ(d->attempts[0].request_headers, (Headers{{"webhook-id", "e1"}}));
+  EXPECT_TRUE(s->LeaseDue(35199, 10, 40000).empty());
+  EXPECT_EQ(s->LeaseDue(35200, 10, 40000).size(), 1u);
+  EXPECT_FALSE(s->GetDelivery("other-team", again[0].delivery.id));
+}
+
+TEST_F(StoreTest, RotationKeepsThePreviousSecretUntilItsDeadline) {
+  auto s = Open();
+  Webhook w = MakeWebhook("t", {"device.enroll"});
+  s->CreateWebhook(w, Audit("t", w.id));
+  ASSERT_TRUE(
+      s->RotateSecret("t", w.id, "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", 5000, Audit("t", w.id)));
+  s->IngestEvent(Event{"e1", "device.enroll", "t", 100, Json::object()}, 100);
+  auto tasks = s->LeaseDue(4000, 10, 4500);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].secrets,
+            (std::vector<std::string>{"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", *w.secret}));
+  auto later = s->LeaseDue(6000, 10, 7000);  // lease expired at 4500; old secret expired at 5000
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].secrets.size(), 1u);
+}
+
+TEST_F(StoreTest, DeletingAWebhookDropsItsDeliveries) {
+  auto s = Open();
+  Webhook w = MakeWebhook("t", {"device.enroll"});
+  s->CreateWebhook(w, Audit("t", w.id));
+  s->IngestEvent(Event{"e1", "device.enroll", "t", 100, Json::object()}, 100);
+  EXPECT_FALSE(s->DeleteWebhook("other", w.id, Audit("other", w.id)));
+  EXPECT_TRUE(s->DeleteWebhook("t", w.id, Audit("t", w.id)));
+  EXPECT_TRUE(s->LeaseDue(1000, 10, 2000).empty());
+  EXPECT_EQ(s->Stats().pending, 0);
+}
+
+}  // namespace
+}  // namespace mambo::store
