@@ -202,6 +202,17 @@ std::optional<std::string> UrlError(std::string_view text) {
   if (boost::urls::parse_uri(boost::core::string_view(path_and_query)).has_error()) {
     return "URL path or query contains a character that must be percent-encoded";
   }
+  // Code that sends to the URL may parse it with Boost 1.81 too, which cuts a host name after a
+  // leading IPv4 address ("1.1.1.1.nip.io" becomes host 1.1.1.1): refuse URLs it would misread,
+  // so a delivery can never go to a host other than the one the user typed.
+  const auto whole = boost::urls::parse_uri(ToBoost(text));
+  if (whole.has_error() || whole->encoded_authority() != ToBoost(authority)) {
+    if (!whole.has_error() && whole->host_type() == boost::urls::host_type::ipv4) {
+      return "URL host names that begin with an IPv4 address (like 10.0.0.1.example.com) are "
+             "not supported";
+    }
+    return "URL is not a valid URL";
+  }
   return std::nullopt;
 }
 
