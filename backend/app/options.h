@@ -26,6 +26,7 @@ struct ServeOptions {
   std::string ca_file;                // extra CAs trusted besides the system store
   std::string allow_private_targets;  // CIDR list the address guard lets through
   std::string egress_interface;
+  int64_t lease_ms = 0;  // 0: 2 x request timeout + 30 s
   int64_t auto_disable_after_ms = 5LL * 24 * 3600 * 1000;
   double retry_speedup = 1.0;  // >1 compresses the retry schedule (tests, demos)
 };

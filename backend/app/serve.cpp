@@ -1,28 +1,31 @@
 // `webhookd serve`: the API, the console's static files, health endpoints and (when it lands)
 // the delivery engine, in one process. SIGTERM/SIGINT stop accepting, let in-flight requests
 // finish, and close the database cleanly.
+#include <fcntl.h>
 #include <httplib.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <mutex>
+#include <random>
 #include <thread>
 
 #include "api/api_server.h"
 #include "app/options.h"
 #include "crypto/crypto.h"
+#include "delivery/address_guard.h"
+#include "delivery/engine.h"
+#include "delivery/http_sender.h"
+#include "delivery/retry_policy.h"
 #include "store/sqlite_store.h"
 
 namespace mambo::app {
 namespace {
-
-int64_t SystemNowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool SplitHostPort(const std::string& listen, std::string& host, int& port) {
   const size_t colon = listen.rfind(':');
@@ -62,6 +65,11 @@ int RunServe(const ServeOptions& o) {
                  std::strerror(errno));
     return 1;
   }
+  const delivery::CidrList allow = delivery::ParseCidrList(o.allow_private_targets);
+  if (allow.error) {
+    std::fprintf(stderr, "webhookd: --allow-private-targets: %s\n", allow.error->c_str());
+    return 2;
+  }
   std::string key;
   if (auto err = crypto::LoadOrCreateMainKey(MainKeyPath(o.data_dir, o.master_key_file),
                                              o.master_key_file.empty(), key)) {
@@ -76,6 +84,16 @@ int RunServe(const ServeOptions& o) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+
+  // One serve per data dir: the queue's leases assume a single owner, and a second process
+  // would double-send. The lock dies with the process, so a crash never leaves it stale.
+  const std::string lock_path = o.data_dir + "/webhookd.lock";
+  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    std::fprintf(stderr, "webhookd: another webhookd serve is using --data-dir %s\n",
+                 o.data_dir.c_str());
+    return 1;
+  }
 
   std::unique_ptr<store::SqliteStore> store;
   try {
@@ -102,10 +120,51 @@ int RunServe(const ServeOptions& o) {
   server->set_keep_alive_max_count(10000);
   server->set_read_timeout(30, 0);
 
+  // The delivery engine: guard -> sender -> engine, all on one clock.
+  delivery::SystemClock clock;
+  delivery::AddressGuard guard(allow.cidrs);
+  delivery::HttpSenderOptions sender_options;
+  sender_options.connect_timeout_ms = o.connect_timeout_ms;
+  sender_options.request_timeout_ms = o.request_timeout_ms;
+  sender_options.extra_ca_file = o.ca_file;
+  sender_options.egress_interface = o.egress_interface;
+  sender_options.user_agent = std::string("mambo-webhooks/") + MAMBO_VERSION;
+  std::unique_ptr<delivery::HttpSender> sender;
+  try {
+    sender = std::make_unique<delivery::HttpSender>(sender_options, guard, clock);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "webhookd: %s\n", e.what());
+    return 2;
+  }
+  std::vector<int64_t> schedule = delivery::DefaultRetryScheduleMs();
+  for (auto& delay : schedule)
+    delay = static_cast<int64_t>(static_cast<double>(delay) / o.retry_speedup);
+  // Jitter only: no security depends on it, so a seeded engine behind a mutex is enough.
+  auto rng = std::make_shared<std::pair<std::mutex, std::mt19937_64>>();
+  rng->second.seed(std::random_device{}());
+  const delivery::RetryPolicy policy(
+      [rng] {
+        std::lock_guard lock(rng->first);
+        return std::uniform_real_distribution<double>(0.0, 1.0)(rng->second);
+      },
+      schedule);
+  delivery::EngineOptions engine_options;
+  engine_options.workers = o.workers;
+  engine_options.per_endpoint_concurrency = o.per_endpoint_concurrency;
+  engine_options.lease_ms = o.lease_ms > 0 ? o.lease_ms : 2 * o.request_timeout_ms + 30000;
+  engine_options.auto_disable_after_ms = o.auto_disable_after_ms;
+  engine_options.version = MAMBO_VERSION;
+  delivery::DeliveryEngine engine(*store, *sender, policy, clock, engine_options);
+
   api::ApiOptions api_options;
   api_options.max_body_bytes = o.max_body_bytes;
-  api::ApiServer api(*store, SystemNowMs, api_options, [] {});
+  api_options.version = MAMBO_VERSION;
+  api::ApiServer api(
+      *store, [&clock] { return clock.NowMs(); }, api_options, [&engine] { engine.Wake(); });
   api.Register(*server);
+  server->Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(engine.PrometheusText(), "text/plain; version=0.0.4");
+  });
 
   server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("{\"status\":\"ok\"}", "application/json");
@@ -151,6 +210,12 @@ int RunServe(const ServeOptions& o) {
   spdlog::info("serving API on {}://{}:{} (data dir {}, web root {})", scheme, shown_host, bound,
                o.data_dir, o.web_root.empty() ? "none" : o.web_root);
 
+  // Deliveries leased by a process that died (we hold the lock, so none is alive) go out now.
+  if (const int64_t reclaimed = store->ReclaimLeases(clock.NowMs()); reclaimed > 0) {
+    spdlog::warn("reclaimed {} deliveries leased by a previous webhookd that did not stop cleanly",
+                 reclaimed);
+  }
+  engine.Start();
   server->listen_after_bind();
   // listen_after_bind returns once stop() closed the socket; the thread pool has finished the
   // requests it had.
@@ -158,6 +223,7 @@ int RunServe(const ServeOptions& o) {
     pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes sigwait if we stopped otherwise
     signal_thread.join();
   }
+  engine.Stop();  // sends in progress finish; leased-but-unstarted work goes back to the queue
   store.reset();  // joins the writer after its last commit
   spdlog::info("stopped cleanly");
   return 0;

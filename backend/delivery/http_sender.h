@@ -34,7 +34,7 @@ struct HttpSenderOptions {
   size_t max_idle_per_endpoint = 8;  // kept-alive connections per (host, port, address)
   size_t max_idle_total = 256;
   int64_t max_idle_ms = 50000;  // close kept-alive connections idle longer than this
-  std::string user_agent = "mambo-webhookd/0.1";
+  std::string user_agent = "mambo-webhooks/0.1.0";  // serve sets the build version
 };
 
 struct SendResult {

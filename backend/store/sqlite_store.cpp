@@ -640,7 +640,9 @@ std::string SqliteStore::QueueSingleDelivery(const Event& event, const std::stri
 
 // ---------------------------------------------------------------- delivery queue
 
-std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64_t lease_until) {
+std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64_t lease_until,
+                                                const std::vector<std::string>& exclude) {
+  const std::string excluded = Json(exclude).dump();
   std::vector<DeliveryTask> tasks;
   Write([&](Db& db) {
     tasks.clear();
@@ -650,9 +652,11 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
             "e.timestamp, e.data, w.url, w.secret_enc, w.prev_secret_enc, w.prev_valid_until, "
             "w.active FROM deliveries d JOIN events e ON e.seq = d.event_seq "
             "JOIN webhooks w ON w.id = d.webhook_id "
-            "WHERE d.status IN ('pending', 'failed', 'in_flight') AND d.due_at <= ? "
-            "ORDER BY d.due_at LIMIT ?");
-    q.Bind(1, now).Bind(2, static_cast<int64_t>(limit));
+            "WHERE d.status IN ('pending', 'failed', 'in_flight') AND d.due_at <= ?1 "
+            "AND (w.active = 1 OR e.type = 'webhook.test') "
+            "AND d.webhook_id NOT IN (SELECT value FROM json_each(?3)) "
+            "ORDER BY d.due_at LIMIT ?2");
+    q.Bind(1, now).Bind(2, static_cast<int64_t>(limit)).Bind(3, excluded);
     while (q.Step()) {
       DeliveryTask t;
       Delivery& d = t.delivery;
@@ -766,11 +770,16 @@ void SqliteStore::ReleaseLeases(const std::vector<std::string>& delivery_ids) {
   });
 }
 
-int64_t SqliteStore::NextDueAt() {
+int64_t SqliteStore::NextDueAt(const std::vector<std::string>& exclude) {
+  const std::string excluded = Json(exclude).dump();
   return Read([&](Db& db) -> int64_t {
-    Query q(
-        db,
-        "SELECT MIN(due_at) FROM deliveries WHERE status IN ('pending', 'failed', 'in_flight')");
+    Query q(db,
+            "SELECT MIN(d.due_at) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+            "JOIN events e ON e.seq = d.event_seq "
+            "WHERE d.status IN ('pending', 'failed', 'in_flight') "
+            "AND (w.active = 1 OR e.type = 'webhook.test') "
+            "AND d.webhook_id NOT IN (SELECT value FROM json_each(?))");
+    q.Bind(1, excluded);
     return q.Step() && !q.IsNull(0) ? q.Int(0) : 0;
   });
 }
@@ -917,21 +926,31 @@ QueueStats SqliteStore::Stats() {
 
 std::vector<Webhook> SqliteStore::FailingWebhooks(int64_t since) {
   return Read([&](Db& db) {
-    // Active, no success since `since`, at least one exhausted delivery since then, and no
-    // delivery since then that succeeded or is still being retried.
+    // Active, no success since `since` (nor ever, when created before it), and at least one
+    // delivery that exhausted its retries after the last success.
     Query q(db,
             "SELECT w.id, w.team_id, w.url, w.events, w.secret_enc, w.active, w.description, "
             "w.disabled_reason, w.created_at, w.updated_at, w.seq FROM webhooks w "
             "WHERE w.active = 1 AND COALESCE(w.last_success_at, w.created_at) < ?1 "
             "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
-            "AND d.status = 'exhausted' AND d.updated_at >= ?1) "
-            "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
-            "AND d.status = 'succeeded' AND d.updated_at >= ?1)");
+            "AND d.status = 'exhausted' AND d.updated_at >= COALESCE(w.last_success_at, 0))");
     q.Bind(1, since);
     std::vector<Webhook> out;
     while (q.Step()) out.push_back(LoadWebhookRow(q));
     return out;
   });
+}
+
+int64_t SqliteStore::ReclaimLeases(int64_t now) {
+  int64_t count = 0;
+  Write([&](Db& db) {
+    Query q(db,
+            "UPDATE deliveries SET status = CASE WHEN attempt_count = 0 THEN 'pending' ELSE "
+            "'failed' END, due_at = ? WHERE status = 'in_flight'");
+    q.Bind(1, now).Run();
+    count = q.Changes();
+  });
+  return count;
 }
 
 bool SqliteStore::Healthy() {

@@ -53,10 +53,11 @@ class SqliteStore final : public Store {
   std::string QueueSingleDelivery(const Event& event, const std::string& webhook_id,
                                   int64_t now) override;
 
-  std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until) override;
+  std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until,
+                                     const std::vector<std::string>& exclude) override;
   void RecordAttempt(const AttemptOutcome& outcome) override;
   void ReleaseLeases(const std::vector<std::string>& delivery_ids) override;
-  int64_t NextDueAt() override;
+  int64_t NextDueAt(const std::vector<std::string>& exclude) override;
   Page<Delivery> ListDeliveries(const std::string& team_id, const std::string& webhook_id,
                                 const DeliveryFilter& filter, size_t limit,
                                 const std::string& cursor) override;
@@ -68,6 +69,7 @@ class SqliteStore final : public Store {
   std::vector<Webhook> FailingWebhooks(int64_t since) override;
   bool DisableWebhook(const std::string& team_id, const std::string& id, const std::string& reason,
                       const AuditEntry& audit) override;
+  int64_t ReclaimLeases(int64_t now) override;
   bool Healthy() override;
 
   // Writes queued but not yet committed, and commits done: for tests and metrics.

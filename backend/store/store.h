@@ -120,13 +120,16 @@ class Store {
 
   // --- Delivery queue ---
   // Leases up to `limit` due deliveries (pending, or failed with next_attempt_at <= now, or
-  // in flight with an expired lease) until `lease_until`.
-  virtual std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until) = 0;
+  // in flight with an expired lease) until `lease_until`, leaving out the webhooks in
+  // `exclude` (endpoints at their concurrency cap). Deliveries of inactive webhooks wait
+  // (except test events): they go out if the webhook is enabled again.
+  virtual std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until,
+                                             const std::vector<std::string>& exclude) = 0;
   virtual void RecordAttempt(const AttemptOutcome& outcome) = 0;
   // Returns leased (in-flight) deliveries to pending, e.g. on graceful shutdown.
   virtual void ReleaseLeases(const std::vector<std::string>& delivery_ids) = 0;
   // Earliest next_attempt_at among waiting deliveries (0 when none): when to wake up.
-  virtual int64_t NextDueAt() = 0;
+  virtual int64_t NextDueAt(const std::vector<std::string>& exclude) = 0;
 
   virtual Page<Delivery> ListDeliveries(const std::string& team_id, const std::string& webhook_id,
                                         const DeliveryFilter& filter, size_t limit,
@@ -145,6 +148,9 @@ class Store {
   virtual bool DisableWebhook(const std::string& team_id, const std::string& id,
                               const std::string& reason, const AuditEntry& audit) = 0;
 
+  // Makes every leased delivery due now. Only for a process that owns the queue alone (webhookd
+  // holds the data dir's lock): leases found at start belong to a process that died.
+  virtual int64_t ReclaimLeases(int64_t now) = 0;
   virtual bool Healthy() = 0;
 };
 

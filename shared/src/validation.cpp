@@ -44,18 +44,26 @@ std::optional<size_t> Utf8Length(std::string_view text) {
 
 const char* TypeName(const Json& j) {
   switch (j.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::boolean: return "a boolean";
-    case Json::value_t::string: return "a string";
-    case Json::value_t::array: return "an array";
-    case Json::value_t::object: return "an object";
-    default: return "a number";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::boolean:
+      return "a boolean";
+    case Json::value_t::string:
+      return "a string";
+    case Json::value_t::array:
+      return "an array";
+    case Json::value_t::object:
+      return "an object";
+    default:
+      return "a number";
   }
 }
 
 }  // namespace
 
-void to_json(Json& j, const FieldError& e) { j = Json{{"field", e.field}, {"message", e.message}}; }
+void to_json(Json& j, const FieldError& e) {
+  j = Json{{"field", e.field}, {"message", e.message}};
+}
 
 std::optional<Json> ParseJson(std::string_view text) {
   Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);

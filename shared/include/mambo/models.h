@@ -5,12 +5,11 @@
 // bodies go through the non-throwing parsers in validation.h.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace mambo {
 
@@ -108,21 +107,20 @@ NLOHMANN_JSON_SERIALIZE_ENUM(DeliveryStatus, {
                                                  {DeliveryStatus::kExhausted, "exhausted"},
                                              })
 
-NLOHMANN_JSON_SERIALIZE_ENUM(FailureCause, {
-                                               {FailureCause::kNone, nullptr},
-                                               {FailureCause::kHttpStatus, "http_status"},
-                                               {FailureCause::kDns, "dns"},
-                                               {FailureCause::kConnect, "connect"},
-                                               {FailureCause::kTls, "tls"},
-                                               {FailureCause::kTimeout, "timeout"},
-                                               {FailureCause::kBlockedAddress, "blocked_address"},
-                                               {FailureCause::kResponseTooLarge,
-                                                "response_too_large"},
-                                               {FailureCause::kConnectionClosed,
-                                                "connection_closed"},
-                                               {FailureCause::kInvalidUrl, "invalid_url"},
-                                               {FailureCause::kInternal, "internal"},
-                                           })
+NLOHMANN_JSON_SERIALIZE_ENUM(FailureCause,
+                             {
+                                 {FailureCause::kNone, nullptr},
+                                 {FailureCause::kHttpStatus, "http_status"},
+                                 {FailureCause::kDns, "dns"},
+                                 {FailureCause::kConnect, "connect"},
+                                 {FailureCause::kTls, "tls"},
+                                 {FailureCause::kTimeout, "timeout"},
+                                 {FailureCause::kBlockedAddress, "blocked_address"},
+                                 {FailureCause::kResponseTooLarge, "response_too_large"},
+                                 {FailureCause::kConnectionClosed, "connection_closed"},
+                                 {FailureCause::kInvalidUrl, "invalid_url"},
+                                 {FailureCause::kInternal, "internal"},
+                             })
 
 void to_json(Json& j, const Webhook& w);
 void from_json(const Json& j, Webhook& w);

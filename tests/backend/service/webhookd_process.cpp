@@ -88,7 +88,7 @@ std::string CreateToken(const std::string& data_dir, const std::string& team,
 }
 
 WebhookdProcess::WebhookdProcess(std::string data_dir, std::vector<std::string> extra_args)
-    : data_dir_(std::move(data_dir)), log_path_(data_dir_ + ".log") {
+    : data_dir_(std::move(data_dir)), log_path_(data_dir_ + "/webhookd.log") {
   std::vector<std::string> args{WEBHOOKD_PATH, "serve",      "--listen",
                                 "127.0.0.1:0", "--data-dir", data_dir_};
   args.insert(args.end(), extra_args.begin(), extra_args.end());

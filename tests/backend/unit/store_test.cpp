@@ -113,13 +113,13 @@ TEST_F(StoreTest, LeaseRecordAndExpiredLeasesComeBack) {
   s->CreateWebhook(w, Audit("t", w.id));
   auto ingest = s->IngestEvent(Event{"e1", "device.enroll", "t", 100, Json{{"n", 1}}}, 100);
   ASSERT_EQ(ingest.delivery_ids.size(), 1u);
-  auto tasks = s->LeaseDue(100, 10, 30100);
+  auto tasks = s->LeaseDue(100, 10, 30100, {});
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0].url, w.url);
   EXPECT_EQ(tasks[0].secrets, std::vector<std::string>{*w.secret});
   EXPECT_EQ(tasks[0].event.data["n"], 1);
-  EXPECT_TRUE(s->LeaseDue(200, 10, 30200).empty());  // leased: not handed out twice
-  auto again = s->LeaseDue(30100, 10, 60100);        // lease expired (crash): comes back
+  EXPECT_TRUE(s->LeaseDue(200, 10, 30200, {}).empty());  // leased: not handed out twice
+  auto again = s->LeaseDue(30100, 10, 60100, {});        // lease expired (crash): comes back
   ASSERT_EQ(again.size(), 1u);
 
   AttemptOutcome o;
@@ -144,8 +144,8 @@ TEST_F(StoreTest, LeaseRecordAndExpiredLeasesComeBack) {
   EXPECT_EQ(d->attempts[0].http_status, 500);
   EXPECT_EQ(d->attempts[0].response_excerpt, "oops");
   EXPECT_EQ(d->attempts[0].request_headers, (Headers{{"webhook-id", "e1"}}));
-  EXPECT_TRUE(s->LeaseDue(35199, 10, 40000).empty());
-  EXPECT_EQ(s->LeaseDue(35200, 10, 40000).size(), 1u);
+  EXPECT_TRUE(s->LeaseDue(35199, 10, 40000, {}).empty());
+  EXPECT_EQ(s->LeaseDue(35200, 10, 40000, {}).size(), 1u);
   EXPECT_FALSE(s->GetDelivery("other-team", again[0].delivery.id));
 }
 
@@ -156,11 +156,11 @@ TEST_F(StoreTest, RotationKeepsThePreviousSecretUntilItsDeadline) {
   ASSERT_TRUE(
       s->RotateSecret("t", w.id, "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", 5000, Audit("t", w.id)));
   s->IngestEvent(Event{"e1", "device.enroll", "t", 100, Json::object()}, 100);
-  auto tasks = s->LeaseDue(4000, 10, 4500);
+  auto tasks = s->LeaseDue(4000, 10, 4500, {});
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0].secrets,
             (std::vector<std::string>{"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", *w.secret}));
-  auto later = s->LeaseDue(6000, 10, 7000);  // lease expired at 4500; old secret expired at 5000
+  auto later = s->LeaseDue(6000, 10, 7000, {});  // lease expired at 4500; old secret expired at 5000
   ASSERT_EQ(later.size(), 1u);
   EXPECT_EQ(later[0].secrets.size(), 1u);
 }
@@ -172,7 +172,7 @@ TEST_F(StoreTest, DeletingAWebhookDropsItsDeliveries) {
   s->IngestEvent(Event{"e1", "device.enroll", "t", 100, Json::object()}, 100);
   EXPECT_FALSE(s->DeleteWebhook("other", w.id, Audit("other", w.id)));
   EXPECT_TRUE(s->DeleteWebhook("t", w.id, Audit("t", w.id)));
-  EXPECT_TRUE(s->LeaseDue(1000, 10, 2000).empty());
+  EXPECT_TRUE(s->LeaseDue(1000, 10, 2000, {}).empty());
   EXPECT_EQ(s->Stats().pending, 0);
 }
 

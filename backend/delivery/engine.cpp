@@ -1,0 +1,318 @@
+#include "delivery/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
+#include <sstream>
+
+#include "crypto/crypto.h"
+#include "delivery/signature.h"
+#include "mambo/catalog.h"
+
+namespace mambo::delivery {
+namespace {
+
+std::optional<std::string> HeaderValue(const Headers& headers, std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void EngineMetrics::Observe(int64_t duration_ms) {
+  const double seconds = static_cast<double>(duration_ms) / 1000.0;
+  size_t i = 0;
+  while (i < std::size(kBuckets) && seconds > kBuckets[i]) ++i;
+  bucket_counts[i].fetch_add(1);
+  latency_sum_us.fetch_add(static_cast<uint64_t>(std::max<int64_t>(duration_ms, 0)) * 1000);
+  latency_count.fetch_add(1);
+}
+
+DeliveryEngine::DeliveryEngine(store::Store& store, HttpSender& sender, const RetryPolicy& policy,
+                               const Clock& clock, EngineOptions options)
+    : store_(store),
+      sender_(sender),
+      policy_(policy),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+DeliveryEngine::~DeliveryEngine() {
+  Stop();
+}
+
+std::string DeliveryEngine::Payload(const Event& event) {
+  return Json{{"id", event.id},
+              {"type", event.type},
+              {"timestamp", FormatTimestamp(event.timestamp)},
+              {"team_id", event.team_id},
+              {"data", event.data}}
+      .dump();
+}
+
+void DeliveryEngine::Start() {
+  std::lock_guard lock(mu_);
+  if (running_) return;
+  running_ = true;
+  dispatcher_ = std::thread([this] { DispatchLoop(); });
+  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+void DeliveryEngine::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (!running_) return;
+    running_ = false;
+  }
+  dispatch_cv_.notify_all();
+  work_cv_.notify_all();
+  if (dispatcher_.joinable()) dispatcher_.join();
+  for (auto& w : workers_) w.join();
+  workers_.clear();
+  // Leased but never started: back to the queue now rather than when the lease expires.
+  std::vector<std::string> unstarted;
+  for (auto& [id, endpoint] : endpoints_) {
+    for (const auto& task : endpoint.waiting) unstarted.push_back(task.delivery.id);
+  }
+  endpoints_.clear();
+  waiting_total_ = 0;
+  try {
+    store_.ReleaseLeases(unstarted);
+  } catch (const std::exception& e) {
+    spdlog::error("could not release {} leased deliveries: {} (their leases will expire)",
+                  unstarted.size(), e.what());
+  }
+  if (!unstarted.empty())
+    spdlog::info("returned {} leased deliveries to the queue", unstarted.size());
+}
+
+void DeliveryEngine::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  dispatch_cv_.notify_one();
+}
+
+void DeliveryEngine::DispatchLoop() {
+  const size_t high_water = static_cast<size_t>(options_.workers) * 2;
+  std::unique_lock lock(mu_);
+  while (running_) {
+    wake_ = false;
+    const int64_t now = clock_.NowMs();
+    std::vector<std::string> full;
+    size_t capacity = 0;
+    if (waiting_total_ <= static_cast<size_t>(options_.workers)) {
+      capacity = high_water - waiting_total_;
+      for (const auto& [id, endpoint] : endpoints_) {
+        if (endpoint.active + static_cast<int>(endpoint.waiting.size()) >=
+            2 * options_.per_endpoint_concurrency) {
+          full.push_back(id);
+        }
+      }
+    }
+    lock.unlock();
+    if (now >= next_auto_disable_check_) {
+      next_auto_disable_check_ = now + options_.auto_disable_check_every_ms;
+      CheckAutoDisable();
+    }
+    std::vector<store::DeliveryTask> leased;
+    int64_t next_due = 0;
+    try {
+      if (capacity > 0) leased = store_.LeaseDue(now, capacity, now + options_.lease_ms, full);
+      if (leased.size() < capacity) next_due = store_.NextDueAt(full);
+    } catch (const std::exception& e) {
+      spdlog::error("delivery queue unavailable: {}", e.what());
+    }
+    lock.lock();
+    for (auto& task : leased) {
+      endpoints_[task.delivery.webhook_id].waiting.push_back(std::move(task));
+      ++waiting_total_;
+    }
+    if (!leased.empty()) work_cv_.notify_all();
+    if (capacity > 0 && leased.size() == capacity) continue;  // more may be due right now
+    int64_t wait_ms = options_.max_idle_wait_ms;
+    if (next_due > now) wait_ms = std::min(wait_ms, next_due - now);
+    dispatch_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                          [&] { return wake_ || !running_; });
+  }
+}
+
+bool DeliveryEngine::TakeRunnable(store::DeliveryTask& out) {
+  // Oldest-first would need a heap across endpoints; endpoints are few and each queue is
+  // short (bounded by the dispatcher), so a scan is cheap and fair enough.
+  for (auto& [id, endpoint] : endpoints_) {
+    if (!endpoint.waiting.empty() && endpoint.active < options_.per_endpoint_concurrency) {
+      out = std::move(endpoint.waiting.front());
+      endpoint.waiting.pop_front();
+      ++endpoint.active;
+      --waiting_total_;
+      return true;
+    }
+  }
+  return false;
+}
+
+void DeliveryEngine::WorkerLoop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    store::DeliveryTask task;
+    work_cv_.wait(lock, [&] { return !running_ || TakeRunnable(task); });
+    if (task.delivery.id.empty()) return;  // stopping and nothing taken
+    lock.unlock();
+    metrics_.in_progress.fetch_add(1);
+    Deliver(task);
+    metrics_.in_progress.fetch_sub(1);
+    lock.lock();
+    auto it = endpoints_.find(task.delivery.webhook_id);
+    if (it != endpoints_.end()) {
+      --it->second.active;
+      if (it->second.active == 0 && it->second.waiting.empty()) endpoints_.erase(it);
+    }
+    wake_ = true;
+    dispatch_cv_.notify_one();
+    work_cv_.notify_one();
+    if (!running_) return;
+  }
+}
+
+void DeliveryEngine::Deliver(store::DeliveryTask& task) {
+  const std::string body = Payload(task.event);
+  const int64_t unix_seconds = clock_.NowMs() / 1000;
+  Headers headers;
+  if (task.secrets.empty()) {
+    // Unsigned, but receivers still get the id and time to dedupe and order by.
+    headers = {{"webhook-id", task.event.id}, {"webhook-timestamp", std::to_string(unix_seconds)}};
+  } else {
+    headers = SignedHeaders(task.secrets, task.event.id, unix_seconds, body);
+  }
+  SendResult sent = sender_.Post(task.url, headers, body);
+  store::AttemptOutcome outcome = Decide(task, sent);
+  try {
+    store_.RecordAttempt(outcome);
+  } catch (const std::exception& e) {
+    // The lease will expire and the delivery will be tried again: at least once still holds.
+    spdlog::error("could not record attempt of delivery {}: {}", task.delivery.id, e.what());
+    return;
+  }
+  metrics_.Observe(outcome.attempt.duration_ms);
+  switch (outcome.status) {
+    case DeliveryStatus::kSucceeded:
+      metrics_.succeeded.fetch_add(1);
+      break;
+    case DeliveryStatus::kExhausted:
+      metrics_.exhausted.fetch_add(1);
+      spdlog::warn("delivery {} of event {} to webhook {} exhausted its retries after {} attempts",
+                   task.delivery.id, task.event.id, task.delivery.webhook_id,
+                   outcome.attempt.number);
+      break;
+    default:
+      metrics_.failed.fetch_add(1);
+      break;
+  }
+  if (outcome.disable_reason) {
+    spdlog::warn("webhook {} disabled: {}", task.delivery.webhook_id, *outcome.disable_reason);
+  }
+  if (observer_) observer_(task, outcome);
+}
+
+store::AttemptOutcome DeliveryEngine::Decide(const store::DeliveryTask& task, SendResult& sent) {
+  store::AttemptOutcome o;
+  o.attempt = std::move(sent.attempt);
+  const int64_t now = o.attempt.started_at + o.attempt.duration_ms;
+  o.attempt.id = crypto::NewId("att", now);
+  o.attempt.delivery_id = task.delivery.id;
+  o.attempt.number = task.delivery.attempt_count + 1;
+  if (o.attempt.cause == FailureCause::kNone) {
+    o.status = DeliveryStatus::kSucceeded;
+    return o;
+  }
+  if (o.attempt.http_status == 410) {
+    o.status = DeliveryStatus::kExhausted;
+    o.disable_reason = "The endpoint answered 410 Gone at " + FormatTimestamp(now) +
+                       "; webhook disabled. Re-enable it once the endpoint exists again.";
+    return o;
+  }
+  std::optional<int64_t> retry_after;
+  if (auto value = HeaderValue(o.attempt.response_headers, "Retry-After")) {
+    retry_after = ParseRetryAfter(*value, now);
+  }
+  if (auto next = policy_.NextAttemptAt(o.attempt.number, now, retry_after)) {
+    o.status = DeliveryStatus::kFailed;
+    o.next_attempt_at = *next;
+  } else {
+    o.status = DeliveryStatus::kExhausted;
+  }
+  return o;
+}
+
+void DeliveryEngine::CheckAutoDisable() {
+  const int64_t now = clock_.NowMs();
+  try {
+    for (const Webhook& w : store_.FailingWebhooks(now - options_.auto_disable_after_ms)) {
+      const std::string reason =
+          "Disabled automatically at " + FormatTimestamp(now) +
+          ": every delivery failed and exhausted its retries, with no success for " +
+          std::to_string(options_.auto_disable_after_ms / 3600000) +
+          " hours. Fix the endpoint, re-enable the webhook and recover the failed deliveries.";
+      Webhook after = w;
+      after.active = false;
+      after.disabled_reason = reason;
+      store::AuditEntry audit{crypto::NewId("aud", now), w.team_id, "system", now,
+                              "webhook.auto_disable",    w.id,      Json(w),  Json(after)};
+      if (store_.DisableWebhook(w.team_id, w.id, reason, audit)) {
+        spdlog::warn("webhook {} of team {} ({}) auto-disabled: {}", w.id, w.team_id, w.url,
+                     reason);
+      }
+    }
+  } catch (const std::exception& e) {
+    spdlog::error("auto-disable check failed: {}", e.what());
+  }
+}
+
+std::string DeliveryEngine::PrometheusText() {
+  std::ostringstream out;
+  out << "# HELP mambo_deliveries_total Delivery attempts by outcome since start.\n"
+      << "# TYPE mambo_deliveries_total counter\n"
+      << "mambo_deliveries_total{outcome=\"succeeded\"} " << metrics_.succeeded.load() << "\n"
+      << "mambo_deliveries_total{outcome=\"failed\"} " << metrics_.failed.load() << "\n"
+      << "mambo_deliveries_total{outcome=\"exhausted\"} " << metrics_.exhausted.load() << "\n";
+  out << "# HELP mambo_delivery_attempt_duration_seconds Duration of delivery attempts.\n"
+      << "# TYPE mambo_delivery_attempt_duration_seconds histogram\n";
+  uint64_t cumulative = 0;
+  for (size_t i = 0; i < std::size(EngineMetrics::kBuckets); ++i) {
+    cumulative += metrics_.bucket_counts[i].load();
+    out << "mambo_delivery_attempt_duration_seconds_bucket{le=\"" << EngineMetrics::kBuckets[i]
+        << "\"} " << cumulative << "\n";
+  }
+  cumulative += metrics_.bucket_counts[std::size(EngineMetrics::kBuckets)].load();
+  out << "mambo_delivery_attempt_duration_seconds_bucket{le=\"+Inf\"} " << cumulative << "\n"
+      << "mambo_delivery_attempt_duration_seconds_sum "
+      << static_cast<double>(metrics_.latency_sum_us.load()) / 1e6 << "\n"
+      << "mambo_delivery_attempt_duration_seconds_count " << metrics_.latency_count.load() << "\n";
+  const store::QueueStats stats = store_.Stats();
+  const int64_t now = clock_.NowMs();
+  const double oldest_age = stats.oldest_due_at > 0 && stats.oldest_due_at < now
+                                ? (now - stats.oldest_due_at) / 1000.0
+                                : 0;
+  out << "# HELP mambo_delivery_queue_depth Deliveries waiting to be sent (pending or retrying).\n"
+      << "# TYPE mambo_delivery_queue_depth gauge\n"
+      << "mambo_delivery_queue_depth " << stats.pending << "\n"
+      << "# HELP mambo_delivery_in_flight Deliveries leased and being sent.\n"
+      << "# TYPE mambo_delivery_in_flight gauge\n"
+      << "mambo_delivery_in_flight " << stats.in_flight << "\n"
+      << "# HELP mambo_delivery_oldest_pending_age_seconds How long the most overdue delivery has "
+         "been due.\n"
+      << "# TYPE mambo_delivery_oldest_pending_age_seconds gauge\n"
+      << "mambo_delivery_oldest_pending_age_seconds " << oldest_age << "\n";
+  return out.str();
+}
+
+}  // namespace mambo::delivery

@@ -1,0 +1,116 @@
+#pragma once
+// The delivery engine: takes due deliveries from the store's queue (a table, not memory),
+// signs and POSTs them with a bounded worker pool, records every attempt, and schedules
+// retries. Crash safety comes from leases: a delivery leased by a process that dies becomes due
+// again when its lease expires, so every accepted event reaches every subscribed webhook at
+// least once (receivers dedupe by webhook-id, which is the event id).
+//
+// Fairness: each webhook (endpoint) has a concurrency cap and a small in-memory backlog; a
+// webhook at its cap is left out of the next lease, so a slow or dead endpoint holds at most
+// `per_endpoint_concurrency` workers and never delays the others.
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "delivery/clock.h"
+#include "delivery/http_sender.h"
+#include "delivery/retry_policy.h"
+#include "store/store.h"
+
+namespace mambo::delivery {
+
+struct EngineOptions {
+  int workers = 32;
+  int per_endpoint_concurrency = 8;
+  // How long a lease lasts: longer than a send can take (request timeout) plus the wait in the
+  // in-memory backlog, so a live process never sees its own work handed out again.
+  int64_t lease_ms = 60000;
+  // No success and only exhausted deliveries for this long: the webhook is disabled.
+  int64_t auto_disable_after_ms = 5LL * 24 * 3600 * 1000;
+  int64_t auto_disable_check_every_ms = 60000;
+  // Longest the dispatcher sleeps without a wake-up: it also notices leases expired by a
+  // crashed process and work queued by another process (the token CLI shares the database).
+  int64_t max_idle_wait_ms = 1000;
+  std::string version = "0.1.0";
+};
+
+// Counters for /metrics, since process start.
+struct EngineMetrics {
+  std::atomic<uint64_t> succeeded{0}, failed{0}, exhausted{0};
+  std::atomic<uint64_t> in_progress{0};
+  // Attempt latency histogram (seconds), Prometheus-style cumulative on output.
+  static constexpr double kBuckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                        0.5,   1,    2.5,   5,    10,  15};
+  std::atomic<uint64_t> bucket_counts[std::size(kBuckets) + 1] = {};
+  std::atomic<uint64_t> latency_sum_us{0};
+  std::atomic<uint64_t> latency_count{0};
+  void Observe(int64_t duration_ms);
+};
+
+class DeliveryEngine {
+ public:
+  using AttemptObserver =
+      std::function<void(const store::DeliveryTask&, const store::AttemptOutcome&)>;
+
+  DeliveryEngine(store::Store& store, HttpSender& sender, const RetryPolicy& policy,
+                 const Clock& clock, EngineOptions options);
+  ~DeliveryEngine();
+
+  void Start();
+  // Stops leasing, lets sends in progress finish and record, and returns work leased but not
+  // started to the queue.
+  void Stop();
+  // New work may be due (after ingest, resend, recover, or a clock change in tests).
+  void Wake();
+  // Called after every recorded attempt (tests wait on it; no sleeps).
+  void SetObserver(AttemptObserver observer) { observer_ = std::move(observer); }
+
+  const EngineMetrics& metrics() const { return metrics_; }
+  // Prometheus text for /metrics: counters, latency histogram, queue depth, oldest pending age.
+  std::string PrometheusText();
+
+  // The JSON body webhookd POSTs for an event: {"id","type","timestamp","team_id","data"}.
+  static std::string Payload(const Event& event);
+
+ private:
+  void DispatchLoop();
+  void WorkerLoop();
+  void Deliver(store::DeliveryTask& task);
+  store::AttemptOutcome Decide(const store::DeliveryTask& task, SendResult& sent);
+  void CheckAutoDisable();
+  bool TakeRunnable(store::DeliveryTask& out);
+
+  store::Store& store_;
+  HttpSender& sender_;
+  const RetryPolicy& policy_;
+  const Clock& clock_;
+  EngineOptions options_;
+  AttemptObserver observer_;
+  EngineMetrics metrics_;
+
+  std::mutex mu_;
+  std::condition_variable dispatch_cv_;  // wakes the dispatcher
+  std::condition_variable work_cv_;      // wakes workers
+  bool running_ = false;
+  bool wake_ = false;
+  // Per webhook: tasks leased and waiting, and how many are being sent now.
+  struct Endpoint {
+    std::deque<store::DeliveryTask> waiting;
+    int active = 0;
+  };
+  std::map<std::string, Endpoint> endpoints_;
+  size_t waiting_total_ = 0;
+  int64_t next_auto_disable_check_ = 0;
+
+  std::thread dispatcher_;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace mambo::delivery

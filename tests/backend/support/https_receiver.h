@@ -1,0 +1,62 @@
+#pragma once
+// A real HTTPS webhook receiver on 127.0.0.1 (port 0) for tests, with a certificate made at test
+// time by the openssl CLI (CN/SAN 127.0.0.1; never committed). It records every request and lets
+// tests wait for a count on a condition variable (no sleeps).
+
+#include <httplib.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace mambo::testing {
+
+// One certificate per test process, removed at exit.
+struct TestCert {
+  std::string dir, cert, key;
+  static const TestCert& Get();
+};
+
+struct ReceivedRequest {
+  std::string path;
+  httplib::Headers headers;
+  std::string body;
+  std::string Header(const std::string& name) const;
+};
+
+class HttpsReceiver {
+ public:
+  // Fills the response for each request; the default answers 200 "ok".
+  using Handler = std::function<void(const httplib::Request&, httplib::Response&)>;
+  explicit HttpsReceiver(Handler handler = nullptr);
+  ~HttpsReceiver();
+  HttpsReceiver(const HttpsReceiver&) = delete;
+  HttpsReceiver& operator=(const HttpsReceiver&) = delete;
+
+  int port() const { return port_; }
+  std::string Url(const std::string& path = "/hook") const;
+  std::vector<ReceivedRequest> Requests() const;
+  size_t Count() const;
+  // True once at least `n` requests arrived; false if `timeout` passed first.
+  bool WaitForCount(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
+
+  // For handlers that must hang: blocks until Release() (called by the destructor too).
+  void Hang();
+  void Release();
+
+ private:
+  httplib::SSLServer server_;
+  Handler handler_;
+  int port_ = 0;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  mutable std::condition_variable cv_;
+  std::vector<ReceivedRequest> requests_;
+  bool released_ = false;
+};
+
+}  // namespace mambo::testing
