@@ -171,7 +171,7 @@ TEST_F(HttpSenderTest, Ok200RecordsStatusHeadersAndBody) {
   EXPECT_EQ(HeaderValue(a.response_headers, "x-receiver"), "yes");
   EXPECT_EQ(HeaderValue(a.request_headers, "webhook-id"), "msg_1");
   EXPECT_EQ(HeaderValue(a.request_headers, "Content-Type"), "application/json");
-  EXPECT_EQ(HeaderValue(a.request_headers, "User-Agent"), "mambo-webhookd/0.1");
+  EXPECT_EQ(HeaderValue(a.request_headers, "User-Agent"), "mambo-webhooks/0.1.0");
   EXPECT_EQ(HeaderValue(a.request_headers, "Host"), "127.0.0.1:" + std::to_string(server_.port()));
   EXPECT_EQ(HeaderValue(a.request_headers, "Content-Length"), "7");
   EXPECT_EQ(r.remote_address, "127.0.0.1");
