@@ -1,0 +1,303 @@
+// The delivery path end to end: a real webhookd process, real HTTPS receivers on loopback with
+// a certificate made at test time, the API to ingest and inspect, SIGKILL for the crash test.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <map>
+#include <set>
+#include <thread>
+
+#include "delivery/signature.h"
+#include "service/webhookd_process.h"
+#include "support/https_receiver.h"
+
+namespace mambo::testing {
+namespace {
+
+// Polls `done` until it holds or `timeout` passes: waiting on a condition, with a deadline.
+template <typename F>
+bool WaitUntil(F done, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return done();
+}
+
+class DeliveryServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    admin_ = CreateToken(dir_.path(), "acme", "admin");
+    ingest_ = CreateToken(dir_.path(), "acme", "ingest");
+  }
+  void Start(std::vector<std::string> extra = {}, bool allow_loopback = true) {
+    std::vector<std::string> args{"--ca-file", TestCert::Get().cert};
+    if (allow_loopback) {
+      args.push_back("--allow-private-targets");
+      args.push_back("127.0.0.1/32");
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
+    server_ = std::make_unique<WebhookdProcess>(dir_.path(), args);
+    ASSERT_TRUE(server_->started());
+  }
+  std::pair<std::string, std::string> CreateWebhook(
+      const std::string& url, const std::string& events = "[\"device.enroll\"]") {
+    auto r =
+        server_->Call("POST", "/api/v1/webhooks", admin_,
+                      R"({"url":")" + url + R"(","events":)" + events + R"(,"secret":"generate"})");
+    EXPECT_EQ(r.status, 201) << r.raw;
+    return {r.body.value("id", ""), r.body.value("secret", "")};
+  }
+  std::string Ingest(const std::string& id) {
+    auto r = server_->Call(
+        "POST", "/api/v1/events", ingest_,
+        R"({"id":")" + id + R"(","type":"device.enroll","data":{"n":")" + id + R"("}})");
+    EXPECT_EQ(r.status, 202) << r.raw;
+    return r.body["deliveries"].empty() ? "" : r.body["deliveries"][0].get<std::string>();
+  }
+  Json Delivery(const std::string& id) {
+    return server_->Call("GET", "/api/v1/deliveries/" + id, admin_).body;
+  }
+  bool DeliveryIs(const std::string& id, const std::string& status) {
+    return Delivery(id).value("status", "") == status;
+  }
+
+  TempDir dir_;
+  std::string admin_, ingest_;
+  std::unique_ptr<WebhookdProcess> server_;
+};
+
+TEST_F(DeliveryServiceTest, EventReachesTheReceiverSignedAndTheAttemptIsRecorded) {
+  HttpsReceiver receiver;
+  Start();
+  const auto [webhook, secret] = CreateWebhook(receiver.Url());
+  const std::string delivery = Ingest("evt-1");
+  ASSERT_TRUE(receiver.WaitForCount(1));
+  const auto req = receiver.Requests()[0];
+  const auto verified =
+      delivery::Verify(secret, req.Header("webhook-id"), req.Header("webhook-timestamp"), req.body,
+                       req.Header("webhook-signature"), std::time(nullptr));
+  EXPECT_TRUE(verified.ok) << verified.error;
+  EXPECT_EQ(req.Header("webhook-id"), "evt-1");
+  EXPECT_EQ(req.Header("User-Agent").rfind("mambo-webhooks/", 0), 0u);
+  ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(delivery, "succeeded"); }));
+  const Json d = Delivery(delivery);
+  ASSERT_EQ(d["attempts"].size(), 1u);
+  const Json& a = d["attempts"][0];
+  EXPECT_EQ(a["http_status"], 200);
+  EXPECT_TRUE(a["cause"].is_null());
+  EXPECT_EQ(a["response_excerpt"], "ok");
+  EXPECT_GE(a["duration_ms"].get<int>(), 0);
+  bool sent_signature = false;
+  for (const auto& h : a["request_headers"]) sent_signature |= h[0] == "webhook-signature";
+  EXPECT_TRUE(sent_signature);
+  // The secret itself never shows in what the API returns about attempts.
+  EXPECT_EQ(d.dump().find(secret.substr(6)), std::string::npos);
+
+  auto list =
+      server_->Call("GET", "/api/v1/webhooks/" + webhook + "/deliveries?status=succeeded", admin_);
+  ASSERT_EQ(list.status, 200);
+  ASSERT_EQ(list.body["data"].size(), 1u);
+  EXPECT_EQ(list.body["data"][0]["event_type"], "device.enroll");
+  EXPECT_TRUE(
+      server_->Call("GET", "/api/v1/webhooks/" + webhook + "/deliveries?status=failed", admin_)
+          .body["data"]
+          .empty());
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks/" + webhook + "/deliveries?status=bogus", admin_)
+                .status,
+            422);
+
+  auto metrics = server_->Client().Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("mambo_deliveries_total{outcome=\"succeeded\"} 1"),
+            std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("mambo_delivery_attempt_duration_seconds_bucket"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("mambo_delivery_queue_depth 0"), std::string::npos);
+  EXPECT_NE(metrics->body.find("mambo_delivery_oldest_pending_age_seconds"), std::string::npos);
+}
+
+TEST_F(DeliveryServiceTest, AddressGuardRefusesLoopbackWithoutTheAllowList) {
+  HttpsReceiver receiver;
+  Start({}, /*allow_loopback=*/false);
+  CreateWebhook(receiver.Url());
+  const std::string delivery = Ingest("evt-1");
+  ASSERT_TRUE(WaitUntil([&] { return Delivery(delivery).value("attempt_count", 0) >= 1; }));
+  const Json d = Delivery(delivery);
+  EXPECT_EQ(d["status"], "failed");
+  EXPECT_EQ(d["attempts"][0]["cause"], "blocked_address");
+  EXPECT_NE(d["attempts"][0]["error"].get<std::string>().find("loopback"), std::string::npos)
+      << d.dump();
+  EXPECT_EQ(receiver.Count(), 0u);  // never connected
+}
+
+TEST_F(DeliveryServiceTest, FailuresAreRetriedOnTheScheduleUntilSuccess) {
+  std::atomic<int> calls{0};
+  HttpsReceiver receiver([&](const httplib::Request&, httplib::Response& res) {
+    if (++calls <= 2) {
+      res.status = 500;
+      res.set_content("try later", "text/plain");
+    } else {
+      res.set_content("ok", "text/plain");
+    }
+  });
+  // 5 s and 5 min become 5 ms and 300 ms.
+  Start({"--retry-speedup", "1000"});
+  CreateWebhook(receiver.Url());
+  const std::string delivery = Ingest("evt-1");
+  ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(delivery, "succeeded"); }));
+  const Json d = Delivery(delivery);
+  ASSERT_EQ(d["attempts"].size(), 3u);
+  EXPECT_EQ(d["attempts"][0]["http_status"], 500);
+  EXPECT_EQ(d["attempts"][0]["cause"], "http_status");
+  EXPECT_EQ(d["attempts"][0]["response_excerpt"], "try later");
+  EXPECT_EQ(d["attempts"][2]["http_status"], 200);
+  // Same message id on every attempt: receivers dedupe on it.
+  std::set<std::string> ids;
+  for (const auto& r : receiver.Requests()) ids.insert(r.Header("webhook-id"));
+  EXPECT_EQ(ids, std::set<std::string>{"evt-1"});
+}
+
+TEST_F(DeliveryServiceTest, RedirectsAreFailuresAndNeverFollowed) {
+  HttpsReceiver target;
+  HttpsReceiver redirecting([&](const httplib::Request&, httplib::Response& res) {
+    res.set_redirect(target.Url("/elsewhere"), 301);
+  });
+  Start();
+  CreateWebhook(redirecting.Url());
+  const std::string delivery = Ingest("evt-1");
+  ASSERT_TRUE(WaitUntil([&] { return Delivery(delivery).value("attempt_count", 0) >= 1; }));
+  const Json d = Delivery(delivery);
+  EXPECT_EQ(d["status"], "failed");
+  EXPECT_EQ(d["attempts"][0]["http_status"], 301);
+  EXPECT_EQ(target.Count(), 0u);
+}
+
+TEST_F(DeliveryServiceTest, ResendTestEventAndRecover) {
+  std::atomic<bool> healthy{false};
+  HttpsReceiver receiver(
+      [&](const httplib::Request&, httplib::Response& res) { res.status = healthy ? 200 : 503; });
+  Start();
+  const auto [webhook, secret] = CreateWebhook(receiver.Url());
+  // Exhaust quickly: disable the webhook? No: use resend on a failed delivery instead.
+  const std::string first = Ingest("evt-1");
+  ASSERT_TRUE(WaitUntil([&] { return Delivery(first).value("attempt_count", 0) >= 1; }));
+  healthy = true;
+  auto resend = server_->Call("POST", "/api/v1/deliveries/" + first + "/resend", admin_, "");
+  EXPECT_EQ(resend.status, 202) << resend.raw;
+  ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(first, "succeeded"); }));
+  EXPECT_EQ(Delivery(first)["attempts"].size(), 2u);
+  // Resending a delivered message sends it again (a person asked for it).
+  EXPECT_EQ(server_->Call("POST", "/api/v1/deliveries/" + first + "/resend", admin_, "").status,
+            202);
+  ASSERT_TRUE(WaitUntil([&] { return Delivery(first)["attempts"].size() == 3; }));
+  EXPECT_EQ(server_->Call("POST", "/api/v1/deliveries/dlv_nope/resend", admin_, "").status, 404);
+
+  auto test = server_->Call("POST", "/api/v1/webhooks/" + webhook + "/test", admin_, "");
+  ASSERT_EQ(test.status, 202) << test.raw;
+  const std::string test_delivery = test.body["deliveries"][0];
+  ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(test_delivery, "succeeded"); }));
+  EXPECT_EQ(Delivery(test_delivery)["event_type"], "webhook.test");
+
+  healthy = false;
+  const std::string second = Ingest("evt-2");
+  ASSERT_TRUE(WaitUntil([&] { return Delivery(second).value("attempt_count", 0) >= 1; }));
+  healthy = true;
+  auto bad = server_->Call("POST", "/api/v1/webhooks/" + webhook + "/recover", admin_,
+                           R"({"since":"yesterday"})");
+  EXPECT_EQ(bad.status, 422);
+  auto recover = server_->Call("POST", "/api/v1/webhooks/" + webhook + "/recover", admin_,
+                               R"({"since":"2020-01-01T00:00:00Z"})");
+  ASSERT_EQ(recover.status, 202) << recover.raw;
+  EXPECT_EQ(recover.body["requeued"], 1);
+  ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(second, "succeeded"); }));
+}
+
+TEST_F(DeliveryServiceTest, GoneDisablesTheWebhookAndTheApiSaysWhy) {
+  HttpsReceiver receiver([](const httplib::Request&, httplib::Response& res) { res.status = 410; });
+  Start();
+  const auto [webhook, secret] = CreateWebhook(receiver.Url());
+  const std::string delivery = Ingest("evt-1");
+  ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(delivery, "exhausted"); }));
+  const Json w = server_->Call("GET", "/api/v1/webhooks/" + webhook, admin_).body;
+  EXPECT_EQ(w["active"], false);
+  EXPECT_NE(w["disabled_reason"].get<std::string>().find("410"), std::string::npos);
+  // Inactive: a new event queues nothing for it.
+  auto r =
+      server_->Call("POST", "/api/v1/events", ingest_, R"({"type":"device.enroll","data":{}})");
+  EXPECT_TRUE(r.body["deliveries"].empty());
+  // Re-enabling clears the reason.
+  auto patch = server_->Call("PATCH", "/api/v1/webhooks/" + webhook, admin_, R"({"active":true})");
+  EXPECT_TRUE(patch.body["disabled_reason"].is_null());
+}
+
+TEST_F(DeliveryServiceTest, AHangingReceiverTimesOutWithACause) {
+  HttpsReceiver* self = nullptr;
+  HttpsReceiver hanging([&](const httplib::Request&, httplib::Response&) { self->Hang(); });
+  self = &hanging;
+  Start({"--request-timeout-ms", "500"});
+  CreateWebhook(hanging.Url());
+  const std::string delivery = Ingest("evt-1");
+  ASSERT_TRUE(WaitUntil([&] { return Delivery(delivery).value("attempt_count", 0) >= 1; }));
+  EXPECT_EQ(Delivery(delivery)["attempts"][0]["cause"], "timeout");
+  hanging.Release();
+}
+
+// SIGKILL while thousands of deliveries are queued and in flight; after a restart every event
+// must reach the receiver at least once. Duplicates are allowed (at-least-once) and reported.
+TEST_F(DeliveryServiceTest, CrashWithThousandsInFlightLosesNothing) {
+  constexpr int kEvents = 2000;
+  std::mutex mu;
+  std::map<std::string, int> seen;  // webhook-id -> times received
+  HttpsReceiver receiver([&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard lock(mu);
+    ++seen[req.get_header_value("webhook-id")];
+    res.set_content("ok", "text/plain");
+  });
+  Start({"--workers", "16", "--per-endpoint-concurrency", "16"});
+  CreateWebhook(receiver.Url());
+  // Ingest from 4 threads: every 202 means stored durably.
+  std::atomic<int> accepted{0};
+  std::vector<std::thread> producers;
+  for (int t = 0; t < 4; ++t) {
+    producers.emplace_back([&, t] {
+      auto cli = server_->Client();
+      for (int i = t; i < kEvents; i += 4) {
+        const std::string body =
+            R"({"id":"e)" + std::to_string(i) + R"(","type":"device.enroll","data":{}})";
+        auto r = cli.Post("/api/v1/events", {{"Authorization", "Bearer " + ingest_}}, body,
+                          "application/json");
+        if (r && r->status == 202) ++accepted;
+      }
+    });
+  }
+  for (auto& p : producers) p.join();
+  ASSERT_EQ(accepted.load(), kEvents);
+  // Kill mid-flight: some delivered, many leased or pending.
+  ASSERT_TRUE(receiver.WaitForCount(kEvents / 10));
+  EXPECT_EQ(server_->Stop(SIGKILL), 128 + SIGKILL);
+  const size_t before_restart = receiver.Count();
+  EXPECT_LT(before_restart, static_cast<size_t>(kEvents)) << "the kill came too late to test";
+
+  Start({"--workers", "16", "--per-endpoint-concurrency", "16"});
+  EXPECT_TRUE(WaitUntil(
+      [&] {
+        std::lock_guard lock(mu);
+        return seen.size() == static_cast<size_t>(kEvents);
+      },
+      std::chrono::seconds(120)));
+  std::lock_guard lock(mu);
+  int duplicates = 0;
+  for (const auto& [id, n] : seen) duplicates += n - 1;
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kEvents)) << "events never delivered";
+  std::printf("crash test: %d events, %zu received before SIGKILL, %d duplicates after restart\n",
+              kEvents, before_restart, duplicates);
+  RecordProperty("duplicates", duplicates);
+  RecordProperty("received_before_kill", static_cast<int>(before_restart));
+  EXPECT_NE(server_->Log().find("reclaimed"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mambo::testing
