@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "crypto/crypto.h"
 #include "mambo/validation.h"
 
 namespace mambo::delivery {
@@ -51,19 +52,10 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<const char*>(out), out_len);
 }
 
-std::string Base64Encode(std::string_view bytes) {
-  // EVP_EncodeBlock writes 4 bytes per 3 input bytes plus a NUL, without line breaks.
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()),
-                                static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
-
 std::string Sign(std::string_view key_bytes, std::string_view msg_id, int64_t unix_seconds,
                  std::string_view body) {
-  return "v1," + Base64Encode(HmacSha256(key_bytes, SignedContent(msg_id, unix_seconds, body)));
+  return "v1," +
+         crypto::Base64Encode(HmacSha256(key_bytes, SignedContent(msg_id, unix_seconds, body)));
 }
 
 std::string SignatureHeader(const std::vector<std::string>& secrets, std::string_view msg_id,
@@ -73,7 +65,7 @@ std::string SignatureHeader(const std::vector<std::string>& secrets, std::string
   std::string header;
   for (const auto& secret : secrets) {
     if (!header.empty()) header += ' ';
-    header += "v1," + Base64Encode(HmacSha256(SecretKey(secret), content));
+    header += "v1," + crypto::Base64Encode(HmacSha256(SecretKey(secret), content));
   }
   return header;
 }

@@ -17,8 +17,6 @@ inline constexpr int64_t kDefaultToleranceSeconds = 300;  // the spec's "5 minut
 
 // Raw 32-byte HMAC-SHA256 of `data` under `key`.
 std::string HmacSha256(std::string_view key, std::string_view data);
-// Standard base64 with padding, no line breaks.
-std::string Base64Encode(std::string_view bytes);
 
 // "v1,<base64(HMAC-SHA256(key_bytes, msg_id + "." + unix_seconds + "." + body))>".
 // `key_bytes` is the decoded key (mambo::SecretKey(secret)), not the "whsec_..." text.

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "crypto/crypto.h"
 #include "mambo/validation.h"
 
 namespace mambo::delivery {
@@ -47,11 +48,11 @@ TEST(SignatureTest, GitHubBodyOnlyHmacVector) {
 }
 
 TEST(SignatureTest, Base64EncodeMatchesRfc4648) {
-  EXPECT_EQ(Base64Encode(""), "");
-  EXPECT_EQ(Base64Encode("f"), "Zg==");
-  EXPECT_EQ(Base64Encode("fo"), "Zm8=");
-  EXPECT_EQ(Base64Encode("foo"), "Zm9v");
-  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_EQ(crypto::Base64Encode(""), "");
+  EXPECT_EQ(crypto::Base64Encode("f"), "Zg==");
+  EXPECT_EQ(crypto::Base64Encode("fo"), "Zm8=");
+  EXPECT_EQ(crypto::Base64Encode("foo"), "Zm9v");
+  EXPECT_EQ(crypto::Base64Encode("foobar"), "Zm9vYmFy");
 }
 
 TEST(SignatureTest, HeaderWithOneSecretIsTheSignature) {
