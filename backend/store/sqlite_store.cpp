@@ -143,6 +143,12 @@ SqliteStore::SqliteStore(const std::string& data_dir, crypto::SecretBox box)
   db.Exec("PRAGMA journal_mode=WAL");
   // FULL: a commit is on disk before the API answers (events accepted are never lost).
   db.Exec("PRAGMA synchronous=FULL");
+  // The writer wraps every job in a SAVEPOINT. With temp files on disk SQLite spills that
+  // savepoint journal to a deleted file under /var/tmp and, once spilled, never truncates it
+  // within the transaction: each page a job touches costs a pwrite. In memory it is truncated
+  // at every RELEASE. Durability is unaffected (that is the WAL's job). Measured with
+  // bench/api_bench.sh: writer CPU per ingested event 0.34-0.37 ms -> 0.25-0.29 ms.
+  db.Exec("PRAGMA temp_store=MEMORY");
   int64_t version = 0;
   {
     Query q(db, "PRAGMA user_version");

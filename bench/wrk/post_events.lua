@@ -1,0 +1,64 @@
+-- wrk script: POST /api/v1/events with an ingest token (env BENCH_INGEST_TOKEN). Every request
+-- carries a new event id "<run>-<thread>-<counter>", so each 202 is a new durable event (not an
+-- idempotent replay). The id of every 202 response is appended to
+-- "$BENCH_ACCEPTED_DIR/accepted-<thread>.txt" so the bench can check afterwards that each
+-- accepted event is in the database.
+local token = os.getenv("BENCH_INGEST_TOKEN") or error("BENCH_INGEST_TOKEN not set")
+local run = os.getenv("BENCH_RUN_ID") or tostring(os.time())
+local event_type = os.getenv("BENCH_EVENT_TYPE") or "team.update"
+local out_dir = os.getenv("BENCH_ACCEPTED_DIR") or error("BENCH_ACCEPTED_DIR not set")
+
+local threads = {}
+local next_thread = 0
+function setup(thread)
+  thread:set("thread_no", next_thread)
+  next_thread = next_thread + 1
+  table.insert(threads, thread)
+end
+
+counter, accepted, other = 0, 0, 0  -- globals: done() reads them with thread:get()
+local prefix, out, headers
+-- A realistic payload (~400 bytes of JSON) rather than an empty object.
+local data = '{"team_id":"bench","changed":["name","branding.logo","branding.colors"],' ..
+  '"name":"Benchmark Team","branding":{"logo":"https://example.com/logo.png",' ..
+  '"colors":{"primary":"#1a73e8","secondary":"#fbbc04"}},' ..
+  '"actor":{"type":"user","id":"usr_0123456789","email":"admin@example.com"},' ..
+  '"note":"padding padding padding padding padding padding padding padding padding"}'
+
+function init(args)
+  prefix = run .. "-" .. thread_no .. "-"
+  -- Buffered C stdio: wrk exits through exit(), which flushes it; the bench checks that the
+  -- files hold exactly as many ids as wrk counted 202s.
+  out = assert(io.open(out_dir .. "/accepted-" .. thread_no .. ".txt", "w"))
+  headers = { ["Authorization"] = "Bearer " .. token, ["Content-Type"] = "application/json" }
+end
+
+function request()
+  counter = counter + 1
+  local body = '{"id":"' .. prefix .. counter .. '","type":"' .. event_type .. '","data":' .. data .. '}'
+  return wrk.format("POST", "/api/v1/events", headers, body)
+end
+
+function response(status, hdrs, body)
+  if status == 202 then
+    accepted = accepted + 1
+    local id = body:match('"id":"([^"]+)"')
+    if id then out:write(id, "\n") end
+  else
+    other = other + 1
+  end
+end
+
+function done(summary, latency, requests)
+  local n_acc, n_other = 0, 0
+  for _, t in ipairs(threads) do
+    n_acc = n_acc + t:get("accepted")
+    n_other = n_other + t:get("other")
+  end
+  local secs = summary.duration / 1e6
+  io.write(string.format("BENCH_RESULT requests=%d ok=%d other=%d errors=%d rps=%.1f ok_rps=%.1f mean_us=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
+    summary.requests, n_acc, n_other,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    summary.requests / secs, n_acc / secs, latency.mean,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
