@@ -1,6 +1,7 @@
-// First light of the console: the page loads in headless Chromium, draws the event catalog as a
-// tree a user can expand, shows each event's purpose on hover and validates the URL field live
-// with the shared validator. Run: node --test tests/browser/   (MAMBO_WEB_ROOT=<built web root>)
+// The event catalog page (#/catalog, open without signing in): the page loads in headless
+// Chromium, draws the catalog as a tree a user can expand, shows each event's purpose on hover and
+// validates a URL live with the shared validator; the canvas follows size and devicePixelRatio.
+// Run: node --test tests/browser/   (MAMBO_WEB_ROOT=<built web root>)
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -19,7 +20,7 @@ after(async () => { await server?.close(); });
 async function withConsole(options, body) {
   const browser = await launchBrowser(options);
   try {
-    await body(await openConsole(browser.context, server.url));
+    await body(await openConsole(browser.context, `${server.url}#/catalog`));
   } finally {
     await browser.close();
   }
@@ -29,7 +30,8 @@ const count = (state, kind) => state.tree.filter((n) => n.kind === kind).length;
 
 test('page has the console title and an inline SVG favicon', async () => {
   await withConsole({}, async ({ page }) => {
-    assert.equal(await page.title(), 'mambo EMM \u2014 Webhooks');
+    await waitForUi(page, (s) => s.screen === 'catalog');
+    assert.equal(await page.title(), 'mambo EMM \u2014 Event catalog');
     const icon = await page.getAttribute('link[rel="icon"]', 'href');
     assert.match(icon, /^data:image\/svg\+xml,/);
   });

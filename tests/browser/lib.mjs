@@ -1,9 +1,15 @@
-// Helpers for browser tests of the console: a static server for the built web root, Debian's
-// headless Chromium through playwright-core, polling of the app's ui_state_json() and user-like
-// input at the widget rectangles it reports. No sleeps: every wait is on app state.
+// Helpers for browser tests of the console: a static server for the built web root, a real
+// webhookd (port 0, temporary data dir, token from its CLI) serving the console, an HTTPS receiver
+// with a certificate made at test time, Debian's headless Chromium through playwright-core,
+// polling of the app's ui_state_json() and user-like input at the widget rectangles it reports.
+// No sleeps: every wait is on app state.
 
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync,
+} from 'node:fs';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -195,3 +201,152 @@ export async function screenshot(page, name) {
   await page.screenshot({ path });
   return path;
 }
+
+// ---- A real webhookd and a real HTTPS receiver -------------------------------------------------
+
+export const buildDir = resolve(process.env.MAMBO_BUILD_DIR ?? join(repoRoot, 'build'));
+export const webhookdPath = join(buildDir, 'backend', 'webhookd');
+
+// A self-signed certificate for 127.0.0.1 made now with the openssl CLI (never committed).
+export function makeCertificate(dir) {
+  const cert = join(dir, 'receiver-cert.pem');
+  const key = join(dir, 'receiver-key.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key,
+    '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+// An HTTPS receiver on 127.0.0.1 answering `status` to every POST; it records what it got.
+// Returns { url, certPath, requests, close() }.
+export async function startReceiver({ status = 200, body = '{"ok":true}' } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'mambo-receiver-'));
+  const { cert, key } = makeCertificate(dir);
+  const requests = [];
+  const server = createHttpsServer({ cert: readFileSync(cert), key: readFileSync(key) }, (req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      requests.push({ method: req.method, url: req.url, headers: req.headers,
+                      body: Buffer.concat(chunks).toString('utf8') });
+      res.writeHead(status, { 'Content-Type': 'application/json' }).end(body);
+    });
+  });
+  await new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', ok);
+  });
+  const { port } = server.address();
+  return {
+    url: `https://127.0.0.1:${port}/hooks`,
+    port,
+    certPath: cert,
+    requests,
+    close: async () => {
+      await new Promise((ok) => { server.closeAllConnections(); server.close(ok); });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+// Starts `webhookd serve` on 127.0.0.1:0 with a fresh data dir, serving the console from the web
+// root, and makes an admin token with the CLI. Returns { url, token, dataDir, api(), kill(),
+// stop() }. api(method, path, body, token?) calls the REST API from node: { status, body }.
+// Pass `dataDir` (and `port`) to start again on an earlier server's data (a restart).
+export async function startWebhookd({
+  caFile, root = webRoot, team = 'acme', args = [], dataDir: reuseDir, port = 0,
+} = {}) {
+  if (!existsSync(webhookdPath)) {
+    throw new Error(`no webhookd at ${webhookdPath}: build it (ninja -C build webhookd) or set ` +
+                    'MAMBO_BUILD_DIR');
+  }
+  if (!existsSync(join(root, 'index.html'))) {
+    throw new Error(`no index.html in ${root}: build the console or set MAMBO_WEB_ROOT`);
+  }
+  const dataDir = reuseDir ?? mkdtempSync(join(tmpdir(), 'mambo-webhookd-'));
+  const token = execFileSync(webhookdPath, ['token', 'create', '--team', team, '--role', 'admin',
+    '--data-dir', dataDir], { encoding: 'utf8' }).trim().split('\n').pop().trim();
+  const serveArgs = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, '--web-root', root,
+    '--allow-private-targets', '127.0.0.1/32', '--log-level', 'warn', ...args];
+  if (caFile) serveArgs.push('--ca-file', caFile);
+  const proc = spawn(webhookdPath, serveArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr.on('data', (d) => { stderr += d; });
+  const url = await new Promise((ok, fail) => {
+    let out = '';
+    const onData = (d) => {
+      out += d;
+      const m = out.match(/webhookd listening on (http:\/\/127\.0\.0\.1:\d+)/);
+      if (m) {
+        proc.stdout.off('data', onData);
+        ok(m[1] + '/');
+      }
+    };
+    proc.stdout.on('data', onData);
+    proc.once('exit', (code) => fail(new Error(`webhookd exited (${code}) before listening:\n${stderr}`)));
+  });
+  const exited = new Promise((ok) => proc.once('exit', ok));
+  const api = async (method, path, body, bearer = token) => {
+    const res = await fetch(new URL(path, url), {
+      method,
+      headers: { Authorization: `Bearer ${bearer}`,
+                 ...(body === undefined ? {} : { 'Content-Type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+  let stopped = false;
+  return {
+    url,
+    token,
+    dataDir,
+    api,
+    stderr: () => stderr,
+    kill: async () => {  // abrupt: the server goes away (SIGKILL)
+      if (!stopped) { stopped = true; proc.kill('SIGKILL'); }
+      await exited;
+    },
+    stop: async () => {
+      if (!stopped) { stopped = true; proc.kill('SIGTERM'); }
+      await exited;
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+// Clicks into a text field and types like a user (select-all + retype when it has text).
+export async function typeInto(page, state, label, text, { replace = true } = {}) {
+  const frame = await clickWidget(page, state, label);
+  await waitForUi(page, (s) => s.text_input_active, { afterFrame: frame });
+  if (replace) {
+    await page.keyboard.press('Control+A');
+    await page.keyboard.press('Backspace');
+  }
+  await page.keyboard.type(text);
+}
+
+// Pastes `text` into a text field through the system clipboard (Ctrl+A, Ctrl+V), as a user
+// pastes a token. The browser context needs the clipboard permissions (grantClipboard).
+export async function pasteInto(page, state, label, text) {
+  await page.evaluate((t) => navigator.clipboard.writeText(t), text);
+  const frame = await clickWidget(page, state, label);
+  await waitForUi(page, (s) => s.text_input_active, { afterFrame: frame });
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Control+V');
+}
+
+export async function grantClipboard(context) {
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+}
+
+// Waits until the console shows `screen` (and `extra(state, arg)` holds, when given).
+export async function waitForScreen(page, screen, extra, { arg = null, afterFrame = 0, timeout } = {}) {
+  const source = extra ? extra.toString() : '() => true';
+  return waitForUi(page, (s, a) => s.screen === a.screen &&
+    new Function('state', 'arg', `return (${a.source})(state, arg);`)(s, a.arg),
+  { arg: { screen, source, arg }, afterFrame, timeout });
+}
+
+// Browser noise that is not an app error: failed loads while a test stops the server on purpose.
+export const isNetworkNoise = (e) => /Failed to load resource|ERR_CONNECTION_REFUSED|net::ERR_/.test(e);

@@ -2,12 +2,58 @@
 
 #include <imgui.h>
 
+#include <algorithm>
+#include <vector>
+
+#include "browser.h"
 #include "ui_state.h"
+#include "widgets.h"
 
 namespace mambo::web {
+namespace {
+
+constexpr const char* kTokenKey = "mambo.console.token";
+constexpr int64_t kNoticeMs = 4000;
+
+std::vector<std::string> Split(const std::string& path) {
+  std::vector<std::string> parts;
+  size_t i = 0;
+  while (i <= path.size()) {
+    const size_t j = path.find('/', i);
+    const std::string part = path.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    if (!part.empty()) parts.push_back(part);
+    if (j == std::string::npos) break;
+    i = j + 1;
+  }
+  return parts;
+}
+
+bool IsId(const std::string& s) {
+  if (s.empty() || s.size() > 64) return false;
+  for (char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
 
 std::string_view ScreenName(ScreenId id) {
   switch (id) {
+    case ScreenId::kSignIn:
+      return "sign_in";
+    case ScreenId::kWebhooks:
+      return "webhooks";
+    case ScreenId::kCreate:
+      return "create";
+    case ScreenId::kEdit:
+      return "edit";
+    case ScreenId::kDetails:
+      return "details";
+    case ScreenId::kAudit:
+      return "audit";
     case ScreenId::kCatalog:
       return "catalog";
   }
@@ -26,43 +72,301 @@ void ApplyConsoleStyle(ImGuiStyle& style) {
   style.IndentSpacing = 18.0f;
   style.Colors[ImGuiCol_WindowBg] = ImVec4(0.06f, 0.07f, 0.08f, 1.0f);
   style.Colors[ImGuiCol_ChildBg] = ImVec4(0.09f, 0.10f, 0.12f, 1.0f);
+  style.Colors[ImGuiCol_PopupBg] = ImVec4(0.11f, 0.12f, 0.14f, 1.0f);
+}
+
+App::App() {
+  ctx_.api = &api_;
+  ctx_.ui = &CurrentUiState();
+  ctx_.go = [this](const std::string& hash) { Go(hash); };
+  ctx_.notice = [this](const std::string& m) {
+    notice_ = m;
+    notice_at_ = ctx_.now_ms;
+    error_.clear();
+  };
+  ctx_.error = [this](const std::string& m) {
+    error_ = m;
+    notice_.clear();
+  };
+  ctx_.show_secret_once = [this](const std::string& id, const std::string& secret) {
+    details_.id = id;
+    details_.SetSecretOnce(secret);
+  };
+  sign_in_.submit = [this](const std::string& token) { SignIn(token); };
+  api_.SetOnUnauthorized([this](const ApiResponse& r) {
+    SessionEnded(signed_in_ ? "Your session ended: " + r.error + ". Sign in again."
+                            : "Token refused: " + r.error);
+  });
+}
+
+void App::Start() {
+  ctx_.now_ms = browser::NowMs();
+  const std::string token = browser::SessionGet(kTokenKey);
+  if (!token.empty()) {
+    api_.SetToken(token);
+    signed_in_ = true;
+  }
+  browser::ConsumeHashChanged();
+  Route(browser::GetHash());
+}
+
+void App::Update(int64_t now_ms) {
+  ctx_.now_ms = now_ms;
+  if (browser::ConsumeHashChanged()) {
+    const std::string hash = browser::GetHash();
+    if (hash != route_) Route(hash);
+  }
+  if (!signed_in_) return;
+  if (screen_ == ScreenId::kWebhooks) webhooks_.Tick(ctx_);
+  if (screen_ == ScreenId::kDetails) details_.Tick(ctx_);
+  if (!notice_.empty() && now_ms - notice_at_ > kNoticeMs) notice_.clear();
+}
+
+void App::Go(const std::string& hash) {
+  if (browser::GetHash() == hash) {
+    Route(hash);  // same place: reload it (no hashchange would fire)
+  } else {
+    browser::SetHash(hash);  // hashchange -> Update -> Route; Back returns here
+  }
+}
+
+void App::Route(const std::string& hash) {
+  route_ = hash;
+  error_.clear();
+  const std::vector<std::string> p = Split(hash);
+  if (p.size() == 1 && p[0] == "catalog") {
+    screen_ = ScreenId::kCatalog;
+    return;
+  }
+  if (!signed_in_) {
+    screen_ = ScreenId::kSignIn;  // the hash stays: after sign-in the deep link opens
+    sign_in_.focus_token = true;
+    return;
+  }
+  if (p.empty() || (p.size() == 1 && p[0] == "signin")) {
+    browser::ReplaceHash("/webhooks");
+    route_ = "/webhooks";
+    screen_ = ScreenId::kWebhooks;
+    webhooks_.Open(ctx_);
+  } else if (p[0] == "webhooks" && p.size() == 1) {
+    screen_ = ScreenId::kWebhooks;
+    webhooks_.Open(ctx_);
+  } else if (p[0] == "webhooks" && p.size() == 2 && p[1] == "new") {
+    screen_ = ScreenId::kCreate;
+    form_.OpenCreate();
+  } else if (p[0] == "webhooks" && p.size() == 2 && IsId(p[1])) {
+    screen_ = ScreenId::kDetails;
+    details_.Open(ctx_, p[1]);
+  } else if (p[0] == "webhooks" && p.size() == 3 && IsId(p[1]) && p[2] == "edit") {
+    screen_ = ScreenId::kEdit;
+    form_.OpenEdit(ctx_, p[1]);
+  } else if (p.size() == 1 && p[0] == "audit") {
+    screen_ = ScreenId::kAudit;
+    audit_.Open(ctx_);
+  } else {
+    error_ = "There is no page at #" + hash + "; showing the webhooks.";
+    browser::ReplaceHash("/webhooks");
+    route_ = "/webhooks";
+    screen_ = ScreenId::kWebhooks;
+    webhooks_.Open(ctx_);
+  }
+}
+
+void App::SignIn(const std::string& token) {
+  sign_in_.checking = true;
+  api_.SetToken(token);
+  // A cheap admin-only call proves the token is an admin token of a team.
+  api_.Get("/api/v1/webhooks?limit=1", [this, token](const ApiResponse& r) {
+    sign_in_.checking = false;
+    if (r.status == 401) return;  // SessionEnded has said why
+    if (!r.ok()) {
+      api_.SetToken("");
+      sign_in_.error = r.status == 403
+                           ? "This is an ingest token: it can only post events. Sign in with an "
+                             "admin token."
+                           : r.error;
+      return;
+    }
+    browser::SessionSet(kTokenKey, token);
+    signed_in_ = true;
+    sign_in_.token.clear();
+    sign_in_.error.clear();
+    Route(browser::GetHash());
+  });
+}
+
+void App::SignOut() {
+  browser::SessionRemove(kTokenKey);
+  api_.SetToken("");
+  signed_in_ = false;
+  sign_in_.error.clear();
+  notice_ = "Signed out";
+  notice_at_ = ctx_.now_ms;
+  screen_ = ScreenId::kSignIn;
+  sign_in_.focus_token = true;
+  browser::SetHash("/signin");
+}
+
+void App::SessionEnded(const std::string& why) {
+  browser::SessionRemove(kTokenKey);
+  api_.SetToken("");
+  signed_in_ = false;
+  sign_in_.checking = false;
+  sign_in_.error = why;
+  sign_in_.focus_token = true;
+  if (screen_ != ScreenId::kCatalog) screen_ = ScreenId::kSignIn;
+}
+
+std::string App::ScreenTitle() const {
+  switch (screen_) {
+    case ScreenId::kSignIn:
+      return SignInScreen::kTitle;
+    case ScreenId::kWebhooks:
+      return WebhooksScreen::kTitle;
+    case ScreenId::kCreate:
+    case ScreenId::kEdit:
+      return form_.Title();
+    case ScreenId::kDetails:
+      return details_.Title();
+    case ScreenId::kAudit:
+      return AuditScreen::kTitle;
+    case ScreenId::kCatalog:
+      return std::string(CatalogScreen::kTitle);
+  }
+  return "";
 }
 
 void App::Draw(float pixel_ratio) {
   UiState& ui = CurrentUiState();
   ui.BeginFrame(ScreenName(screen_), pixel_ratio);
 
+  const std::string title = "mambo EMM \u2014 " + ScreenTitle();
+  if (title != title_) {
+    title_ = title;
+    browser::SetTitle(title);
+  }
+
   // One borderless window covering the canvas: the page is the application, not a desktop.
   const ImGuiViewport* viewport = ImGui::GetMainViewport();
   ImGui::SetNextWindowPos(viewport->WorkPos);
   ImGui::SetNextWindowSize(viewport->WorkSize);
-  constexpr ImGuiWindowFlags kPage = ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove |
-                                     ImGuiWindowFlags_NoSavedSettings |
-                                     ImGuiWindowFlags_NoBringToFrontOnFocus;
+  // No background: glClear already paints it, and a software renderer pays per pixel filled.
+  constexpr ImGuiWindowFlags kPage =
+      ImGuiWindowFlags_NoDecoration | ImGuiWindowFlags_NoMove | ImGuiWindowFlags_NoSavedSettings |
+      ImGuiWindowFlags_NoBringToFrontOnFocus | ImGuiWindowFlags_NoBackground;
   ImGui::Begin("console", nullptr, kPage);
+  DrawHeader();
+  DrawMessages();
   switch (screen_) {
+    case ScreenId::kSignIn:
+      sign_in_.Draw(ctx_);
+      break;
+    case ScreenId::kWebhooks:
+      webhooks_.Draw(ctx_);
+      break;
+    case ScreenId::kCreate:
+    case ScreenId::kEdit:
+      form_.Draw(ctx_);
+      break;
+    case ScreenId::kDetails:
+      details_.Draw(ctx_);
+      break;
+    case ScreenId::kAudit:
+      audit_.Draw(ctx_);
+      break;
     case ScreenId::kCatalog:
-      DrawHeader(CatalogScreen::kTitle);
       catalog_.Draw(ui);
       break;
   }
   ImGui::End();
 
+  ui.SetField("route", route_);
+  ui.SetField("signed_in", signed_in_);
+  ui.SetField("in_flight", api_.in_flight());
+  ui.SetField("reachable", api_.reachable());
+  ui.SetField("notice", notice_.empty() ? nlohmann::json(nullptr) : nlohmann::json(notice_));
+  ui.SetField("app_error", error_.empty() ? nlohmann::json(nullptr) : nlohmann::json(error_));
   ui.EndFrame();
 }
 
-void App::DrawHeader(std::string_view screen_title) {
+void App::DrawHeader() {
+  UiState& ui = CurrentUiState();
   ImGui::TextUnformatted("mambo EMM");
   ImGui::SameLine();
-  ImGui::TextDisabled("|");
+  ImGui::TextDisabled("/ Developers /");
   ImGui::SameLine();
   ImGui::TextUnformatted("Webhooks");
-  ImGui::SameLine();
-  ImGui::TextDisabled("|");
-  ImGui::SameLine();
-  ImGui::TextUnformatted(screen_title.data(), screen_title.data() + screen_title.size());
+  ImGui::SameLine(0, ImGui::GetFontSize() * 2.0f);
+
+  auto tab = [&](const char* label, const char* name, const char* hash, bool current) {
+    if (current)
+      ImGui::PushStyleColor(ImGuiCol_Button, ImGui::GetStyleColorVec4(ImGuiCol_ButtonActive));
+    const bool pressed = ImGui::SmallButton(label);
+    if (current) ImGui::PopStyleColor();
+    ui.RecordLastItem(name);
+    if (pressed) Go(hash);
+    ImGui::SameLine();
+  };
+  if (signed_in_) {
+    tab("Webhooks", "nav_webhooks", "/webhooks",
+        screen_ == ScreenId::kWebhooks || screen_ == ScreenId::kDetails ||
+            screen_ == ScreenId::kCreate || screen_ == ScreenId::kEdit);
+    tab("Audit log", "nav_audit", "/audit", screen_ == ScreenId::kAudit);
+  }
+  tab("Event catalog", "nav_catalog", "/catalog", screen_ == ScreenId::kCatalog);
+
+  // Right side: progress, connection, session.
+  const float right = ImGui::GetFontSize() * (signed_in_ ? 16.0f : 10.0f);
+  ImGui::SetCursorPosX(std::max(ImGui::GetCursorPosX(), ImGui::GetContentRegionMax().x - right));
+  if (api_.in_flight() > 0) {
+    Spinner();
+    if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", api_.InFlightSummary().c_str());
+    ImGui::SameLine();
+    ImGui::TextDisabled("%d request%s", api_.in_flight(), api_.in_flight() == 1 ? "" : "s");
+  } else if (!api_.reachable()) {
+    ImGui::TextColored(kErrorColor, "offline");
+  } else {
+    ImGui::TextDisabled(" ");
+  }
+  ui.RecordLastItem("progress");
+  if (signed_in_) {
+    ImGui::SameLine();
+    if (ImGui::SmallButton("Sign out")) SignOut();
+    ui.RecordLastItem("sign_out");
+  } else if (screen_ == ScreenId::kCatalog) {
+    ImGui::SameLine();
+    if (ImGui::SmallButton("Sign in")) Go("/signin");
+    ui.RecordLastItem("nav_sign_in");
+  }
   ImGui::Separator();
-  ImGui::Spacing();
+}
+
+void App::DrawMessages() {
+  UiState& ui = CurrentUiState();
+  if (!api_.reachable()) {
+    ImGui::PushStyleColor(ImGuiCol_Text, kErrorColor);
+    ImGui::TextUnformatted(
+        "Server unreachable: webhookd did not answer. Your changes are not lost; retry when it is "
+        "back.");
+    ImGui::PopStyleColor();
+    ui.RecordLastItem("offline_banner");
+    ImGui::SameLine();
+    if (ImGui::SmallButton("Retry")) Route(route_);
+    ui.RecordLastItem("retry");
+  }
+  if (!error_.empty()) {
+    ImGui::PushStyleColor(ImGuiCol_Text, kErrorColor);
+    ImGui::PushTextWrapPos(ImGui::GetContentRegionMax().x - ImGui::GetFontSize() * 3.0f);
+    TextView(error_);
+    ImGui::PopTextWrapPos();
+    ImGui::PopStyleColor();
+    ui.RecordLastItem("app_error");
+    ImGui::SameLine();
+    if (ImGui::SmallButton("x##dismiss_error")) error_.clear();
+  } else if (!notice_.empty()) {
+    ImGui::TextColored(kOkColor, "%s", notice_.c_str());
+    ui.RecordLastItem("notice");
+  }
 }
 
 }  // namespace mambo::web

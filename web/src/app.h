@@ -1,22 +1,36 @@
 #pragma once
-// The console application: owns one state struct per screen and decides which one is drawn.
-// Today there is one screen (the event catalog with the URL check, the seed of the create/edit
-// form); sign-in, webhooks list, create/edit, details with delivery history and the audit log
-// join ScreenId and App as they are built.
+// The console application: owns the API client and one state struct per screen, routes the URL
+// hash to a screen (deep links, back/forward), keeps the session (token in sessionStorage only)
+// and draws the page frame: header, navigation, progress, messages.
 
+#include <cstdint>
+#include <string>
 #include <string_view>
 
+#include "api_client.h"
+#include "screen_context.h"
+#include "screens/audit_screen.h"
 #include "screens/catalog_screen.h"
+#include "screens/details_screen.h"
+#include "screens/sign_in_screen.h"
+#include "screens/webhook_form_screen.h"
+#include "screens/webhooks_screen.h"
 
 struct ImGuiStyle;
 
 namespace mambo::web {
 
 enum class ScreenId {
+  kSignIn,
+  kWebhooks,
+  kCreate,
+  kEdit,
+  kDetails,
+  kAudit,
   kCatalog,
 };
 
-// Stable name reported to tests (ui_state_json "screen") and used in navigation.
+// Stable name reported to tests (ui_state_json "screen").
 std::string_view ScreenName(ScreenId id);
 
 // The console's colours and spacing, at 1 CSS pixel per pixel (main.cpp scales it).
@@ -24,18 +38,46 @@ void ApplyConsoleStyle(ImGuiStyle& style);
 
 class App {
  public:
+  App();
+  // Reads the session and the URL hash; call once, after ImGui is set up.
+  void Start();
+  // Every animation frame, drawn or not: follows hash changes, runs timers (live refresh).
+  void Update(int64_t now_ms);
   // Draws one frame between ImGui::NewFrame() and ImGui::Render(). `pixel_ratio` is the
   // devicePixelRatio ImGui coordinates are scaled by (reported rectangles are in CSS pixels).
   void Draw(float pixel_ratio);
+  // True while something changes without user input (requests in flight): keep drawing.
+  bool Busy() const { return api_.in_flight() > 0; }
 
-  void Navigate(ScreenId screen) { screen_ = screen; }
   ScreenId screen() const { return screen_; }
 
  private:
-  void DrawHeader(std::string_view screen_title);
+  void Route(const std::string& hash);
+  void Go(const std::string& hash);
+  void SignIn(const std::string& token);
+  void SignOut();
+  void SessionEnded(const std::string& why);
+  void DrawHeader();
+  void DrawMessages();
+  std::string ScreenTitle() const;
 
-  ScreenId screen_ = ScreenId::kCatalog;
+  ApiClient api_;
+  ScreenContext ctx_;
+  ScreenId screen_ = ScreenId::kSignIn;
+  bool signed_in_ = false;
+  std::string route_;  // the hash the current screen was opened for
+
+  SignInScreen sign_in_;
+  WebhooksScreen webhooks_;
+  WebhookFormScreen form_;
+  DetailsScreen details_;
+  AuditScreen audit_;
   CatalogScreen catalog_;
+
+  std::string notice_;
+  int64_t notice_at_ = 0;
+  std::string error_;
+  std::string title_;
 };
 
 }  // namespace mambo::web

@@ -39,6 +39,12 @@ void UiState::AddTreeNode(nlohmann::json node) {
   building_.tree.push_back(std::move(node));
 }
 
+void UiState::AddListItem(const std::string& list, nlohmann::json item) {
+  nlohmann::json& l = building_.lists[list];
+  if (!l.is_array()) l = nlohmann::json::array();
+  l.push_back(std::move(item));
+}
+
 std::string UiState::ToJson() const {
   nlohmann::json widgets = nlohmann::json::object();
   for (const auto& [label, r] : published_.widgets) {
@@ -50,6 +56,7 @@ std::string UiState::ToJson() const {
       {"device_pixel_ratio", scale_},
       {"fields", published_.fields},
       {"tree", published_.tree},
+      {"lists", published_.lists},
       {"widgets", std::move(widgets)},
       {"mouse", published_.mouse},
       {"text_input_active", published_.text_input_active},

@@ -1,8 +1,9 @@
 #pragma once
-// What the console shows, as data: the current screen, its fields, the catalog tree nodes that are
-// visible and the rectangle of every widget drawn this frame (CSS pixels, relative to the page).
-// Screens record into it while they draw; browser tests read it through ui_state_json() and then
-// click and type at the rectangles like a user would. Nothing here decides what the UI does.
+// What the console shows, as data: the current screen, its fields, the catalog tree nodes and list
+// rows that are visible and the rectangle of every widget drawn this frame (CSS pixels, relative to
+// the page). Screens record into it while they draw; browser tests read it through ui_state_json()
+// and then click and type at the rectangles like a user would. Nothing here decides what the UI
+// does.
 
 #include <emscripten/emscripten.h>
 
@@ -30,6 +31,8 @@ class UiState {
   void SetField(const std::string& name, nlohmann::json value);
   // A tree node drawn this frame: kind "category" | "group" | "event".
   void AddTreeNode(nlohmann::json node);
+  // Appends a row to the named list ("webhooks", "deliveries", ...) reported under "lists".
+  void AddListItem(const std::string& list, nlohmann::json item);
 
   std::string ToJson() const;
 
@@ -38,6 +41,7 @@ class UiState {
     std::string screen;
     nlohmann::json fields = nlohmann::json::object();
     nlohmann::json tree = nlohmann::json::array();
+    nlohmann::json lists = nlohmann::json::object();
     std::map<std::string, WidgetRect> widgets;
     nlohmann::json mouse;  // where ImGui saw the pointer at the end of the frame (CSS pixels)
     bool text_input_active = false;  // a text field has keyboard focus

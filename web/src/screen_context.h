@@ -1,0 +1,29 @@
+#pragma once
+// What a screen may use while it draws or when an answer arrives: the API client, the test/tool
+// view of the UI, navigation by URL hash and the app-wide message line. Screens hold no pointer
+// to App; App hands this to them.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace mambo::web {
+
+class ApiClient;
+class UiState;
+
+struct ScreenContext {
+  ApiClient* api = nullptr;
+  UiState* ui = nullptr;
+  int64_t now_ms = 0;  // wall clock at the start of this frame
+  // Goes to a route ("/webhooks/wh_1"): a new history entry, so Back returns here.
+  std::function<void(const std::string&)> go;
+  // App-wide message line: a confirmation ("Webhook saved") or an error a user must see.
+  std::function<void(const std::string&)> notice;
+  std::function<void(const std::string&)> error;
+  // The secret the API returned once (create, generate, rotate) for webhook `id`: the details
+  // screen shows it with a copy button until the user dismisses it.
+  std::function<void(const std::string& id, const std::string& secret)> show_secret_once;
+};
+
+}  // namespace mambo::web

@@ -1,0 +1,758 @@
+#include "screens/details_screen.h"
+
+#include <imgui.h>
+#include <imgui_stdlib.h>
+
+#include <algorithm>
+#include <set>
+#include <unordered_set>
+
+#include "api_client.h"
+#include "mambo/catalog.h"
+#include "screen_context.h"
+#include "ui_state.h"
+#include "widgets.h"
+
+namespace mambo::web {
+namespace {
+
+constexpr const char* kStatusNames[] = {"All statuses", "pending", "in_flight",
+                                        "succeeded",    "failed",  "exhausted"};
+
+nlohmann::json OptInt(const std::optional<int>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+void Badge(DeliveryStatus s) {
+  ImGui::TextColored(StatusColor(s), "%s", std::string(ToString(s)).c_str());
+}
+
+}  // namespace
+
+std::string DetailsScreen::Title() const {
+  return webhook ? "Webhook " + webhook->url : "Webhook " + id;
+}
+
+void DetailsScreen::SetSecretOnce(const std::string& secret) {
+  shown_secret = secret;
+  shown_secret_once = true;
+  previous_valid_until.clear();
+}
+
+void DetailsScreen::Open(ScreenContext& ctx, const std::string& webhook_id) {
+  const bool same = webhook_id == id && webhook;
+  const std::string keep_secret = webhook_id == id ? shown_secret : std::string();
+  const bool keep_once = webhook_id == id && shown_secret_once;
+  const uint64_t gen = generation + 1;
+  const uint64_t hgen = history_generation;
+  const bool keep_live = live;
+  *this = DetailsScreen{};
+  generation = gen;
+  history_generation = hgen;
+  live = keep_live;
+  id = webhook_id;
+  shown_secret = keep_secret;
+  shown_secret_once = keep_once;
+  loading = !same;
+  ctx.api->Get("/api/v1/webhooks/" + id, [this, gen](const ApiResponse& r) {
+    if (gen != generation) return;
+    loading = false;
+    if (!r.ok()) {
+      error = r.status == 404 ? "This webhook does not exist (deleted?)." : r.error;
+      return;
+    }
+    webhook = ParseWebhook(r.body);
+  });
+  ReloadHistory(ctx);
+}
+
+std::string DetailsScreen::HistoryQuery() const {
+  std::string q;
+  if (status_filter > 0) q += "&status=" + std::string(kStatusNames[status_filter]);
+  if (!event_filter.empty()) q += "&event_type=" + ApiClient::Encode(event_filter);
+  return q;
+}
+
+void DetailsScreen::ReloadHistory(ScreenContext& ctx) {
+  ++history_generation;
+  deliveries.clear();
+  next_cursor.reset();
+  history_loaded = false;
+  history_loading = false;
+  refreshing = false;
+  history_error.clear();
+  LoadHistoryPage(ctx, "");
+}
+
+void DetailsScreen::LoadHistoryPage(ScreenContext& ctx, const std::string& cursor) {
+  history_loading = true;
+  const uint64_t hgen = history_generation;
+  std::string path = "/api/v1/webhooks/" + id + "/deliveries?limit=" +
+                     std::to_string(cursor.empty() ? kFirstPage : kNextPage) + HistoryQuery();
+  if (!cursor.empty()) path += "&cursor=" + ApiClient::Encode(cursor);
+  if (cursor.empty()) last_refresh_ms = ctx.now_ms;
+  ctx.api->Get(path, [this, hgen](const ApiResponse& r) {
+    if (hgen != history_generation) return;
+    history_loading = false;
+    if (!r.ok()) {
+      history_error = "Could not load deliveries: " + r.error;
+      return;
+    }
+    history_error.clear();
+    history_loaded = true;
+    if (r.body.contains("data") && r.body["data"].is_array()) {
+      std::unordered_set<std::string> have;
+      for (const Delivery& d : deliveries) have.insert(d.id);
+      for (const Json& j : r.body["data"]) {
+        Delivery d = ParseDelivery(j);
+        if (!have.count(d.id)) deliveries.push_back(std::move(d));
+      }
+    }
+    next_cursor = JOptStr(r.body, "next_cursor");
+  });
+}
+
+// Live refresh: re-reads the newest page and merges it in front of what is loaded, so rows keep
+// their place while statuses update and new deliveries appear on top.
+void DetailsScreen::RefreshHistory(ScreenContext& ctx) {
+  refreshing = true;
+  last_refresh_ms = ctx.now_ms;
+  const uint64_t hgen = history_generation;
+  ctx.api->Get(
+      "/api/v1/webhooks/" + id + "/deliveries?limit=" + std::to_string(kFirstPage) + HistoryQuery(),
+      [this, hgen](const ApiResponse& r) {
+        if (hgen != history_generation) return;
+        refreshing = false;
+        if (!r.ok()) {
+          history_error = "Live refresh failed: " + r.error;
+          return;
+        }
+        history_error.clear();
+        std::vector<Delivery> fresh;
+        if (r.body.contains("data") && r.body["data"].is_array()) {
+          for (const Json& j : r.body["data"]) fresh.push_back(ParseDelivery(j));
+        }
+        std::unordered_set<std::string> fresh_ids;
+        for (const Delivery& d : fresh) fresh_ids.insert(d.id);
+        bool overlap = deliveries.empty();
+        for (const Delivery& d : deliveries) {
+          if (fresh_ids.count(d.id)) {
+            overlap = true;
+            break;
+          }
+        }
+        if (!overlap) {
+          // More new deliveries than one page: start over from the newest.
+          deliveries = std::move(fresh);
+          next_cursor = JOptStr(r.body, "next_cursor");
+          return;
+        }
+        const bool had_more = next_cursor.has_value() || !deliveries.empty();
+        for (Delivery& d : deliveries) {
+          if (!fresh_ids.count(d.id)) fresh.push_back(std::move(d));
+        }
+        deliveries = std::move(fresh);
+        if (!had_more) next_cursor = JOptStr(r.body, "next_cursor");
+      });
+}
+
+void DetailsScreen::Select(ScreenContext& ctx, const std::string& delivery_id) {
+  if (selected_id != delivery_id) {
+    selected.reset();
+    selected_attempt = -1;
+  }
+  selected_id = delivery_id;
+  LoadSelected(ctx);
+}
+
+void DetailsScreen::LoadSelected(ScreenContext& ctx) {
+  if (selected_id.empty()) return;
+  selected_loading = true;
+  const std::string want = selected_id;
+  ctx.api->Get("/api/v1/deliveries/" + want, [this, want](const ApiResponse& r) {
+    if (want != selected_id) return;
+    selected_loading = false;
+    if (!r.ok()) {
+      selected_error = r.error;
+      return;
+    }
+    selected_error.clear();
+    selected = ParseDelivery(r.body);
+    // Keep the history row in step with what the inspector shows.
+    for (Delivery& d : deliveries) {
+      if (d.id == selected->id) {
+        Delivery row = *selected;
+        row.attempts.clear();
+        d = std::move(row);
+      }
+    }
+  });
+}
+
+void DetailsScreen::Tick(ScreenContext& ctx) {
+  if (!live || !history_loaded || history_loading || refreshing) return;
+  if (ctx.now_ms - last_refresh_ms < kLiveRefreshMs) return;
+  RefreshHistory(ctx);
+  if (selected && !selected_loading &&
+      (selected->status != DeliveryStatus::kSucceeded &&
+       selected->status != DeliveryStatus::kExhausted)) {
+    LoadSelected(ctx);
+  }
+}
+
+void DetailsScreen::Draw(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  ui.SetField("webhook_id", id);
+  ui.SetField("loading", loading);
+  if (loading) {
+    ImGui::TextDisabled("Loading webhook");
+    ImGui::SameLine();
+    Spinner();
+    return;
+  }
+  if (!webhook) {
+    ErrorText(error);
+    ui.SetField("error", error);
+    if (NamedButton(ui, "back", "Back to webhooks")) ctx.go("/webhooks");
+    return;
+  }
+  DrawHeader(ctx);
+  DrawConfig(ctx);
+  ImGui::Spacing();
+
+  const float avail = ImGui::GetContentRegionAvail().x;
+  ImGui::BeginChild("history_pane", ImVec2(avail * 0.56f, 0), ImGuiChildFlags_None);
+  DrawHistory(ctx);
+  ImGui::EndChild();
+  ImGui::SameLine();
+  ImGui::BeginChild("inspector_pane", ImVec2(0, 0), ImGuiChildFlags_Border);
+  DrawInspector(ctx);
+  ImGui::EndChild();
+  DrawModals(ctx);
+}
+
+void DetailsScreen::DrawHeader(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  const Webhook& w = *webhook;
+  if (NamedButton(ui, "back", "< Webhooks")) ctx.go("/webhooks");
+  ImGui::SameLine();
+  TextView(w.url);
+  ui.RecordLastItem("title");
+  ImGui::SameLine();
+  if (w.active) {
+    ImGui::TextColored(kOkColor, "Active");
+  } else if (w.disabled_reason) {
+    ImGui::TextColored(kErrorColor, "Disabled: %s", w.disabled_reason->c_str());
+  } else {
+    ImGui::TextColored(kMutedColor, "Inactive");
+  }
+  ImGui::SameLine();
+  const float right = ImGui::GetFontSize() * 33.0f;
+  ImGui::SetCursorPosX(std::max(ImGui::GetCursorPosX(), ImGui::GetContentRegionMax().x - right));
+  if (NamedButton(ui, "edit", "Edit")) ctx.go("/webhooks/" + id + "/edit");
+  ImGui::SameLine();
+  if (NamedButton(ui, "send_test", "Send test event", !action_busy)) {
+    action_busy = true;
+    const uint64_t gen = generation;
+    ScreenContext* c = &ctx;
+    ctx.api->Send("POST", "/api/v1/webhooks/" + id + "/test", Json::object(),
+                  [this, gen, c](const ApiResponse& r) {
+                    if (gen != generation) return;
+                    action_busy = false;
+                    if (!r.ok()) {
+                      c->error("Test event not sent: " + r.error);
+                      return;
+                    }
+                    c->notice("Test event queued");
+                    RefreshHistory(*c);
+                  });
+  }
+  ImGui::SameLine();
+  if (NamedButton(ui, "recover", "Recover since...", !action_busy)) {
+    recover_since = FormatTimestamp(ctx.now_ms - 24 * 3'600'000LL);
+    open_recover = true;
+  }
+  ImGui::SameLine();
+  if (NamedButton(ui, "delete", "Delete...", !action_busy)) open_delete = true;
+  ImGui::Separator();
+
+  ui.SetField("url", w.url);
+  ui.SetField("active", w.active);
+  ui.SetField("disabled_reason",
+              w.disabled_reason ? nlohmann::json(*w.disabled_reason) : nlohmann::json(nullptr));
+  ui.SetField("events", w.events);
+  ui.SetField("has_secret", w.secret.has_value());
+  ui.SetField("description",
+              w.description ? nlohmann::json(*w.description) : nlohmann::json(nullptr));
+}
+
+void DetailsScreen::DrawConfig(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  const Webhook& w = *webhook;
+  const float label_w = ImGui::GetFontSize() * 7.0f;
+
+  ImGui::TextDisabled("Events");
+  ImGui::SameLine(label_w);
+  std::string names;
+  for (const std::string& e : w.events) {
+    if (!names.empty()) names += ", ";
+    names += e;
+  }
+  ImGui::PushTextWrapPos(ImGui::GetContentRegionMax().x);
+  ImGui::Text("%d: %s", static_cast<int>(w.events.size()), names.c_str());
+  ImGui::PopTextWrapPos();
+
+  if (w.description && !w.description->empty()) {
+    ImGui::TextDisabled("Description");
+    ImGui::SameLine(label_w);
+    TextView(*w.description);
+  }
+  ImGui::TextDisabled("Created");
+  ImGui::SameLine(label_w);
+  ImGui::Text("%s   updated %s   id %s", ShortTime(w.created_at).c_str(),
+              RelativeTime(ctx.now_ms, w.updated_at).c_str(), w.id.c_str());
+
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextDisabled("Secret");
+  ImGui::SameLine(label_w);
+  if (!shown_secret.empty()) {
+    std::string shown = shown_secret;
+    ImGui::SetNextItemWidth(ImGui::GetFontSize() * 26.0f);
+    ImGui::InputText("##secret_value", &shown, ImGuiInputTextFlags_ReadOnly);
+    ui.RecordLastItem("secret_value");
+    ImGui::SameLine();
+    if (NamedButton(ui, "copy_secret", "Copy")) {
+      ImGui::SetClipboardText(shown_secret.c_str());
+      ctx.notice("Secret copied to the clipboard");
+    }
+    ImGui::SameLine();
+    if (NamedButton(ui, "hide_secret", shown_secret_once ? "I saved it" : "Hide")) {
+      shown_secret.clear();
+      shown_secret_once = false;
+    }
+    if (shown_secret_once) {
+      ImGui::SameLine();
+      ImGui::TextColored(kWarnColor, "Shown once: copy it now.");
+    }
+    if (!previous_valid_until.empty()) {
+      ImGui::SameLine();
+      ImGui::TextDisabled("(old secret valid until %s)", previous_valid_until.c_str());
+    }
+  } else if (w.secret) {
+    ImGui::TextUnformatted("set (whsec_\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2)");
+    ImGui::SameLine();
+    if (NamedButton(ui, "reveal_secret", "Reveal", !secret_busy)) {
+      secret_busy = true;
+      const uint64_t gen = generation;
+      ScreenContext* c = &ctx;
+      ctx.api->Get("/api/v1/webhooks/" + id + "/secret", [this, gen, c](const ApiResponse& r) {
+        if (gen != generation) return;
+        secret_busy = false;
+        if (!r.ok()) {
+          c->error("Could not reveal the secret: " + r.error);
+          return;
+        }
+        shown_secret = JStr(r.body, "secret");
+        shown_secret_once = false;
+      });
+    }
+    ImGui::SameLine();
+    if (NamedButton(ui, "rotate_secret", "Rotate...", !secret_busy)) open_rotate = true;
+  } else {
+    ImGui::TextColored(kWarnColor, "none: deliveries are not signed");
+    ImGui::SameLine();
+    if (NamedButton(ui, "rotate_secret", "Add a secret", !secret_busy)) open_rotate = true;
+  }
+  ui.SetField("secret_shown",
+              shown_secret.empty() ? nlohmann::json(nullptr) : nlohmann::json(shown_secret));
+  ui.SetField("secret_once", shown_secret_once);
+}
+
+void DetailsScreen::DrawHistory(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  ImGui::TextUnformatted("Delivery history");
+  ImGui::SameLine();
+  ImGui::SetNextItemWidth(ImGui::GetFontSize() * 10.0f);
+  if (ImGui::BeginCombo("##status_filter", kStatusNames[status_filter])) {
+    for (int i = 0; i < 6; ++i) {
+      if (ImGui::Selectable(kStatusNames[i], i == status_filter)) {
+        status_filter = i;
+        ReloadHistory(ctx);
+      }
+      ui.RecordLastItem(std::string("status_option:") + kStatusNames[i]);
+    }
+    ImGui::EndCombo();
+  }
+  ui.RecordLastItem("status_filter");
+  ImGui::SameLine();
+  ImGui::SetNextItemWidth(ImGui::GetFontSize() * 12.0f);
+  if (ImGui::BeginCombo("##event_filter",
+                        event_filter.empty() ? "All events" : event_filter.c_str())) {
+    std::vector<std::string> options{""};
+    for (const std::string& e : webhook->events) options.push_back(e);
+    options.emplace_back(kTestEventType);
+    for (const std::string& o : options) {
+      if (ImGui::Selectable(o.empty() ? "All events" : o.c_str(), o == event_filter)) {
+        event_filter = o;
+        ReloadHistory(ctx);
+      }
+      ui.RecordLastItem("event_option:" + (o.empty() ? std::string("all") : o));
+    }
+    ImGui::EndCombo();
+  }
+  ui.RecordLastItem("event_filter");
+  ImGui::SameLine();
+  ImGui::Checkbox("Live", &live);
+  ui.RecordLastItem("live");
+  if (ImGui::IsItemHovered()) ImGui::SetTooltip("Refresh every 2 s");
+  ImGui::SameLine();
+  if (NamedButton(ui, "refresh_history", "Refresh", !history_loading && !refreshing)) {
+    RefreshHistory(ctx);
+  }
+  ImGui::SameLine();
+  if (history_loading || refreshing) {
+    Spinner();
+  } else {
+    ImGui::TextDisabled("%d%s loaded", static_cast<int>(deliveries.size()), next_cursor ? "+" : "");
+  }
+  if (!history_error.empty()) ErrorText(history_error);
+
+  if (history_loaded && deliveries.empty()) {
+    ImGui::TextDisabled(status_filter || !event_filter.empty()
+                            ? "No delivery matches these filters."
+                            : "No deliveries yet. Send a test event to see one here.");
+  }
+
+  constexpr ImGuiTableFlags kTable = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerH |
+                                     ImGuiTableFlags_ScrollY | ImGuiTableFlags_SizingStretchProp;
+  int visible_from = -1, visible_to = -1;
+  if (ImGui::BeginTable("history", 5, kTable, ImVec2(0, 0))) {
+    ImGui::TableSetupScrollFreeze(0, 1);
+    ImGui::TableSetupColumn("Status", ImGuiTableColumnFlags_WidthStretch, 1.6f);
+    ImGui::TableSetupColumn("Event", ImGuiTableColumnFlags_WidthStretch, 2.2f);
+    ImGui::TableSetupColumn("Tries", ImGuiTableColumnFlags_WidthStretch, 0.6f);
+    ImGui::TableSetupColumn("Created", ImGuiTableColumnFlags_WidthStretch, 1.2f);
+    ImGui::TableSetupColumn("Next try", ImGuiTableColumnFlags_WidthStretch, 1.0f);
+    ImGui::TableHeadersRow();
+    ImGuiListClipper clipper;
+    clipper.Begin(static_cast<int>(deliveries.size()));
+    while (clipper.Step()) {
+      for (int i = clipper.DisplayStart; i < clipper.DisplayEnd; ++i) {
+        const Delivery& d = deliveries[i];
+        ImGui::TableNextRow();
+        ImGui::TableNextColumn();
+        ImGui::PushID(i);
+        const std::string text = DeliveryResultText(d);
+        ImGui::PushStyleColor(ImGuiCol_Text, StatusColor(d.status));
+        if (ImGui::Selectable(text.c_str(), d.id == selected_id,
+                              ImGuiSelectableFlags_SpanAllColumns)) {
+          Select(ctx, d.id);
+        }
+        ImGui::PopStyleColor();
+        ui.RecordLastItem("delivery:" + d.id);
+        ImGui::PopID();
+        ImGui::TableNextColumn();
+        TextView(d.event_type);
+        ImGui::TableNextColumn();
+        ImGui::Text("%d", d.attempt_count);
+        ImGui::TableNextColumn();
+        TextView(RelativeTime(ctx.now_ms, d.created_at));
+        if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", FormatTimestamp(d.created_at).c_str());
+        ImGui::TableNextColumn();
+        if (d.status == DeliveryStatus::kPending || d.status == DeliveryStatus::kFailed) {
+          TextView(RelativeTime(ctx.now_ms, d.next_attempt_at));
+        } else {
+          ImGui::TextDisabled("-");
+        }
+        if (visible_from < 0) visible_from = i;
+        visible_to = i;
+        ui.AddListItem("deliveries", {{"id", d.id},
+                                      {"status", ToString(d.status)},
+                                      {"http_status", OptInt(d.last_http_status)},
+                                      {"event_type", d.event_type},
+                                      {"attempts", d.attempt_count}});
+      }
+    }
+    // Endless history: the next page loads before the end scrolls into view.
+    if (next_cursor && !history_loading && history_loaded &&
+        clipper.DisplayEnd >= static_cast<int>(deliveries.size()) - 60) {
+      LoadHistoryPage(ctx, *next_cursor);
+    }
+    ImGui::EndTable();
+  }
+  first_visible = visible_from;
+  ui.SetField("deliveries_loaded", deliveries.size());
+  ui.SetField("deliveries_more", next_cursor.has_value());
+  ui.SetField("deliveries_first_visible", visible_from);
+  ui.SetField("deliveries_last_visible", visible_to);
+  ui.SetField("history_loading", history_loading || refreshing);
+  ui.SetField("live", live);
+  ui.SetField("status_filter", kStatusNames[status_filter]);
+  ui.SetField("event_filter", event_filter);
+}
+
+void DetailsScreen::DrawInspector(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  ui.SetField("selected_delivery",
+              selected_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(selected_id));
+  if (selected_id.empty()) {
+    ImGui::TextDisabled("Select a delivery to inspect its attempts.");
+    return;
+  }
+  if (!selected) {
+    if (!selected_error.empty()) {
+      ErrorText(selected_error);
+    } else {
+      ImGui::TextDisabled("Loading delivery");
+      ImGui::SameLine();
+      Spinner();
+    }
+    return;
+  }
+  const Delivery& d = *selected;
+  ImGui::Text("Delivery %s", d.id.c_str());
+  ImGui::TextDisabled("Event");
+  ImGui::SameLine();
+  ImGui::Text("%s  (%s)", d.event_type.c_str(), d.event_id.c_str());
+  ImGui::TextDisabled("Status");
+  ImGui::SameLine();
+  Badge(d.status);
+  ImGui::SameLine();
+  ImGui::Text("after %d attempt%s", d.attempt_count, d.attempt_count == 1 ? "" : "s");
+  if (d.status == DeliveryStatus::kPending || d.status == DeliveryStatus::kFailed) {
+    ImGui::SameLine();
+    ImGui::TextDisabled("next try %s", RelativeTime(ctx.now_ms, d.next_attempt_at).c_str());
+  }
+  if (NamedButton(ui, "resend", "Resend", !action_busy && d.status != DeliveryStatus::kInFlight)) {
+    action_busy = true;
+    const uint64_t gen = generation;
+    const std::string did = d.id;
+    ScreenContext* c = &ctx;
+    ctx.api->Send("POST", "/api/v1/deliveries/" + did + "/resend", Json::object(),
+                  [this, gen, c](const ApiResponse& r) {
+                    if (gen != generation) return;
+                    action_busy = false;
+                    if (!r.ok()) {
+                      c->error("Resend failed: " + r.error);
+                      return;
+                    }
+                    c->notice("Resend queued");
+                    selected_attempt = -1;
+                    LoadSelected(*c);
+                    RefreshHistory(*c);
+                  });
+  }
+  if (selected_loading) {
+    ImGui::SameLine();
+    Spinner();
+  }
+  ImGui::Separator();
+
+  ui.SetField("delivery", {{"id", d.id},
+                           {"status", ToString(d.status)},
+                           {"attempt_count", d.attempt_count},
+                           {"http_status", OptInt(d.last_http_status)}});
+  if (d.attempts.empty()) {
+    ImGui::TextDisabled("No attempt yet: it is queued.");
+    return;
+  }
+  // Attempts, newest selected by default.
+  const int n = static_cast<int>(d.attempts.size());
+  int newest = 0;
+  for (int i = 1; i < n; ++i) {
+    if (d.attempts[i].number > d.attempts[newest].number) newest = i;
+  }
+  const int shown = selected_attempt >= 0 && selected_attempt < n ? selected_attempt : newest;
+  ImGui::TextDisabled("Attempts");
+  for (int i = 0; i < n; ++i) {
+    const DeliveryAttempt& a = d.attempts[i];
+    ImGui::SameLine();
+    std::string label =
+        "#" + std::to_string(a.number) + " " +
+        (a.http_status ? std::to_string(*a.http_status) : std::string(ToString(a.cause)));
+    ImGui::PushID(i);
+    if (ImGui::Selectable(label.c_str(), i == shown, 0, ImGui::CalcTextSize(label.c_str()))) {
+      selected_attempt = i;
+    }
+    ImGui::PopID();
+    ui.RecordLastItem("attempt:" + std::to_string(a.number));
+    ui.AddListItem("attempts",
+                   {{"number", a.number},
+                    {"http_status", OptInt(a.http_status)},
+                    {"cause", a.cause == FailureCause::kNone ? nlohmann::json(nullptr)
+                                                             : nlohmann::json(ToString(a.cause))},
+                    {"duration_ms", a.duration_ms}});
+  }
+  const DeliveryAttempt& a = d.attempts[shown];
+  ImGui::Spacing();
+  ImGui::Text("Attempt #%d at %s, took %lld ms", a.number, ShortTime(a.started_at).c_str(),
+              static_cast<long long>(a.duration_ms));
+  if (a.http_status) {
+    const bool ok = *a.http_status >= 200 && *a.http_status < 300;
+    ImGui::TextColored(ok ? kOkColor : kWarnColor, "HTTP %d", *a.http_status);
+  } else {
+    ImGui::TextColored(kErrorColor, "Failed: %s", std::string(ToString(a.cause)).c_str());
+  }
+  if (!a.error.empty()) {
+    ImGui::SameLine();
+    ErrorText(a.error);
+  }
+  nlohmann::json req_names = nlohmann::json::array();
+  for (const auto& [name, value] : a.request_headers) req_names.push_back(name);
+  ui.SetField("attempt", {{"number", a.number},
+                          {"http_status", OptInt(a.http_status)},
+                          {"duration_ms", a.duration_ms},
+                          {"request_headers", req_names},
+                          {"response_excerpt", a.response_excerpt}});
+
+  auto headers_table = [](const char* table_id, const Headers& headers) {
+    if (headers.empty()) {
+      ImGui::TextDisabled("none");
+      return;
+    }
+    if (ImGui::BeginTable(table_id, 2,
+                          ImGuiTableFlags_BordersInnerH | ImGuiTableFlags_SizingStretchProp)) {
+      ImGui::TableSetupColumn("name", ImGuiTableColumnFlags_WidthStretch, 1.0f);
+      ImGui::TableSetupColumn("value", ImGuiTableColumnFlags_WidthStretch, 2.4f);
+      for (const auto& [name, value] : headers) {
+        ImGui::TableNextRow();
+        ImGui::TableNextColumn();
+        ImGui::TextDisabled("%s", name.c_str());
+        ImGui::TableNextColumn();
+        ImGui::PushTextWrapPos(0.0f);
+        TextView(value);
+        ImGui::PopTextWrapPos();
+      }
+      ImGui::EndTable();
+    }
+  };
+  if (ImGui::CollapsingHeader("Request headers sent", ImGuiTreeNodeFlags_DefaultOpen)) {
+    headers_table("req_headers", a.request_headers);
+  }
+  ui.RecordLastItem("request_headers");
+  if (ImGui::CollapsingHeader("Response headers"))
+    headers_table("resp_headers", a.response_headers);
+  if (ImGui::CollapsingHeader("Response body", ImGuiTreeNodeFlags_DefaultOpen)) {
+    if (a.response_excerpt.empty()) {
+      ImGui::TextDisabled("empty");
+    } else {
+      std::string body = a.response_excerpt;
+      ImGui::InputTextMultiline("##response", &body, ImVec2(-1, ImGui::GetFontSize() * 8.0f),
+                                ImGuiInputTextFlags_ReadOnly);
+      if (a.response_truncated) ImGui::TextDisabled("(first %d KiB shown)", 16);
+    }
+  }
+}
+
+void DetailsScreen::DrawModals(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  if (open_delete) ImGui::OpenPopup("Delete webhook?");
+  if (open_recover) ImGui::OpenPopup("Recover deliveries");
+  if (open_rotate) ImGui::OpenPopup("Rotate secret?");
+  open_delete = open_recover = open_rotate = false;
+  const ImVec2 center = ImGui::GetMainViewport()->GetCenter();
+  constexpr ImGuiWindowFlags kModal = ImGuiWindowFlags_AlwaysAutoResize;
+
+  ImGui::SetNextWindowPos(center, ImGuiCond_Appearing, ImVec2(0.5f, 0.5f));
+  if (ImGui::BeginPopupModal("Delete webhook?", nullptr, kModal)) {
+    ui.SetField("modal", "delete");
+    ImGui::Text("Delete the webhook for %s?", webhook->url.c_str());
+    ImGui::TextDisabled("Its delivery history goes with it. This cannot be undone.");
+    ImGui::Spacing();
+    if (NamedButton(ui, "confirm_delete", "Delete webhook", !action_busy)) {
+      action_busy = true;
+      const uint64_t gen = generation;
+      ScreenContext* c = &ctx;
+      ctx.api->Send("DELETE", "/api/v1/webhooks/" + id, std::nullopt,
+                    [this, gen, c](const ApiResponse& r) {
+                      if (gen != generation) return;
+                      action_busy = false;
+                      if (!r.ok()) {
+                        c->error("Delete failed: " + r.error);
+                        return;
+                      }
+                      c->notice("Webhook deleted");
+                      c->go("/webhooks");
+                    });
+      ImGui::CloseCurrentPopup();
+    }
+    ImGui::SameLine();
+    if (NamedButton(ui, "cancel_delete", "Cancel") || ImGui::IsKeyPressed(ImGuiKey_Escape)) {
+      ImGui::CloseCurrentPopup();
+    }
+    ImGui::EndPopup();
+  }
+
+  ImGui::SetNextWindowPos(center, ImGuiCond_Appearing, ImVec2(0.5f, 0.5f));
+  if (ImGui::BeginPopupModal("Recover deliveries", nullptr, kModal)) {
+    ui.SetField("modal", "recover");
+    ImGui::TextUnformatted("Send again every failed delivery created since:");
+    ImGui::SetNextItemWidth(ImGui::GetFontSize() * 18.0f);
+    if (ImGui::IsWindowAppearing()) ImGui::SetKeyboardFocusHere();
+    ImGui::InputText("##since", &recover_since);
+    ui.RecordLastItem("recover_since");
+    const auto since = ParseTimestamp(recover_since);
+    if (!since) ErrorText("since must be an RFC 3339 time, e.g. 2026-11-29T00:00:00Z");
+    if (NamedButton(ui, "confirm_recover", "Recover", since.has_value() && !action_busy)) {
+      action_busy = true;
+      const uint64_t gen = generation;
+      ScreenContext* c = &ctx;
+      ctx.api->Send(
+          "POST", "/api/v1/webhooks/" + id + "/recover", Json{{"since", FormatTimestamp(*since)}},
+          [this, gen, c](const ApiResponse& r) {
+            if (gen != generation) return;
+            action_busy = false;
+            if (!r.ok()) {
+              c->error("Recover failed: " + r.error);
+              return;
+            }
+            c->notice("Recovering " + std::to_string(JInt(r.body, "requeued")) + " deliveries");
+            RefreshHistory(*c);
+          });
+      ImGui::CloseCurrentPopup();
+    }
+    ImGui::SameLine();
+    if (NamedButton(ui, "cancel_recover", "Cancel") || ImGui::IsKeyPressed(ImGuiKey_Escape)) {
+      ImGui::CloseCurrentPopup();
+    }
+    ImGui::EndPopup();
+  }
+
+  ImGui::SetNextWindowPos(center, ImGuiCond_Appearing, ImVec2(0.5f, 0.5f));
+  if (ImGui::BeginPopupModal("Rotate secret?", nullptr, kModal)) {
+    ui.SetField("modal", "rotate");
+    if (webhook->secret) {
+      ImGui::TextUnformatted("webhookd makes a new secret and signs with both for 24 hours,");
+      ImGui::TextUnformatted("so receivers can switch without losing events.");
+    } else {
+      ImGui::TextUnformatted("webhookd makes a secret; deliveries are signed from now on.");
+    }
+    if (NamedButton(ui, "confirm_rotate", webhook->secret ? "Rotate" : "Add secret",
+                    !secret_busy)) {
+      secret_busy = true;
+      const uint64_t gen = generation;
+      ScreenContext* c = &ctx;
+      ctx.api->Send("POST", "/api/v1/webhooks/" + id + "/secret/rotate", Json::object(),
+                    [this, gen, c](const ApiResponse& r) {
+                      if (gen != generation) return;
+                      secret_busy = false;
+                      if (!r.ok()) {
+                        c->error("Rotate failed: " + r.error);
+                        return;
+                      }
+                      SetSecretOnce(JStr(r.body, "secret"));
+                      previous_valid_until = JStr(r.body, "previous_secret_valid_until");
+                      if (webhook) webhook->secret = std::string();
+                      c->notice("Secret rotated");
+                    });
+      ImGui::CloseCurrentPopup();
+    }
+    ImGui::SameLine();
+    if (NamedButton(ui, "cancel_rotate", "Cancel") || ImGui::IsKeyPressed(ImGuiKey_Escape)) {
+      ImGui::CloseCurrentPopup();
+    }
+    ImGui::EndPopup();
+  }
+}
+
+}  // namespace mambo::web

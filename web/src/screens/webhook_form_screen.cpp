@@ -1,0 +1,441 @@
+#include "screens/webhook_form_screen.h"
+
+#include <imgui.h>
+#include <imgui_internal.h>  // ImGuiItemFlags_MixedValue: the "some selected" checkbox state
+#include <imgui_stdlib.h>
+
+#include <algorithm>
+#include <cctype>
+#include <vector>
+
+#include "api_client.h"
+#include "mambo/catalog.h"
+#include "mambo/validation.h"
+#include "screen_context.h"
+#include "ui_state.h"
+#include "widgets.h"
+
+namespace mambo::web {
+namespace {
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool Matches(const EventType& e, const std::string& needle) {
+  if (needle.empty()) return true;
+  return Lower(e.id).find(needle) != std::string::npos ||
+         Lower(e.name).find(needle) != std::string::npos ||
+         Lower(e.category).find(needle) != std::string::npos ||
+         Lower(e.group).find(needle) != std::string::npos;
+}
+
+// A checkbox for a set of events: checked when all are picked, mixed when some are. Clicking
+// picks all of them, or clears them when all were picked. Returns true when clicked.
+bool SetCheckbox(const char* label, std::set<std::string>& picked,
+                 const std::vector<const EventType*>& set) {
+  size_t n = 0;
+  for (const EventType* e : set) n += picked.count(std::string(e->id));
+  bool all = !set.empty() && n == set.size();
+  const bool mixed = n > 0 && !all;
+  if (mixed) ImGui::PushItemFlag(ImGuiItemFlags_MixedValue, true);
+  const bool clicked = ImGui::Checkbox(label, &all);
+  if (mixed) ImGui::PopItemFlag();
+  if (clicked) {
+    for (const EventType* e : set) {
+      if (all) {
+        picked.insert(std::string(e->id));
+      } else {
+        picked.erase(std::string(e->id));
+      }
+    }
+  }
+  return clicked;
+}
+
+}  // namespace
+
+void WebhookFormScreen::OpenCreate() {
+  const uint64_t gen = generation + 1;  // answers for an earlier edit are ignored
+  *this = WebhookFormScreen{};
+  generation = gen;
+  mode = Mode::kCreate;
+  secret_mode = SecretMode::kGenerate;  // signed deliveries by default: the safe choice
+  focus_url = true;
+}
+
+void WebhookFormScreen::OpenEdit(ScreenContext& ctx, const std::string& webhook_id) {
+  const uint64_t gen = generation + 1;
+  *this = WebhookFormScreen{};
+  generation = gen;
+  mode = Mode::kEdit;
+  id = webhook_id;
+  secret_mode = SecretMode::kKeep;
+  loading = true;
+  ctx.api->Get("/api/v1/webhooks/" + webhook_id, [this, gen](const ApiResponse& r) {
+    if (gen != generation) return;
+    loading = false;
+    if (!r.ok()) {
+      error = "Could not load the webhook: " + r.error;
+      return;
+    }
+    original = ParseWebhook(r.body);
+    url = original->url;
+    events = std::set<std::string>(original->events.begin(), original->events.end());
+    active = original->active;
+    description = original->description.value_or("");
+    secret_mode = SecretMode::kKeep;
+    focus_url = true;
+  });
+}
+
+void WebhookFormScreen::FieldMessage(UiState& ui, const std::string& field,
+                                     const std::optional<std::string>& local) {
+  std::optional<std::string> message = local;
+  auto it = server_errors.find(field);
+  if (!message && it != server_errors.end()) message = it->second;
+  if (message) {
+    ErrorText(*message);
+  } else if (field == "url") {
+    ImGui::TextColored(kOkColor, "valid");  // a line either way: fields below do not jump
+  }
+  ui.SetField(field + "_error", message ? nlohmann::json(*message) : nlohmann::json(nullptr));
+}
+
+void WebhookFormScreen::Draw(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  ui.SetField("mode", mode == Mode::kCreate ? "create" : "edit");
+  ui.SetField("loading", loading);
+  ui.SetField("saving", saving);
+  if (loading) {
+    ImGui::TextDisabled("Loading webhook");
+    ImGui::SameLine();
+    Spinner();
+    return;
+  }
+  if (mode == Mode::kEdit && !original) {
+    ErrorText(error);
+    if (NamedButton(ui, "back", "Back to webhooks")) ctx.go("/webhooks");
+    return;
+  }
+
+  const float label_w = ImGui::GetFontSize() * 8.0f;
+  const float field_w = ImGui::GetFontSize() * 38.0f;
+  ImGui::BeginChild("form", ImVec2(0, -ImGui::GetFrameHeightWithSpacing() * 1.6f));
+
+  // URL
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextUnformatted("Endpoint URL");
+  ImGui::SameLine(label_w);
+  if (focus_url) {
+    ImGui::SetKeyboardFocusHere();
+    focus_url = false;
+  }
+  ImGui::SetNextItemWidth(field_w);
+  if (ImGui::InputTextWithHint("##url", "https://example.com/webhooks", &url)) {
+    server_errors.erase("url");
+  }
+  ui.RecordLastItem("url");
+  const std::optional<std::string> url_error = UrlError(url);
+  ImGui::Indent(label_w);
+  if (url.empty() && !tried_save) {
+    ImGui::TextDisabled(
+        "Where mambo sends events: an https:// address reachable from the internet.");
+    ui.SetField("url_error", nullptr);
+  } else {
+    FieldMessage(ui, "url", url_error);
+  }
+  ui.RecordLastItem("url_message");
+  ImGui::Unindent(label_w);
+  ui.SetField("url", url);
+  ui.SetField("url_valid", !url_error.has_value());
+  ImGui::Spacing();
+
+  DrawEvents(ctx);
+  ImGui::Spacing();
+  DrawSecret(ctx);
+  ImGui::Spacing();
+
+  // Status
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextUnformatted("Status");
+  ImGui::SameLine(label_w);
+  ImGui::Checkbox(
+      active ? "Active: events are sent###active" : "Inactive: nothing is sent###active", &active);
+  ui.RecordLastItem("active");
+  ui.SetField("active", active);
+  if (original && original->disabled_reason && !active) {
+    ImGui::Indent(label_w);
+    ImGui::TextColored(kWarnColor, "Disabled by webhookd: %s", original->disabled_reason->c_str());
+    ImGui::Unindent(label_w);
+  }
+  ImGui::Spacing();
+
+  // Description
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextUnformatted("Description");
+  ImGui::SameLine(label_w);
+  ImGui::SetNextItemWidth(field_w);
+  if (ImGui::InputTextWithHint("##description", "optional: what this endpoint is for",
+                               &description)) {
+    server_errors.erase("description");
+  }
+  ui.RecordLastItem("description");
+  ImGui::Indent(label_w);
+  FieldMessage(ui, "description", DescriptionError(description));
+  ImGui::Unindent(label_w);
+  ui.SetField("description", description);
+  ImGui::EndChild();
+
+  // Footer
+  ImGui::Separator();
+  const bool can_save = !saving;
+  if (NamedButton(ui, "save", mode == Mode::kCreate ? "Create webhook" : "Save changes",
+                  can_save) ||
+      (can_save && ImGui::IsKeyDown(ImGuiMod_Ctrl) && ImGui::IsKeyPressed(ImGuiKey_Enter))) {
+    Save(ctx);
+  }
+  ImGui::SameLine();
+  if (NamedButton(ui, "cancel", "Cancel") ||
+      (!saving && ImGui::IsKeyPressed(ImGuiKey_Escape) && !ImGui::IsAnyItemActive())) {
+    ctx.go(mode == Mode::kCreate ? std::string("/webhooks") : "/webhooks/" + id);
+  }
+  ImGui::SameLine();
+  if (saving) {
+    ImGui::TextDisabled("Saving");
+    ImGui::SameLine();
+    Spinner();
+  } else if (!error.empty()) {
+    ImGui::PushStyleColor(ImGuiCol_Text, kErrorColor);
+    TextView(error);
+    ImGui::PopStyleColor();
+  } else {
+    ImGui::TextDisabled("Ctrl+Enter saves, Escape cancels");
+  }
+  ui.RecordLastItem("form_message");
+  ui.SetField("error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error));
+  ui.SetField("server_errors", server_errors);
+}
+
+void WebhookFormScreen::DrawEvents(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  const float label_w = ImGui::GetFontSize() * 8.0f;
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextUnformatted("Events");
+  ImGui::SameLine(label_w);
+  ImGui::SetNextItemWidth(ImGui::GetFontSize() * 16.0f);
+  ImGui::InputTextWithHint("##filter", "filter events", &filter);
+  ui.RecordLastItem("filter");
+  ImGui::SameLine();
+  ImGui::Text("%d of %d selected", static_cast<int>(events.size()),
+              static_cast<int>(EventCatalog().size()));
+  ImGui::SameLine();
+  if (NamedButton(ui, "select_none", "Clear", !events.empty())) events.clear();
+
+  const std::string needle = Lower(filter);
+  std::vector<const EventType*> all_visible;
+  for (const EventType& e : EventCatalog()) {
+    if (Matches(e, needle)) all_visible.push_back(&e);
+  }
+  ImGui::Indent(label_w);
+  const float events_h = std::max(ImGui::GetFontSize() * 14.0f,
+                                  ImGui::GetContentRegionAvail().y - ImGui::GetFontSize() * 13.0f);
+  ImGui::BeginChild("events", ImVec2(0, events_h), ImGuiChildFlags_Border);
+  if (all_visible.empty()) ImGui::TextDisabled("No event matches \"%s\".", filter.c_str());
+  for (const EventCategory& category : EventCategories()) {
+    std::vector<const EventType*> cat_events;
+    for (const EventGroup& g : category.groups) {
+      for (const EventType* e : g.events) {
+        if (Matches(*e, needle)) cat_events.push_back(e);
+      }
+    }
+    if (cat_events.empty()) continue;
+    const std::string cat(category.name);
+    ImGui::PushID(cat.c_str());
+    if (SetCheckbox(cat.c_str(), events, cat_events)) server_errors.erase("events");
+    ui.RecordLastItem("category:" + cat);
+    ImGui::Indent();
+    for (const EventGroup& group : category.groups) {
+      std::vector<const EventType*> group_events;
+      for (const EventType* e : group.events) {
+        if (Matches(*e, needle)) group_events.push_back(e);
+      }
+      if (group_events.empty()) continue;
+      const std::string gname(group.name);
+      ImGui::PushID(gname.c_str());
+      // One line per group: its select-all (when it has more than one event), then its events.
+      const bool group_box = group.events.size() > 1;
+      if (group_box) {
+        if (SetCheckbox((gname + ":").c_str(), events, group_events)) {
+          server_errors.erase("events");
+        }
+        ui.RecordLastItem("group:" + cat + "/" + gname);
+      }
+      bool first = !group_box;
+      for (const EventType* e : group_events) {
+        const std::string eid(e->id);
+        if (!first) ImGui::SameLine(0, ImGui::GetFontSize() * 1.2f);
+        first = false;
+        bool on = events.count(eid) > 0;
+        if (ImGui::Checkbox(std::string(e->name).c_str(), &on)) {
+          if (on) {
+            events.insert(eid);
+          } else {
+            events.erase(eid);
+          }
+          server_errors.erase("events");
+        }
+        ui.RecordLastItem("event:" + eid);
+        if (ImGui::IsItemHovered()) {
+          ImGui::BeginTooltip();
+          ImGui::PushTextWrapPos(ImGui::GetFontSize() * 30.0f);
+          TextView(e->id);
+          ImGui::Separator();
+          TextView(e->purpose);
+          ImGui::PopTextWrapPos();
+          ImGui::EndTooltip();
+          ui.SetField("tooltip_event", eid);
+        }
+      }
+      ImGui::PopID();
+    }
+    ImGui::Unindent();
+    ImGui::PopID();
+  }
+  ImGui::EndChild();
+
+  const std::vector<std::string> picked(events.begin(), events.end());
+  const FieldErrors errs = EventsErrors(picked);
+  std::optional<std::string> local;
+  if (!errs.empty() && (tried_save || !picked.empty())) local = errs.front().message;
+  FieldMessage(ui, "events", local);
+  ImGui::Unindent(label_w);
+  ui.SetField("events", picked);
+}
+
+void WebhookFormScreen::DrawSecret(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  const float label_w = ImGui::GetFontSize() * 8.0f;
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextUnformatted("Signing secret");
+  ImGui::SameLine(label_w);
+  auto radio = [&](const char* label, const char* name, SecretMode m) {
+    if (ImGui::RadioButton(label, secret_mode == m)) {
+      secret_mode = m;
+      server_errors.erase("secret");
+    }
+    ui.RecordLastItem(std::string("secret_mode:") + name);
+    ImGui::SameLine();
+  };
+  if (mode == Mode::kEdit) {
+    radio(original && original->secret ? "Keep current" : "Keep (none)", "keep", SecretMode::kKeep);
+  }
+  radio("Generate", "generate", SecretMode::kGenerate);
+  radio("Enter my own", "enter", SecretMode::kEnter);
+  radio(mode == Mode::kEdit && original && original->secret ? "Remove" : "None", "none",
+        SecretMode::kNone);
+  ImGui::NewLine();
+  ImGui::Indent(label_w);
+  std::optional<std::string> local;
+  switch (secret_mode) {
+    case SecretMode::kKeep:
+      ImGui::TextDisabled(original && original->secret
+                              ? "Deliveries stay signed with the current secret."
+                              : "Deliveries are not signed.");
+      break;
+    case SecretMode::kGenerate:
+      ImGui::TextDisabled(
+          "webhookd makes a strong whsec_ secret; it is shown once after saving, with a copy "
+          "button.");
+      break;
+    case SecretMode::kEnter:
+      ImGui::SetNextItemWidth(ImGui::GetFontSize() * 38.0f);
+      if (ImGui::InputTextWithHint("##secret", "whsec_... or 16-256 printable characters", &secret,
+                                   ImGuiInputTextFlags_Password)) {
+        server_errors.erase("secret");
+      }
+      ui.RecordLastItem("secret");
+      if (!secret.empty() || tried_save) local = SecretError(secret);
+      break;
+    case SecretMode::kNone:
+      ImGui::TextColored(kWarnColor,
+                         "Unsigned: receivers cannot tell these requests from forged ones.");
+      break;
+  }
+  FieldMessage(ui, "secret", local);
+  ImGui::Unindent(label_w);
+  static const char* kModeNames[] = {"keep", "none", "enter", "generate"};
+  ui.SetField("secret_mode", kModeNames[static_cast<int>(secret_mode)]);
+}
+
+void WebhookFormScreen::Save(ScreenContext& ctx) {
+  tried_save = true;
+  error.clear();
+  server_errors.clear();
+  // The same checks webhookd makes: a form that would get a 422 is not sent.
+  const std::vector<std::string> picked(events.begin(), events.end());
+  bool bad = UrlError(url).has_value() || !EventsErrors(picked).empty() ||
+             DescriptionError(description).has_value();
+  if (secret_mode == SecretMode::kEnter && SecretError(secret)) bad = true;
+  if (bad) {
+    error = "Fix the fields marked in red, then save again.";
+    return;
+  }
+
+  Json body = Json::object();
+  const bool create = mode == Mode::kCreate;
+  if (create || url != original->url) body["url"] = url;
+  if (create || picked != original->events) body["events"] = picked;
+  if (create || active != original->active) body["active"] = active;
+  if (create) {
+    if (!description.empty()) body["description"] = description;
+  } else if (description != original->description.value_or("")) {
+    body["description"] = description.empty() ? Json(nullptr) : Json(description);
+  }
+  switch (secret_mode) {
+    case SecretMode::kKeep:
+      break;
+    case SecretMode::kGenerate:
+      body["secret"] = std::string(kGenerateSecret);
+      break;
+    case SecretMode::kEnter:
+      body["secret"] = secret;
+      break;
+    case SecretMode::kNone:
+      if (!create && original->secret) body["secret"] = nullptr;
+      break;
+  }
+  if (!create && body.empty()) {
+    ctx.notice("Nothing changed");
+    ctx.go("/webhooks/" + id);
+    return;
+  }
+
+  saving = true;
+  const uint64_t gen = generation;
+  ScreenContext* c = &ctx;
+  ctx.api->Send(create ? "POST" : "PATCH",
+                create ? std::string("/api/v1/webhooks") : "/api/v1/webhooks/" + id, body,
+                [this, gen, c, create](const ApiResponse& r) {
+                  if (gen != generation) return;
+                  saving = false;
+                  if (!r.ok()) {
+                    error = r.error;
+                    for (const FieldError& f : r.fields) {
+                      // "events[2]" belongs next to the events picker.
+                      const std::string field = f.field.substr(0, f.field.find('['));
+                      server_errors[field.empty() ? "url" : field] = f.message;
+                    }
+                    return;
+                  }
+                  const std::string wid = JStr(r.body, "id");
+                  if (auto s = JOptStr(r.body, "secret")) c->show_secret_once(wid, *s);
+                  c->notice(create ? "Webhook created" : "Webhook saved");
+                  secret.clear();
+                  c->go("/webhooks/" + wid);
+                });
+}
+
+}  // namespace mambo::web

@@ -1,0 +1,55 @@
+#pragma once
+// Create / edit a webhook. Every field is checked live by the shared validators (the messages are
+// the ones webhookd's 422 would carry); Save sends only a valid form, and any 422 the server still
+// returns is shown next to its field. Events are picked from the catalog by category and group,
+// with select-all per category and group, a text filter, and each event's purpose as a tooltip.
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "mambo/models.h"
+
+namespace mambo::web {
+
+struct ScreenContext;
+class UiState;
+
+struct WebhookFormScreen {
+  enum class Mode { kCreate, kEdit };
+  enum class SecretMode { kKeep, kNone, kEnter, kGenerate };
+
+  Mode mode = Mode::kCreate;
+  std::string id;                   // edit: the webhook's id
+  std::optional<Webhook> original;  // edit: as loaded
+  bool loading = false;
+  bool saving = false;
+
+  std::string url;
+  std::set<std::string> events;
+  std::string filter;
+  SecretMode secret_mode = SecretMode::kNone;
+  std::string secret;
+  bool active = true;
+  std::string description;
+
+  std::map<std::string, std::string> server_errors;  // field -> the 422's message
+  std::string error;                                 // form-level error
+  bool tried_save = false;  // show "required" style errors only after the first Save
+  bool focus_url = false;
+  uint64_t generation = 0;
+
+  void OpenCreate();
+  void OpenEdit(ScreenContext& ctx, const std::string& webhook_id);
+  void Draw(ScreenContext& ctx);
+  const char* Title() const { return mode == Mode::kCreate ? "Create Webhook" : "Edit Webhook"; }
+
+ private:
+  void DrawEvents(ScreenContext& ctx);
+  void DrawSecret(ScreenContext& ctx);
+  void Save(ScreenContext& ctx);
+  void FieldMessage(UiState& ui, const std::string& field, const std::optional<std::string>& local);
+};
+
+}  // namespace mambo::web

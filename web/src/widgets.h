@@ -1,0 +1,39 @@
+#pragma once
+// Small drawing helpers shared by the screens: colours, status badges, times, errors, progress.
+
+#include <imgui.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mambo/models.h"
+
+namespace mambo::web {
+
+class UiState;
+
+inline const ImVec4 kErrorColor(0.96f, 0.42f, 0.40f, 1.0f);
+inline const ImVec4 kOkColor(0.34f, 0.83f, 0.39f, 1.0f);
+inline const ImVec4 kWarnColor(0.95f, 0.75f, 0.30f, 1.0f);
+inline const ImVec4 kMutedColor(0.60f, 0.64f, 0.70f, 1.0f);
+inline const ImVec4 kAccentColor(0.35f, 0.60f, 1.00f, 1.0f);
+
+void TextView(std::string_view s);
+void ErrorText(std::string_view message);  // wrapped, in the error colour
+void Spinner();                            // a small animated dot line (progress)
+
+// "3 s ago", "5 min ago", "in 2 min"; "-" for 0.
+std::string RelativeTime(int64_t now_ms, int64_t t_ms);
+// Local-looking short UTC time "2026-11-29 02:19:12Z".
+std::string ShortTime(int64_t t_ms);
+
+ImVec4 StatusColor(DeliveryStatus s);
+// "succeeded 200", "failed: connect", "pending"
+std::string DeliveryResultText(const Delivery& d);
+
+// A button whose rectangle is reported to tests as `name`. Disabled buttons do nothing.
+bool NamedButton(UiState& ui, const std::string& name, const char* label, bool enabled = true);
+
+}  // namespace mambo::web
