@@ -14,7 +14,9 @@ struct ServeOptions {
   std::string tls_cert, tls_key;
   std::string master_key_file;  // default <data_dir>/master.key, created on first start
   std::string log_level = "info";
-  int http_threads = 16;
+  // httplib holds one thread per keep-alive connection: more concurrent clients than threads
+  // wait. Size it above the number of clients you expect (API users, console tabs, producers).
+  int http_threads = 64;
   size_t max_body_bytes = 256 * 1024;
 
   // Delivery engine.

@@ -413,7 +413,7 @@ std::optional<std::string> SqliteStore::OpenSecret(const std::optional<std::stri
   return plain;
 }
 
-Webhook SqliteStore::LoadWebhookRow(Query& q) {
+Webhook SqliteStore::LoadWebhookRow(Query& q, SecretLoad secret) {
   Webhook w;
   w.id = q.Text(0);
   w.team_id = q.Text(1);
@@ -423,7 +423,11 @@ Webhook SqliteStore::LoadWebhookRow(Query& q) {
       if (e.is_string()) w.events.push_back(e.get<std::string>());
     }
   }
-  w.secret = OpenSecret(q.OptText(4), w.id);
+  if (secret == SecretLoad::kDecrypt) {
+    w.secret = OpenSecret(q.OptText(4), w.id);
+  } else if (!q.IsNull(4)) {
+    w.secret = std::string();  // present, not decrypted: lists only show has_secret
+  }
   w.active = q.Int(5) != 0;
   w.description = q.OptText(6);
   w.disabled_reason = q.OptText(7);
@@ -459,7 +463,7 @@ std::optional<Webhook> SqliteStore::GetWebhook(const std::string& team_id, const
             "created_at, updated_at, seq FROM webhooks WHERE team_id = ? AND id = ?");
     q.Bind(1, team_id).Bind(2, id);
     if (!q.Step()) return std::nullopt;
-    return LoadWebhookRow(q);
+    return LoadWebhookRow(q, SecretLoad::kDecrypt);
   });
 }
 
@@ -478,7 +482,7 @@ Page<Webhook> SqliteStore::ListWebhooks(const std::string& team_id, size_t limit
         page.next_cursor = std::to_string(last_seq);
         break;
       }
-      page.items.push_back(LoadWebhookRow(q));
+      page.items.push_back(LoadWebhookRow(q, SecretLoad::kPresenceOnly));
       last_seq = q.Int(10);
     }
     return page;
@@ -742,7 +746,7 @@ void SqliteStore::RecordAttempt(const AttemptOutcome& o) {
               "JOIN deliveries d ON d.webhook_id = w.id WHERE d.id = ?");
       q.Bind(1, a.delivery_id);
       if (q.Step()) {
-        Webhook before = LoadWebhookRow(q);
+        Webhook before = LoadWebhookRow(q, SecretLoad::kPresenceOnly);
         if (before.active) {
           Webhook after = before;
           after.active = false;
@@ -942,7 +946,7 @@ std::vector<Webhook> SqliteStore::FailingWebhooks(int64_t since) {
             "AND d.status = 'exhausted' AND d.updated_at >= COALESCE(w.last_success_at, 0))");
     q.Bind(1, since);
     std::vector<Webhook> out;
-    while (q.Step()) out.push_back(LoadWebhookRow(q));
+    while (q.Step()) out.push_back(LoadWebhookRow(q, SecretLoad::kPresenceOnly));
     return out;
   });
 }

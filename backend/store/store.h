@@ -95,6 +95,7 @@ class Store {
   virtual void CreateWebhook(const Webhook& webhook, const AuditEntry& audit) = 0;
   // With its current secret (plaintext): callers decide what to reveal.
   virtual std::optional<Webhook> GetWebhook(const std::string& team_id, const std::string& id) = 0;
+  // Listed webhooks carry no secret value: `secret` is an empty string when one is set.
   virtual Page<Webhook> ListWebhooks(const std::string& team_id, size_t limit,
                                      const std::string& cursor) = 0;
   // Replaces the stored row with `webhook` (including its secret). A changed secret keeps no
@@ -142,8 +143,9 @@ class Store {
   virtual int64_t RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
                                     int64_t since, int64_t now) = 0;
   virtual QueueStats Stats() = 0;
-  // Webhooks whose last success is older than `since` and whose deliveries since then have all
-  // exhausted their retries (auto-disable candidates).
+  // Auto-disable candidates: active webhooks with no success since `since` (nor ever, when
+  // created before it) and a delivery that exhausted its retries after the last success.
+  // Without secret values, as in ListWebhooks.
   virtual std::vector<Webhook> FailingWebhooks(int64_t since) = 0;
   virtual bool DisableWebhook(const std::string& team_id, const std::string& id,
                               const std::string& reason, const AuditEntry& audit) = 0;
