@@ -245,6 +245,22 @@ TEST_F(DeliveryServiceTest, AHangingReceiverTimesOutWithACause) {
   hanging.Release();
 }
 
+TEST_F(DeliveryServiceTest, AReceiverThatClosesTheConnectionIsAFailureWithACause) {
+  // Headers promise 100 bytes, then the connection is dropped before any arrive.
+  HttpsReceiver receiver([](const httplib::Request&, httplib::Response& res) {
+    res.set_content_provider(100, "text/plain",
+                             [](size_t, size_t, httplib::DataSink&) { return false; });
+  });
+  Start();
+  CreateWebhook(receiver.Url());
+  const std::string delivery = Ingest("evt-1");
+  ASSERT_TRUE(WaitUntil([&] { return Delivery(delivery).value("attempt_count", 0) >= 1; }));
+  const Json d = Delivery(delivery);
+  EXPECT_EQ(d["status"], "failed");
+  EXPECT_EQ(d["attempts"][0]["cause"], "connection_closed") << d.dump();
+  EXPECT_FALSE(d["attempts"][0]["error"].get<std::string>().empty());
+}
+
 // SIGKILL while thousands of deliveries are queued and in flight; after a restart every event
 // must reach the receiver at least once. Duplicates are allowed (at-least-once) and reported.
 TEST_F(DeliveryServiceTest, CrashWithThousandsInFlightLosesNothing) {
