@@ -84,6 +84,7 @@ class SqliteStore final : public Store {
   // durable, rethrowing what `fn` threw.
   void Write(std::function<void(Db&)> fn);
   void WriterLoop();
+  void CheckpointLoop();
   template <typename F>
   auto Read(F&& fn);
 
@@ -111,6 +112,8 @@ class SqliteStore final : public Store {
   bool stopping_ = false;
   std::unique_ptr<Db> writer_db_;
   std::thread writer_;
+  std::thread checkpointer_;
+  std::condition_variable checkpoint_cv_;  // only for stopping the checkpointer promptly
   std::atomic<uint64_t> commits_{0};
 
   std::mutex read_mu_;
