@@ -450,6 +450,7 @@ void DetailsScreen::DrawHistory(ScreenContext& ctx) {
         }
         ImGui::PopStyleColor();
         ui.RecordLastItem("delivery:" + d.id);
+        const bool row_visible = ImGui::IsItemVisible();
         ImGui::PopID();
         ImGui::TableNextColumn();
         TextView(d.event_type);
@@ -464,6 +465,8 @@ void DetailsScreen::DrawHistory(ScreenContext& ctx) {
         } else {
           ImGui::TextDisabled("-");
         }
+        // The clipper's first step lays out row 0 to measure it even when it is scrolled away.
+        if (!row_visible) continue;
         if (visible_from < 0) visible_from = i;
         visible_to = i;
         ui.AddListItem("deliveries", {{"id", d.id},
@@ -473,6 +476,7 @@ void DetailsScreen::DrawHistory(ScreenContext& ctx) {
                                       {"attempts", d.attempt_count}});
       }
     }
+    ui.SetField("history_scroll", {{"y", ImGui::GetScrollY()}, {"max", ImGui::GetScrollMaxY()}});
     // Endless history: the next page loads before the end scrolls into view.
     if (next_cursor && !history_loading && history_loaded &&
         clipper.DisplayEnd >= static_cast<int>(deliveries.size()) - 60) {
