@@ -256,6 +256,16 @@ store::AttemptOutcome DeliveryEngine::Decide(const store::DeliveryTask& task, Se
 void DeliveryEngine::CheckAutoDisable() {
   const int64_t now = clock_.NowMs();
   try {
+    // Tell the operator half-way, before it happens: once per webhook per process.
+    for (const Webhook& w : store_.FailingWebhooks(now - options_.auto_disable_after_ms / 2)) {
+      if (warned_.insert(w.id).second) {
+        spdlog::warn(
+            "webhook {} of team {} ({}) has had only failures for {} hours; it will be disabled "
+            "if nothing succeeds within {} more hours",
+            w.id, w.team_id, w.url, options_.auto_disable_after_ms / 2 / 3600000,
+            options_.auto_disable_after_ms / 2 / 3600000);
+      }
+    }
     for (const Webhook& w : store_.FailingWebhooks(now - options_.auto_disable_after_ms)) {
       const std::string reason =
           "Disabled automatically at " + FormatTimestamp(now) +

@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -108,6 +109,7 @@ class DeliveryEngine {
   std::map<std::string, Endpoint> endpoints_;
   size_t waiting_total_ = 0;
   int64_t next_auto_disable_check_ = 0;
+  std::set<std::string> warned_;  // webhooks already warned about (dispatcher thread only)
 
   std::thread dispatcher_;
   std::vector<std::thread> workers_;
