@@ -10,6 +10,7 @@
 //        [--deliveries N] [--runs N] [--frames N]
 
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 
@@ -38,7 +39,7 @@ for (const f of ['index.wasm', 'index.js', 'index.html']) {
 }
 const raw = sizes['index.wasm'].raw + sizes['index.js'].raw;
 const gz = sizes['index.wasm'].gzip + sizes['index.js'].gzip;
-console.log('== size (web root %s)', webRoot);
+console.log('== size (web root %s); machine load average %s', webRoot, loadavg().map((l) => l.toFixed(1)).join(' '));
 for (const [f, s] of Object.entries(sizes)) console.log(`  ${f.padEnd(11)} raw ${kb(s.raw).padStart(10)}   gzip ${kb(s.gzip).padStart(10)}`);
 console.log(`  wasm+js     raw ${kb(raw).padStart(10)}   gzip ${kb(gz).padStart(10)}   (budget 1536 KiB / 600 KiB: ${raw <= 1536 * 1024 && gz <= 600 * 1024 ? 'OK' : 'OVER'})`);
 
@@ -127,7 +128,7 @@ try {
     await waitForUi(page, (s) => s.fields.live === false);
     await page.mouse.move(x, y);
 
-    // One wheel step (100 px = 5 rows) per animation frame, FRAMES frames; rAF intervals and the
+    // One wheel step (deltaY 100 px) per animation frame, FRAMES frames; rAF intervals and the
     // app's own CPU time per drawn frame are recorded in the page.
     const result = await page.evaluate(async ({ frames, x, y }) => {
       const canvas = document.getElementById('canvas');
@@ -151,10 +152,10 @@ try {
     const dt = result.stamps.slice(1).map((t, i) => t - result.stamps[i]);
     const mean = dt.reduce((a, b) => a + b, 0) / dt.length;
     const cpuMean = result.cpu.slice(1).reduce((a, b) => a + b, 0) / (result.cpu.length - 1);
-    console.log(`  ${dt.length} frames scrolling (5 rows per frame), ended at row ${result.first}`);
+    console.log(`  ${dt.length} frames scrolling, one wheel step per frame (${(result.first / dt.length).toFixed(1)} rows per frame), ended at row ${result.first}`);
     console.log(`  frame time mean ${mean.toFixed(1)} ms (${(1000 / mean).toFixed(1)} fps), median ${median(dt).toFixed(1)} ms, p95 ${pct(dt, 0.95).toFixed(1)} ms, max ${Math.max(...dt).toFixed(1)} ms`);
     console.log(`  console CPU per frame (input to GL submit) mean ${cpuMean.toFixed(2)} ms`);
-    console.log(`  budget >= 30 fps: ${1000 / mean >= 30 ? 'OK' : 'UNDER'}`);
+    console.log(`  budget >= 30 fps: ${1000 / mean >= 30 ? 'OK' : 'UNDER'} (load average now ${loadavg()[0].toFixed(1)})`);
   } finally {
     await browser.close();
   }

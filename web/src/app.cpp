@@ -71,7 +71,9 @@ void ApplyConsoleStyle(ImGuiStyle& style) {
   style.ItemSpacing = ImVec2(8, 6);
   style.IndentSpacing = 18.0f;
   style.Colors[ImGuiCol_WindowBg] = ImVec4(0.06f, 0.07f, 0.08f, 1.0f);
-  style.Colors[ImGuiCol_ChildBg] = ImVec4(0.09f, 0.10f, 0.12f, 1.0f);
+  // Panels are told apart by borders, not fills: a software renderer pays for every filled
+  // pixel, and a filled panel behind a table is a second full layer each frame.
+  style.Colors[ImGuiCol_ChildBg] = ImVec4(0.0f, 0.0f, 0.0f, 0.0f);
   style.Colors[ImGuiCol_PopupBg] = ImVec4(0.11f, 0.12f, 0.14f, 1.0f);
 }
 

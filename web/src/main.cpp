@@ -28,8 +28,9 @@ constexpr const char* kCanvas = "#canvas";
 constexpr const char* kTitle = "mambo EMM \u2014 Webhooks";
 constexpr float kBaseFontPx = 13.0f;  // ImGui's default font at 1 CSS pixel per pixel
 
-constexpr int kSettleFrames = 4;  // frames drawn after the last input or answer
-constexpr double kIdleFrameMs = 1000.0;
+constexpr int kSettleFrames = 4;         // frames drawn after the last input or answer
+constexpr double kIdleFrameMs = 1000.0;  // relative times ("3 s ago") stay current
+constexpr double kCaretFrameMs = 300.0;  // a focused text field's caret keeps blinking
 
 bool g_input = false;  // set by the GLFW callbacks, which ImGui's backend chains to
 
@@ -40,7 +41,9 @@ struct Platform {
   mambo::web::App app;
   int settle_frames = kSettleFrames;
   double last_frame_ms = 0;
-  double frame_cpu_ms = 0;  // CPU time of the last drawn frame (bench reads it)
+  double frame_cpu_ms = 0;
+  bool fonts_uploaded = false;  // the backend has made its GL objects (font texture included)  //
+                                // CPU time of the last drawn frame (bench reads it)
 };
 
 // Emscripten 3.1.6's GLFW has no high-DPI support: its window size is the canvas backing-store
@@ -71,8 +74,12 @@ bool FollowCanvasSize(Platform& p) {
   ImFontConfig font;
   font.SizePixels = std::floor(kBaseFontPx * ratio);
   io.Fonts->AddFontDefault(&font);
-  ImGui_ImplOpenGL3_DestroyFontsTexture();
-  ImGui_ImplOpenGL3_CreateFontsTexture();
+  // The first time, the backend's first NewFrame builds the texture from this atlas: building
+  // it twice costs a texture upload on the way to the first frame.
+  if (p.fonts_uploaded) {
+    ImGui_ImplOpenGL3_DestroyFontsTexture();
+    ImGui_ImplOpenGL3_CreateFontsTexture();
+  }
   ImGui::GetStyle() = p.base_style;
   ImGui::GetStyle().ScaleAllSizes(ratio);
   return true;
@@ -83,15 +90,17 @@ void MainLoopStep(void* arg) {
   glfwPollEvents();
   const double now = emscripten_get_now();
   p.app.Update(static_cast<int64_t>(mambo::web::browser::NowMs()));
+  const bool resized = FollowCanvasSize(p);  // may rebuild the font atlas (and its texture)
   ImGui_ImplOpenGL3_NewFrame();              // creates the GL objects on the first frame
-  const bool resized = FollowCanvasSize(p);  // needs them: it may rebuild the font texture
+  p.fonts_uploaded = true;
 
   const bool woken = mambo::web::browser::ConsumeWake();
   if (g_input || woken || resized || p.app.Busy()) {
     p.settle_frames = kSettleFrames;
   } else if (p.settle_frames > 0) {
     --p.settle_frames;
-  } else if (now - p.last_frame_ms < kIdleFrameMs) {
+  } else if (now - p.last_frame_ms <
+             (ImGui::GetIO().WantTextInput ? kCaretFrameMs : kIdleFrameMs)) {
     return;  // nothing changed: the canvas keeps showing the last frame
   }
   g_input = false;
