@@ -289,7 +289,7 @@ void DetailsScreen::DrawHeader(ScreenContext& ctx) {
 void DetailsScreen::DrawConfig(ScreenContext& ctx) {
   UiState& ui = *ctx.ui;
   const Webhook& w = *webhook;
-  const float label_w = ImGui::GetFontSize() * 7.0f;
+  const float label_w = ImGui::GetFontSize() * 8.5f;
 
   ImGui::TextDisabled("Events");
   ImGui::SameLine(label_w);
@@ -370,6 +370,7 @@ void DetailsScreen::DrawConfig(ScreenContext& ctx) {
 
 void DetailsScreen::DrawHistory(ScreenContext& ctx) {
   UiState& ui = *ctx.ui;
+  ImGui::AlignTextToFramePadding();
   ImGui::TextUnformatted("Delivery history");
   ImGui::SameLine();
   ImGui::SetNextItemWidth(ImGui::GetFontSize() * 10.0f);
