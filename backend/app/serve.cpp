@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <mutex>
@@ -129,6 +130,10 @@ int RunServe(const ServeOptions& o) {
   sender_options.extra_ca_file = o.ca_file;
   sender_options.egress_interface = o.egress_interface;
   sender_options.user_agent = std::string("mambo-webhooks/") + MAMBO_VERSION;
+  // Keep as many connections alive to one receiver as may be in use at once (several webhooks
+  // can share a host): a smaller pool closes and re-handshakes connections under load.
+  sender_options.max_idle_per_endpoint = static_cast<size_t>(o.workers);
+  sender_options.max_idle_total = std::max<size_t>(256, static_cast<size_t>(o.workers));
   std::unique_ptr<delivery::HttpSender> sender;
   try {
     sender = std::make_unique<delivery::HttpSender>(sender_options, guard, clock);
