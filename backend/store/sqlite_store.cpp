@@ -754,9 +754,12 @@ void SqliteStore::RecordAttempt(const AttemptOutcome& o) {
         .Bind(7, a.delivery_id)
         .Run();
     if (o.status == DeliveryStatus::kSucceeded) {
+      // Only auto-disable reads it, in days: a minute's precision spares rewriting the webhook
+      // row on every success.
       Query(db,
-            "UPDATE webhooks SET last_success_at = ? WHERE id = "
-            "(SELECT webhook_id FROM deliveries WHERE id = ?)")
+            "UPDATE webhooks SET last_success_at = ?1 WHERE id = "
+            "(SELECT webhook_id FROM deliveries WHERE id = ?2) "
+            "AND (last_success_at IS NULL OR last_success_at < ?1 - 60000)")
           .Bind(1, now)
           .Bind(2, a.delivery_id)
           .Run();
