@@ -437,6 +437,12 @@ TEST(ServeStatic, ServesConsoleFilesWithTheRightTypesAndHealth) {
   auto js = cli.Get("/console.js");
   ASSERT_TRUE(js);
   EXPECT_NE(js->get_header_value("Content-Type").find("javascript"), std::string::npos);
+  // Browsers offer br; webhookd answers gzip (brotli at httplib's quality 11 is too slow).
+  std::ofstream(web.path() + "/big.js") << std::string(64 * 1024, 'x');
+  auto compressed = cli.Get("/big.js", {{"Accept-Encoding", "gzip, deflate, br"}});
+  ASSERT_TRUE(compressed);
+  EXPECT_EQ(compressed->get_header_value("Content-Encoding"), "gzip");
+  EXPECT_EQ(compressed->body.size(), 64u * 1024);  // the client inflated it back
   auto health = cli.Get("/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
