@@ -11,6 +11,15 @@
 namespace mambo::store {
 namespace {
 
+// Column lists read by LoadWebhookRow and LoadDeliveryRow, in their order. Macros, so each
+// query stays one string literal (the statement cache is keyed by the literal's address).
+#define MAMBO_WEBHOOK_COLUMNS                                                 \
+  "w.id, w.team_id, w.url, w.events, w.secret_enc, w.active, w.description, " \
+  "w.disabled_reason, w.created_at, w.updated_at, w.seq"
+#define MAMBO_DELIVERY_COLUMNS                                                         \
+  "d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, d.due_at, " \
+  "d.created_at, d.updated_at, d.last_http_status, COALESCE(d.last_cause, ''), d.seq"
+
 // Versioned schema: migration i brings the database from user_version i to i + 1. Append only.
 const char* const kMigrations[] = {
     R"sql(
@@ -481,8 +490,7 @@ void SqliteStore::CreateWebhook(const Webhook& w, const AuditEntry& audit) {
 std::optional<Webhook> SqliteStore::GetWebhook(const std::string& team_id, const std::string& id) {
   return Read([&](Db& db) -> std::optional<Webhook> {
     Query q(db,
-            "SELECT id, team_id, url, events, secret_enc, active, description, disabled_reason, "
-            "created_at, updated_at, seq FROM webhooks WHERE team_id = ? AND id = ?");
+            "SELECT " MAMBO_WEBHOOK_COLUMNS " FROM webhooks w WHERE w.team_id = ? AND w.id = ?");
     q.Bind(1, team_id).Bind(2, id);
     if (!q.Step()) return std::nullopt;
     return LoadWebhookRow(q, SecretLoad::kDecrypt);
@@ -492,10 +500,9 @@ std::optional<Webhook> SqliteStore::GetWebhook(const std::string& team_id, const
 Page<Webhook> SqliteStore::ListWebhooks(const std::string& team_id, size_t limit,
                                         const std::string& cursor) {
   return Read([&](Db& db) {
-    Query q(db,
-            "SELECT id, team_id, url, events, secret_enc, active, description, disabled_reason, "
-            "created_at, updated_at, seq FROM webhooks WHERE team_id = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?");
+    Query q(db, "SELECT " MAMBO_WEBHOOK_COLUMNS
+                " FROM webhooks w WHERE w.team_id = ? AND w.seq > ? "
+                "ORDER BY w.seq LIMIT ?");
     q.Bind(1, team_id).Bind(2, CursorSeq(cursor)).Bind(3, static_cast<int64_t>(limit + 1));
     Page<Webhook> page;
     int64_t last_seq = 0;
@@ -765,10 +772,9 @@ void SqliteStore::RecordAttempt(const AttemptOutcome& o) {
           .Run();
     }
     if (o.disable_reason) {
-      Query q(db,
-              "SELECT w.id, w.team_id, w.url, w.events, w.secret_enc, w.active, w.description, "
-              "w.disabled_reason, w.created_at, w.updated_at, w.seq FROM webhooks w "
-              "JOIN deliveries d ON d.webhook_id = w.id WHERE d.id = ?");
+      Query q(db, "SELECT " MAMBO_WEBHOOK_COLUMNS
+                  " FROM webhooks w "
+                  "JOIN deliveries d ON d.webhook_id = w.id WHERE d.id = ?");
       q.Bind(1, a.delivery_id);
       if (q.Step()) {
         Webhook before = LoadWebhookRow(q, SecretLoad::kPresenceOnly);
@@ -843,13 +849,11 @@ Page<Delivery> SqliteStore::ListDeliveries(const std::string& team_id,
                                            const std::string& cursor) {
   // Newest first, which is what a person looking at history wants.
   return Read([&](Db& db) {
-    Query q(db,
-            "SELECT d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, "
-            "d.due_at, d.created_at, d.updated_at, d.last_http_status, "
-            "COALESCE(d.last_cause, ''), d.seq FROM deliveries d "
-            "JOIN events e ON e.seq = d.event_seq WHERE d.webhook_id = ?1 AND d.team_id = ?2 "
-            "AND (?3 = 0 OR d.seq < ?3) AND (?4 IS NULL OR d.status = ?4) "
-            "AND (?5 IS NULL OR e.type = ?5) ORDER BY d.seq DESC LIMIT ?6");
+    Query q(db, "SELECT " MAMBO_DELIVERY_COLUMNS
+                " FROM deliveries d "
+                "JOIN events e ON e.seq = d.event_seq WHERE d.webhook_id = ?1 AND d.team_id = ?2 "
+                "AND (?3 = 0 OR d.seq < ?3) AND (?4 IS NULL OR d.status = ?4) "
+                "AND (?5 IS NULL OR e.type = ?5) ORDER BY d.seq DESC LIMIT ?6");
     q.Bind(1, webhook_id).Bind(2, team_id).Bind(3, CursorSeq(cursor));
     if (filter.status) {
       q.Bind(4, ToString(*filter.status));
@@ -874,11 +878,9 @@ Page<Delivery> SqliteStore::ListDeliveries(const std::string& team_id,
 std::optional<Delivery> SqliteStore::GetDelivery(const std::string& team_id,
                                                  const std::string& id) {
   return Read([&](Db& db) -> std::optional<Delivery> {
-    Query q(db,
-            "SELECT d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, "
-            "d.due_at, d.created_at, d.updated_at, d.last_http_status, "
-            "COALESCE(d.last_cause, ''), d.seq FROM deliveries d "
-            "JOIN events e ON e.seq = d.event_seq WHERE d.id = ? AND d.team_id = ?");
+    Query q(db, "SELECT " MAMBO_DELIVERY_COLUMNS
+                " FROM deliveries d "
+                "JOIN events e ON e.seq = d.event_seq WHERE d.id = ? AND d.team_id = ?");
     q.Bind(1, id).Bind(2, team_id);
     if (!q.Step()) return std::nullopt;
     Delivery d = LoadDeliveryRow(q);
@@ -963,12 +965,11 @@ std::vector<Webhook> SqliteStore::FailingWebhooks(int64_t since) {
   return Read([&](Db& db) {
     // Active, no success since `since` (nor ever, when created before it), and at least one
     // delivery that exhausted its retries after the last success.
-    Query q(db,
-            "SELECT w.id, w.team_id, w.url, w.events, w.secret_enc, w.active, w.description, "
-            "w.disabled_reason, w.created_at, w.updated_at, w.seq FROM webhooks w "
-            "WHERE w.active = 1 AND COALESCE(w.last_success_at, w.created_at) < ?1 "
-            "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
-            "AND d.status = 'exhausted' AND d.updated_at >= COALESCE(w.last_success_at, 0))");
+    Query q(db, "SELECT " MAMBO_WEBHOOK_COLUMNS
+                " FROM webhooks w "
+                "WHERE w.active = 1 AND COALESCE(w.last_success_at, w.created_at) < ?1 "
+                "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
+                "AND d.status = 'exhausted' AND d.updated_at >= COALESCE(w.last_success_at, 0))");
     q.Bind(1, since);
     std::vector<Webhook> out;
     while (q.Step()) out.push_back(LoadWebhookRow(q, SecretLoad::kPresenceOnly));
