@@ -76,6 +76,11 @@ void DeliveryEngine::Stop() {
   if (dispatcher_.joinable()) dispatcher_.join();
   for (auto& w : workers_) w.join();
   workers_.clear();
+  {
+    // Attempts still being committed call back into this engine: wait for them.
+    std::unique_lock lock(records_mu_);
+    records_cv_.wait(lock, [this] { return pending_records_ == 0; });
+  }
   // Leased but never started: back to the queue now rather than when the lease expires.
   std::vector<std::string> unstarted;
   for (auto& [id, endpoint] : endpoints_) {
@@ -195,32 +200,54 @@ void DeliveryEngine::Deliver(store::DeliveryTask& task) {
   }
   SendResult sent = sender_.Post(task.url, headers, body);
   store::AttemptOutcome outcome = Decide(task, sent);
+  // Recorded without waiting: the worker goes on sending while the store group-commits. Until
+  // the commit the delivery stays leased, so a crash in between means one more send, not a
+  // lost one.
+  auto context =
+      std::make_shared<std::pair<store::DeliveryTask, store::AttemptOutcome>>(task, outcome);
+  {
+    std::lock_guard lock(records_mu_);
+    ++pending_records_;
+  }
   try {
-    store_.RecordAttempt(outcome);
-  } catch (const std::exception& e) {
+    store_.RecordAttemptAsync(std::move(outcome), [this, context](bool recorded) {
+      Recorded(context->first, context->second, recorded);
+    });
+  } catch (const std::exception&) {  // the store is closing
+    Recorded(context->first, context->second, false);
+  }
+}
+
+void DeliveryEngine::Recorded(const store::DeliveryTask& task, const store::AttemptOutcome& outcome,
+                              bool recorded) {
+  if (!recorded) {
     // The lease will expire and the delivery will be tried again: at least once still holds.
-    spdlog::error("could not record attempt of delivery {}: {}", task.delivery.id, e.what());
-    return;
+    spdlog::error("could not record attempt {} of delivery {}", outcome.attempt.number,
+                  task.delivery.id);
+  } else {
+    metrics_.Observe(outcome.attempt.duration_ms);
+    switch (outcome.status) {
+      case DeliveryStatus::kSucceeded:
+        metrics_.succeeded.fetch_add(1);
+        break;
+      case DeliveryStatus::kExhausted:
+        metrics_.exhausted.fetch_add(1);
+        spdlog::warn(
+            "delivery {} of event {} to webhook {} exhausted its retries after {} attempts",
+            task.delivery.id, task.event.id, task.delivery.webhook_id, outcome.attempt.number);
+        break;
+      default:
+        metrics_.failed.fetch_add(1);
+        break;
+    }
+    if (outcome.disable_reason) {
+      spdlog::warn("webhook {} disabled: {}", task.delivery.webhook_id, *outcome.disable_reason);
+    }
+    if (observer_) observer_(task, outcome);
   }
-  metrics_.Observe(outcome.attempt.duration_ms);
-  switch (outcome.status) {
-    case DeliveryStatus::kSucceeded:
-      metrics_.succeeded.fetch_add(1);
-      break;
-    case DeliveryStatus::kExhausted:
-      metrics_.exhausted.fetch_add(1);
-      spdlog::warn("delivery {} of event {} to webhook {} exhausted its retries after {} attempts",
-                   task.delivery.id, task.event.id, task.delivery.webhook_id,
-                   outcome.attempt.number);
-      break;
-    default:
-      metrics_.failed.fetch_add(1);
-      break;
-  }
-  if (outcome.disable_reason) {
-    spdlog::warn("webhook {} disabled: {}", task.delivery.webhook_id, *outcome.disable_reason);
-  }
-  if (observer_) observer_(task, outcome);
+  std::lock_guard lock(records_mu_);
+  --pending_records_;
+  records_cv_.notify_all();
 }
 
 store::AttemptOutcome DeliveryEngine::Decide(const store::DeliveryTask& task, SendResult& sent) {

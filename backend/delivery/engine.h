@@ -84,6 +84,9 @@ class DeliveryEngine {
   void DispatchLoop();
   void WorkerLoop();
   void Deliver(store::DeliveryTask& task);
+  // Runs on the store's writer thread once an attempt is durable (or failed to be).
+  void Recorded(const store::DeliveryTask& task, const store::AttemptOutcome& outcome,
+                bool recorded);
   store::AttemptOutcome Decide(const store::DeliveryTask& task, SendResult& sent);
   void CheckAutoDisable();
   bool TakeRunnable(store::DeliveryTask& out);
@@ -110,6 +113,10 @@ class DeliveryEngine {
   size_t waiting_total_ = 0;
   int64_t next_auto_disable_check_ = 0;
   std::set<std::string> warned_;  // webhooks already warned about (dispatcher thread only)
+
+  std::mutex records_mu_;
+  std::condition_variable records_cv_;
+  int pending_records_ = 0;  // attempts handed to the store, not yet committed
 
   std::thread dispatcher_;
   std::vector<std::thread> workers_;

@@ -238,7 +238,7 @@ void SqliteStore::Write(std::function<void(Db&)> fn) {
   {
     std::lock_guard lock(write_mu_);
     if (stopping_) throw StoreError("store is closing");
-    write_queue_.push_back(WriteJob{std::move(fn), {}});
+    write_queue_.push_back(WriteJob{std::move(fn), {}, {}});
     done = write_queue_.back().done.get_future();
   }
   write_cv_.notify_one();
@@ -281,16 +281,27 @@ void SqliteStore::WriterLoop() {
       sqlite3_exec(db.raw(), "ROLLBACK", nullptr, nullptr, nullptr);
     }
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (commit_error) {
-        batch[i].done.set_exception(commit_error);
-      } else if (errors[i]) {
-        batch[i].done.set_exception(errors[i]);
+      const std::exception_ptr error = commit_error ? commit_error : errors[i];
+      if (batch[i].then) {
+        batch[i].then(error);
+      } else if (error) {
+        batch[i].done.set_exception(error);
       } else {
         batch[i].done.set_value();
       }
     }
     batch.clear();
   }
+}
+
+void SqliteStore::WriteAsync(std::function<void(Db&)> fn,
+                             std::function<void(std::exception_ptr)> then) {
+  {
+    std::lock_guard lock(write_mu_);
+    if (stopping_) throw StoreError("store is closing");
+    write_queue_.push_back(WriteJob{std::move(fn), {}, std::move(then)});
+  }
+  write_cv_.notify_one();
 }
 
 template <typename F>
@@ -729,7 +740,17 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
 }
 
 void SqliteStore::RecordAttempt(const AttemptOutcome& o) {
-  Write([&](Db& db) {
+  Write([&](Db& db) { RecordAttemptIn(db, o); });
+}
+
+void SqliteStore::RecordAttemptAsync(AttemptOutcome outcome, std::function<void(bool)> done) {
+  auto shared = std::make_shared<const AttemptOutcome>(std::move(outcome));
+  WriteAsync([this, shared](Db& db) { RecordAttemptIn(db, *shared); },
+             [done = std::move(done)](std::exception_ptr error) { done(error == nullptr); });
+}
+
+void SqliteStore::RecordAttemptIn(Db& db, const AttemptOutcome& o) {
+  {
     const DeliveryAttempt& a = o.attempt;
     Query(db,
           "INSERT INTO attempts(id, delivery_id, number, started_at, duration_ms, http_status, "
@@ -794,7 +815,7 @@ void SqliteStore::RecordAttempt(const AttemptOutcome& o) {
         }
       }
     }
-  });
+  }
 }
 
 void SqliteStore::ReleaseLeases(const std::vector<std::string>& delivery_ids) {

@@ -56,6 +56,7 @@ class SqliteStore final : public Store {
   std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until,
                                      const std::vector<std::string>& exclude) override;
   void RecordAttempt(const AttemptOutcome& outcome) override;
+  void RecordAttemptAsync(AttemptOutcome outcome, std::function<void(bool recorded)> done) override;
   void ReleaseLeases(const std::vector<std::string>& delivery_ids) override;
   int64_t NextDueAt(const std::vector<std::string>& exclude) override;
   Page<Delivery> ListDeliveries(const std::string& team_id, const std::string& webhook_id,
@@ -78,11 +79,16 @@ class SqliteStore final : public Store {
  private:
   struct WriteJob {
     std::function<void(Db&)> fn;
-    std::promise<void> done;
+    std::promise<void> done;                       // for Write: the caller waits on it
+    std::function<void(std::exception_ptr)> then;  // for WriteAsync: called after the commit
   };
   // Runs `fn` on the writer connection inside a group-committed transaction; returns once it is
   // durable, rethrowing what `fn` threw.
   void Write(std::function<void(Db&)> fn);
+  // Queues `fn` like Write but returns at once; `then` runs on the writer thread once the batch
+  // is durable (null) or failed (the error).
+  void WriteAsync(std::function<void(Db&)> fn, std::function<void(std::exception_ptr)> then);
+  void RecordAttemptIn(Db& db, const AttemptOutcome& outcome);
   void WriterLoop();
   void CheckpointLoop();
   template <typename F>

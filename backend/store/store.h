@@ -127,6 +127,11 @@ class Store {
   virtual std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until,
                                              const std::vector<std::string>& exclude) = 0;
   virtual void RecordAttempt(const AttemptOutcome& outcome) = 0;
+  // Same, without waiting: `done` runs (on the store's thread) once it is durable or has failed.
+  // The engine uses it so workers go on sending while attempts are group-committed; a crash
+  // before the commit leaves the delivery leased, and it is sent again: at least once holds.
+  virtual void RecordAttemptAsync(AttemptOutcome outcome,
+                                  std::function<void(bool recorded)> done) = 0;
   // Returns leased (in-flight) deliveries to pending, e.g. on graceful shutdown.
   virtual void ReleaseLeases(const std::vector<std::string>& delivery_ids) = 0;
   // Earliest next_attempt_at among waiting deliveries (0 when none): when to wake up.
