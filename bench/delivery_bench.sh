@@ -33,6 +33,9 @@
 #   BENCH_SERVE_ARGS             more `webhookd serve` flags for every test, word-split
 #                                (e.g. "--workers 64 --per-endpoint-concurrency 16")
 #   BENCH_ONLY [all]             comma list of: throughput, latency, memory
+#   BENCH_INGEST_CONNECTIONS [8]  wrk connections ingesting in test 1 (closed loop: fewer
+#                                connections cap the event rate at connections / API latency,
+#                                and with it the deliveries there are to make)
 #   BENCH_DRAIN_TIMEOUT [60]     seconds to wait for test 1's deliveries after ingest ends
 #                                (test 1's ingest stops after 20 s even if BENCH_EVENTS are not
 #                                all in; test 3's after 40 s: the run stays under 4 minutes)
@@ -336,7 +339,7 @@ if want throughput; then
   c0="$(cpu_ticks "$pid")"; n0="$(nginx_ticks)"; x0="$(ctx_switches "$pid")"
   t_start="$(now_ms)"
   BENCH_MAX_EVENTS="$n_events" BENCH_RUN_ID="$run_id-t1" BENCH_EVENT_TYPE=device.enroll \
-    ingest ingest1 2 8 20s
+    ingest ingest1 2 "${BENCH_INGEST_CONNECTIONS:-8}" 20s
   t_ingest_end="$(now_ms)"
   accepted="$(field "$ingest_result" ok)"
   expected=$((accepted * n_webhooks))
