@@ -20,6 +20,10 @@ namespace {
   "d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, d.due_at, " \
   "d.created_at, d.updated_at, d.last_http_status, COALESCE(d.last_cause, ''), d.seq"
 
+// The status of a delivery put back in the queue (lease released or reclaimed, resend): never
+// tried is pending, tried before is failed (waiting for its next attempt).
+#define MAMBO_REQUEUED_STATUS "CASE WHEN attempt_count = 0 THEN 'pending' ELSE 'failed' END"
+
 // Versioned schema: migration i brings the database from user_version i to i + 1. Append only.
 const char* const kMigrations[] = {
     R"sql(
@@ -823,9 +827,8 @@ void SqliteStore::ReleaseLeases(const std::vector<std::string>& delivery_ids) {
   Write([&](Db& db) {
     for (const auto& id : delivery_ids) {
       // Back to due-now; attempt_count tells whether it had been tried before.
-      Query(db,
-            "UPDATE deliveries SET status = CASE WHEN attempt_count = 0 THEN 'pending' ELSE "
-            "'failed' END, due_at = updated_at WHERE id = ? AND status = 'in_flight'")
+      Query(db, "UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
+                ", due_at = updated_at WHERE id = ? AND status = 'in_flight'")
           .Bind(1, id)
           .Run();
     }
@@ -934,10 +937,9 @@ bool SqliteStore::ResendDelivery(const std::string& team_id, const std::string& 
   bool changed = false;
   Write([&](Db& db) {
     // An in-flight delivery is being sent right now: leave it alone (its attempt is recorded).
-    Query q(db,
-            "UPDATE deliveries SET status = CASE WHEN attempt_count = 0 THEN 'pending' ELSE "
-            "'failed' END, due_at = ?, updated_at = ? WHERE id = ? AND team_id = ? "
-            "AND status != 'in_flight'");
+    Query q(db, "UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
+                ", due_at = ?, updated_at = ? WHERE id = ? AND team_id = ? "
+                "AND status != 'in_flight'");
     q.Bind(1, now).Bind(2, now).Bind(3, id).Bind(4, team_id).Run();
     changed = q.Changes() > 0;
   });
@@ -1001,9 +1003,8 @@ std::vector<Webhook> SqliteStore::FailingWebhooks(int64_t since) {
 int64_t SqliteStore::ReclaimLeases(int64_t now) {
   int64_t count = 0;
   Write([&](Db& db) {
-    Query q(db,
-            "UPDATE deliveries SET status = CASE WHEN attempt_count = 0 THEN 'pending' ELSE "
-            "'failed' END, due_at = ? WHERE status = 'in_flight'");
+    Query q(db, "UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
+                ", due_at = ? WHERE status = 'in_flight'");
     q.Bind(1, now).Run();
     count = q.Changes();
   });
