@@ -188,6 +188,8 @@ SqliteStore::SqliteStore(const std::string& data_dir, crypto::SecretBox box)
     }
   }
   CheckMainKey(db);
+  // Only this connection changes webhooks (the token CLI writes tokens and teams alone).
+  sqlite3_update_hook(db.raw(), &SqliteStore::OnWriterRowChange, this);
   writer_ = std::thread([this] { WriterLoop(); });
   checkpointer_ = std::thread([this] { CheckpointLoop(); });
 }
@@ -276,6 +278,7 @@ void SqliteStore::WriterLoop() {
           errors[i] = std::current_exception();
           Query(db, "ROLLBACK TO job").Run();
           Query(db, "RELEASE job").Run();
+          subscribers_.clear();  // it may hold what was just rolled back
         }
       }
       Query(db, "COMMIT").Run();
@@ -283,6 +286,7 @@ void SqliteStore::WriterLoop() {
     } catch (...) {
       commit_error = std::current_exception();
       sqlite3_exec(db.raw(), "ROLLBACK", nullptr, nullptr, nullptr);
+      subscribers_.clear();
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       const std::exception_ptr error = commit_error ? commit_error : errors[i];
@@ -611,15 +615,12 @@ bool SqliteStore::DisableWebhook(const std::string& team_id, const std::string& 
 
 // ---------------------------------------------------------------- events and fan-out
 
-int64_t SqliteStore::InsertEvent(Db& db, const Event& e) {
-  Query(db, "INSERT INTO events(id, team_id, type, timestamp, data) VALUES (?,?,?,?,?)")
-      .Bind(1, e.id)
-      .Bind(2, e.team_id)
-      .Bind(3, e.type)
-      .Bind(4, e.timestamp)
-      .Bind(5, e.data.dump())
-      .Run();
-  return sqlite3_last_insert_rowid(db.raw());
+int64_t SqliteStore::InsertEvent(Db& db, const Event& e, const std::string& data) {
+  Query q(db,
+          "INSERT INTO events(id, team_id, type, timestamp, data) VALUES (?,?,?,?,?) "
+          "ON CONFLICT (team_id, id) DO NOTHING");
+  q.Bind(1, e.id).Bind(2, e.team_id).Bind(3, e.type).Bind(4, e.timestamp).Bind(5, data).Run();
+  return q.Changes() > 0 ? sqlite3_last_insert_rowid(db.raw()) : 0;
 }
 
 std::vector<std::string> SqliteStore::InsertDeliveries(Db& db, const Event& event,
@@ -627,6 +628,7 @@ std::vector<std::string> SqliteStore::InsertDeliveries(Db& db, const Event& even
                                                        const std::vector<std::string>& webhook_ids,
                                                        int64_t now) {
   std::vector<std::string> ids;
+  ids.reserve(webhook_ids.size());
   for (const auto& webhook_id : webhook_ids) {
     std::string id = crypto::NewId("dlv", now);
     Query(db,
@@ -645,48 +647,72 @@ std::vector<std::string> SqliteStore::InsertDeliveries(Db& db, const Event& even
   return ids;
 }
 
+const std::vector<SqliteStore::Subscriber>& SqliteStore::Subscribers(Db& db,
+                                                                     const std::string& team_id) {
+  auto it = subscribers_.find(team_id);
+  if (it != subscribers_.end()) return it->second;
+  std::vector<Subscriber> subs;
+  Query q(db, "SELECT id, events FROM webhooks WHERE team_id = ? AND active = 1 ORDER BY seq");
+  q.Bind(1, team_id);
+  while (q.Step()) {
+    Subscriber s{q.Text(0), {}};
+    if (auto events = ParseJson(q.Text(1)); events && events->is_array()) {
+      for (const auto& e : *events) {
+        if (e.is_string()) s.events.push_back(e.get<std::string>());
+      }
+    }
+    subs.push_back(std::move(s));
+  }
+  return subscribers_.emplace(team_id, std::move(subs)).first->second;
+}
+
+void SqliteStore::OnWriterRowChange(void* self, int /*op*/, const char* /*db*/, const char* table,
+                                    sqlite3_int64 /*rowid*/) {
+  if (std::strcmp(table, "webhooks") == 0) static_cast<SqliteStore*>(self)->subscribers_.clear();
+}
+
 IngestResult SqliteStore::IngestEvent(const Event& event, int64_t now) {
+  // Serialised here, not in the writer: the writer is the one thread every write waits for.
+  const std::string data = event.data.dump();
   IngestResult result;
   Write([&](Db& db) {
     result = IngestResult{};
-    {
+    EnsureTeam(db, event.team_id, now);
+    const int64_t seq = InsertEvent(db, event, data);
+    if (seq == 0) {  // the id was seen before: answer as the first time
       Query q(db,
               "SELECT seq, id, team_id, type, timestamp, data FROM events "
               "WHERE team_id = ? AND id = ?");
       q.Bind(1, event.team_id).Bind(2, event.id);
-      if (q.Step()) {
-        const int64_t seq = q.Int(0);
-        result.event = Event{q.Text(1), q.Text(3), q.Text(2), q.Int(4),
-                             ParseJson(q.Text(5)).value_or(Json::object())};
-        Query d(db, "SELECT id FROM deliveries WHERE event_seq = ? ORDER BY seq");
-        d.Bind(1, seq);
-        while (d.Step()) result.delivery_ids.push_back(d.Text(0));
-        return;
+      if (!q.Step()) throw StoreError("event " + event.id + " vanished during ingest");
+      result.event = Event{q.Text(1), q.Text(3), q.Text(2), q.Int(4),
+                           ParseJson(q.Text(5)).value_or(Json::object())};
+      Query d(db, "SELECT id FROM deliveries WHERE event_seq = ? ORDER BY seq");
+      d.Bind(1, q.Int(0));
+      while (d.Step()) result.delivery_ids.push_back(d.Text(0));
+      return;
+    }
+    std::vector<std::string> targets;
+    for (const Subscriber& s : Subscribers(db, event.team_id)) {
+      if (std::find(s.events.begin(), s.events.end(), event.type) != s.events.end()) {
+        targets.push_back(s.webhook_id);
       }
     }
-    EnsureTeam(db, event.team_id, now);
-    const int64_t seq = InsertEvent(db, event);
-    std::vector<std::string> targets;
-    {
-      Query q(db,
-              "SELECT id FROM webhooks WHERE team_id = ?1 AND active = 1 AND "
-              "EXISTS (SELECT 1 FROM json_each(webhooks.events) WHERE value = ?2) ORDER BY seq");
-      q.Bind(1, event.team_id).Bind(2, event.type);
-      while (q.Step()) targets.push_back(q.Text(0));
-    }
     result.created = true;
-    result.event = event;
     result.delivery_ids = InsertDeliveries(db, event, seq, targets, now);
   });
+  if (result.created) result.event = event;
   return result;
 }
 
 std::string SqliteStore::QueueSingleDelivery(const Event& event, const std::string& webhook_id,
                                              int64_t now) {
+  const std::string data = event.data.dump();
   std::string id;
   Write([&](Db& db) {
     EnsureTeam(db, event.team_id, now);
-    const int64_t seq = InsertEvent(db, event);
+    const int64_t seq = InsertEvent(db, event, data);
+    if (seq == 0) throw StoreError("event id " + event.id + " already exists");
     id = InsertDeliveries(db, event, seq, {webhook_id}, now).front();
   });
   return id;

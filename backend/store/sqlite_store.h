@@ -16,6 +16,8 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "crypto/crypto.h"
 #include "store/sqlite_db.h"
@@ -107,7 +109,20 @@ class SqliteStore final : public Store {
   std::vector<std::string> InsertDeliveries(Db& db, const Event& event, int64_t event_seq,
                                             const std::vector<std::string>& webhook_ids,
                                             int64_t now);
-  int64_t InsertEvent(Db& db, const Event& event);
+  // Inserts the event unless its id is known for the team; its seq, or 0 when it was known.
+  int64_t InsertEvent(Db& db, const Event& event, const std::string& data);
+
+  // The active webhooks of a team and the event types they take, for fan-out at ingest without
+  // parsing every webhook's events JSON per event. Owned by the writer thread; emptied whenever
+  // the writer connection changes a webhooks row (update hook) and after any rollback.
+  struct Subscriber {
+    std::string webhook_id;
+    std::vector<std::string> events;
+  };
+  const std::vector<Subscriber>& Subscribers(Db& db, const std::string& team_id);
+  static void OnWriterRowChange(void* self, int op, const char* db, const char* table,
+                                sqlite3_int64 rowid);
+  std::unordered_map<std::string, std::vector<Subscriber>> subscribers_;
 
   std::string path_;
   crypto::SecretBox box_;

@@ -84,6 +84,38 @@ TEST_F(StoreTest, IngestIsIdempotentAndFansOutToActiveSubscribers) {
   EXPECT_TRUE(s->IngestEvent(other, 5000).created);
 }
 
+// Fan-out reads a cache of each team's subscriptions: every kind of webhook change must reach
+// the next ingest, including a change rolled back with its failing write.
+TEST_F(StoreTest, FanOutFollowsEveryWebhookChange) {
+  auto s = Open();
+  int n = 0;
+  auto fan_out = [&](const std::string& type) {
+    return s->IngestEvent(Event{"e" + std::to_string(++n), type, "t", 1, Json::object()}, 1)
+        .delivery_ids.size();
+  };
+  Webhook w = MakeWebhook("t", {"device.enroll"});
+  EXPECT_EQ(fan_out("device.enroll"), 0u);  // cached: no webhooks yet
+  s->CreateWebhook(w, Audit("t", w.id));
+  EXPECT_EQ(fan_out("device.enroll"), 1u);
+  w.events = {"team.update"};
+  ASSERT_TRUE(s->UpdateWebhook(w, false, Audit("t", w.id)));
+  EXPECT_EQ(fan_out("device.enroll"), 0u);
+  EXPECT_EQ(fan_out("team.update"), 1u);
+  ASSERT_TRUE(s->DisableWebhook("t", w.id, "test", Audit("t", w.id)));
+  EXPECT_EQ(fan_out("team.update"), 0u);
+  w.active = true;
+  ASSERT_TRUE(s->UpdateWebhook(w, false, Audit("t", w.id)));
+  EXPECT_EQ(fan_out("team.update"), 1u);
+  // A create that fails (its audit id collides) is rolled back: no delivery for that webhook.
+  Webhook dup = MakeWebhook("t", {"team.update"});
+  AuditEntry audit = Audit("t", dup.id);
+  s->AppendAudit(audit);
+  EXPECT_THROW(s->CreateWebhook(dup, audit), StoreError);
+  EXPECT_EQ(fan_out("team.update"), 1u);
+  ASSERT_TRUE(s->DeleteWebhook("t", w.id, Audit("t", w.id)));
+  EXPECT_EQ(fan_out("team.update"), 0u);
+}
+
 TEST_F(StoreTest, ConcurrentWritesShareCommits) {
   auto s = Open();
   s->CreateWebhook(MakeWebhook("t", {"device.enroll"}), Audit("t", "a"));
@@ -160,7 +192,8 @@ TEST_F(StoreTest, RotationKeepsThePreviousSecretUntilItsDeadline) {
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0].secrets,
             (std::vector<std::string>{"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", *w.secret}));
-  auto later = s->LeaseDue(6000, 10, 7000, {});  // lease expired at 4500; old secret expired at 5000
+  auto later =
+      s->LeaseDue(6000, 10, 7000, {});  // lease expired at 4500; old secret expired at 5000
   ASSERT_EQ(later.size(), 1u);
   EXPECT_EQ(later[0].secrets.size(), 1u);
 }
