@@ -48,13 +48,23 @@ DeliveryEngine::~DeliveryEngine() {
   Stop();
 }
 
-std::string DeliveryEngine::Payload(const Event& event) {
-  return Json{{"id", event.id},
-              {"type", event.type},
-              {"timestamp", FormatTimestamp(event.timestamp)},
-              {"team_id", event.team_id},
-              {"data", event.data}}
-      .dump();
+std::string DeliveryEngine::Payload(const Event& event, std::string_view data_json) {
+  // Assembled as text around the data as stored: parsing the data only to serialise it again
+  // was most of the JSON work per delivery. The strings are escaped by the JSON library.
+  std::string out;
+  out.reserve(data_json.size() + 192);
+  out += "{\"id\":";
+  out += Json(event.id).dump();
+  out += ",\"type\":";
+  out += Json(event.type).dump();
+  out += ",\"timestamp\":\"";
+  out += FormatTimestamp(event.timestamp);
+  out += "\",\"team_id\":";
+  out += Json(event.team_id).dump();
+  out += ",\"data\":";
+  out += data_json;
+  out += '}';
+  return out;
 }
 
 void DeliveryEngine::Start() {
@@ -99,11 +109,11 @@ void DeliveryEngine::Stop() {
 }
 
 void DeliveryEngine::Wake() {
-  {
-    std::lock_guard lock(mu_);
-    wake_ = true;
-  }
-  dispatch_cv_.notify_one();
+  std::lock_guard lock(mu_);
+  wake_ = true;
+  // With a backlog above low water the dispatcher would lease nothing now; the workers wake
+  // it once they have drained it (ingest calls this for every event).
+  if (waiting_total_ <= LowWater()) dispatch_cv_.notify_one();
 }
 
 void DeliveryEngine::DispatchLoop() {
@@ -114,12 +124,14 @@ void DeliveryEngine::DispatchLoop() {
     const int64_t now = clock_.NowMs();
     std::vector<std::string> full;
     size_t capacity = 0;
-    if (waiting_total_ <= static_cast<size_t>(options_.workers)) {
+    at_cap_.clear();
+    if (waiting_total_ <= LowWater()) {
       capacity = high_water - waiting_total_;
       for (const auto& [id, endpoint] : endpoints_) {
         if (endpoint.active + static_cast<int>(endpoint.waiting.size()) >=
             2 * options_.per_endpoint_concurrency) {
           full.push_back(id);
+          at_cap_.insert(id);
         }
       }
     }
@@ -141,7 +153,10 @@ void DeliveryEngine::DispatchLoop() {
       endpoints_[task.delivery.webhook_id].waiting.push_back(std::move(task));
       ++waiting_total_;
     }
-    if (!leased.empty()) work_cv_.notify_all();
+    // One wake-up per task, not all workers for every lease (they would queue on the mutex).
+    for (size_t i = 0; i < std::min(leased.size(), static_cast<size_t>(options_.workers)); ++i) {
+      work_cv_.notify_one();
+    }
     if (capacity > 0 && leased.size() == capacity) continue;  // more may be due right now
     int64_t wait_ms = options_.max_idle_wait_ms;
     if (next_due > now) wait_ms = std::min(wait_ms, next_due - now);
@@ -172,24 +187,32 @@ void DeliveryEngine::WorkerLoop() {
     work_cv_.wait(lock, [&] { return !running_ || TakeRunnable(task); });
     if (task.delivery.id.empty()) return;  // stopping and nothing taken
     lock.unlock();
+    const std::string webhook_id = task.delivery.webhook_id;
     metrics_.in_progress.fetch_add(1);
     Deliver(task);
     metrics_.in_progress.fetch_sub(1);
     lock.lock();
-    auto it = endpoints_.find(task.delivery.webhook_id);
+    auto it = endpoints_.find(webhook_id);
+    bool more_for_endpoint = false;
     if (it != endpoints_.end()) {
       --it->second.active;
-      if (it->second.active == 0 && it->second.waiting.empty()) endpoints_.erase(it);
+      more_for_endpoint = !it->second.waiting.empty();
+      if (it->second.active == 0 && !more_for_endpoint) endpoints_.erase(it);
     }
-    wake_ = true;
-    dispatch_cv_.notify_one();
-    work_cv_.notify_one();
+    // Each wake-up is a context switch, and in a VM those dominate the cost of a delivery:
+    // the dispatcher only when the backlog ran low (or this endpoint was at its cap and left out
+    // of leases), another worker only for a task this one's slot freed.
+    if (!wake_ && (waiting_total_ <= LowWater() || at_cap_.count(webhook_id) > 0)) {
+      wake_ = true;
+      dispatch_cv_.notify_one();
+    }
+    if (more_for_endpoint) work_cv_.notify_one();
     if (!running_) return;
   }
 }
 
 void DeliveryEngine::Deliver(store::DeliveryTask& task) {
-  const std::string body = Payload(task.event);
+  const std::string body = Payload(task.event, task.data_json);
   const int64_t unix_seconds = clock_.NowMs() / 1000;
   Headers headers;
   if (task.secrets.empty()) {
@@ -203,18 +226,18 @@ void DeliveryEngine::Deliver(store::DeliveryTask& task) {
   // Recorded without waiting: the worker goes on sending while the store group-commits. Until
   // the commit the delivery stays leased, so a crash in between means one more send, not a
   // lost one.
-  auto context =
-      std::make_shared<std::pair<store::DeliveryTask, store::AttemptOutcome>>(task, outcome);
   {
     std::lock_guard lock(records_mu_);
     ++pending_records_;
   }
+  auto context = std::make_shared<store::DeliveryTask>(std::move(task));
   try {
-    store_.RecordAttemptAsync(std::move(outcome), [this, context](bool recorded) {
-      Recorded(context->first, context->second, recorded);
-    });
-  } catch (const std::exception&) {  // the store is closing
-    Recorded(context->first, context->second, false);
+    store_.RecordAttemptAsync(std::move(outcome),
+                              [this, context](const store::AttemptOutcome& o, bool recorded) {
+                                Recorded(*context, o, recorded);
+                              });
+  } catch (const std::exception&) {      // the store is closing
+    Recorded(*context, outcome, false);  // logs ids and the attempt number, which a move keeps
   }
 }
 

@@ -77,8 +77,9 @@ class DeliveryEngine {
   // Prometheus text for /metrics: counters, latency histogram, queue depth, oldest pending age.
   std::string PrometheusText();
 
-  // The JSON body webhookd POSTs for an event: {"id","type","timestamp","team_id","data"}.
-  static std::string Payload(const Event& event);
+  // The JSON body webhookd POSTs for an event: {"id","type","timestamp","team_id","data"},
+  // with `data_json` (the event's data as JSON text) inserted as is.
+  static std::string Payload(const Event& event, std::string_view data_json);
 
  private:
   void DispatchLoop();
@@ -90,6 +91,8 @@ class DeliveryEngine {
   store::AttemptOutcome Decide(const store::DeliveryTask& task, SendResult& sent);
   void CheckAutoDisable();
   bool TakeRunnable(store::DeliveryTask& out);
+  // The dispatcher leases more only when this few leased tasks are left waiting.
+  size_t LowWater() const { return static_cast<size_t>(options_.workers); }
 
   store::Store& store_;
   HttpSender& sender_;
@@ -111,6 +114,7 @@ class DeliveryEngine {
   };
   std::map<std::string, Endpoint> endpoints_;
   size_t waiting_total_ = 0;
+  std::set<std::string> at_cap_;  // endpoints left out of the last lease: full backlog
   int64_t next_auto_disable_check_ = 0;
   std::set<std::string> warned_;  // webhooks already warned about (dispatcher thread only)
 

@@ -726,6 +726,7 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
   std::vector<DeliveryTask> tasks;
   Write([&](Db& db) {
     tasks.clear();
+    std::unordered_map<std::string, std::vector<std::string>> secrets;  // by webhook id
     Query q(db,
             "SELECT d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, "
             "d.created_at, d.updated_at, d.last_http_status, d.last_cause, "
@@ -749,13 +750,18 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
       d.attempt_count = static_cast<int>(q.Int(6));
       d.created_at = q.Int(7);
       d.updated_at = q.Int(8);
-      t.event = Event{d.event_id, d.event_type, d.team_id, q.Int(11),
-                      ParseJson(q.Text(12)).value_or(Json::object())};
+      t.event = Event{d.event_id, d.event_type, d.team_id, q.Int(11), nullptr};
+      t.data_json = q.Text(12);
       t.url = q.Text(13);
-      if (auto s = OpenSecret(q.OptText(14), d.webhook_id)) t.secrets.push_back(*s);
-      if (auto prev = q.OptText(15); prev && q.OptInt(16).value_or(0) > now) {
-        if (auto s = OpenSecret(prev, d.webhook_id)) t.secrets.push_back(*s);
+      // An AES-GCM open per secret: once per webhook and lease, not per delivery.
+      auto [cached, fresh] = secrets.try_emplace(d.webhook_id);
+      if (fresh) {
+        if (auto s = OpenSecret(q.OptText(14), d.webhook_id)) cached->second.push_back(*s);
+        if (auto prev = q.OptText(15); prev && q.OptInt(16).value_or(0) > now) {
+          if (auto s = OpenSecret(prev, d.webhook_id)) cached->second.push_back(*s);
+        }
       }
+      t.secrets = cached->second;
       t.webhook_active = q.Int(17) != 0;
       tasks.push_back(std::move(t));
     }
@@ -773,10 +779,13 @@ void SqliteStore::RecordAttempt(const AttemptOutcome& o) {
   Write([&](Db& db) { RecordAttemptIn(db, o); });
 }
 
-void SqliteStore::RecordAttemptAsync(AttemptOutcome outcome, std::function<void(bool)> done) {
+void SqliteStore::RecordAttemptAsync(AttemptOutcome outcome,
+                                     std::function<void(const AttemptOutcome&, bool)> done) {
   auto shared = std::make_shared<const AttemptOutcome>(std::move(outcome));
   WriteAsync([this, shared](Db& db) { RecordAttemptIn(db, *shared); },
-             [done = std::move(done)](std::exception_ptr error) { done(error == nullptr); });
+             [shared, done = std::move(done)](std::exception_ptr error) {
+               done(*shared, error == nullptr);
+             });
 }
 
 void SqliteStore::RecordAttemptIn(Db& db, const AttemptOutcome& o) {

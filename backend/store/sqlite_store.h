@@ -58,7 +58,9 @@ class SqliteStore final : public Store {
   std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until,
                                      const std::vector<std::string>& exclude) override;
   void RecordAttempt(const AttemptOutcome& outcome) override;
-  void RecordAttemptAsync(AttemptOutcome outcome, std::function<void(bool recorded)> done) override;
+  void RecordAttemptAsync(
+      AttemptOutcome outcome,
+      std::function<void(const AttemptOutcome& outcome, bool recorded)> done) override;
   void ReleaseLeases(const std::vector<std::string>& delivery_ids) override;
   int64_t NextDueAt(const std::vector<std::string>& exclude) override;
   Page<Delivery> ListDeliveries(const std::string& team_id, const std::string& webhook_id,

@@ -59,7 +59,8 @@ struct DeliveryFilter {
 // as it was when leased.
 struct DeliveryTask {
   Delivery delivery;
-  Event event;
+  Event event;            // without data: see data_json
+  std::string data_json;  // the event's data as stored (JSON text), sent as is
   std::string url;
   std::vector<std::string> secrets;  // signing secrets: current first, then a rotated-out one
   bool webhook_active = true;
@@ -130,8 +131,10 @@ class Store {
   // Same, without waiting: `done` runs (on the store's thread) once it is durable or has failed.
   // The engine uses it so workers go on sending while attempts are group-committed; a crash
   // before the commit leaves the delivery leased, and it is sent again: at least once holds.
-  virtual void RecordAttemptAsync(AttemptOutcome outcome,
-                                  std::function<void(bool recorded)> done) = 0;
+  // `done` gets the outcome back, so the caller needs no copy of it.
+  virtual void RecordAttemptAsync(
+      AttemptOutcome outcome,
+      std::function<void(const AttemptOutcome& outcome, bool recorded)> done) = 0;
   // Returns leased (in-flight) deliveries to pending, e.g. on graceful shutdown.
   virtual void ReleaseLeases(const std::vector<std::string>& delivery_ids) = 0;
   // Earliest next_attempt_at among waiting deliveries (0 when none): when to wake up.

@@ -149,7 +149,7 @@ TEST_F(StoreTest, LeaseRecordAndExpiredLeasesComeBack) {
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0].url, w.url);
   EXPECT_EQ(tasks[0].secrets, std::vector<std::string>{*w.secret});
-  EXPECT_EQ(tasks[0].event.data["n"], 1);
+  EXPECT_EQ(Json::parse(tasks[0].data_json)["n"], 1);
   EXPECT_TRUE(s->LeaseDue(200, 10, 30200, {}).empty());  // leased: not handed out twice
   auto again = s->LeaseDue(30100, 10, 60100, {});        // lease expired (crash): comes back
   ASSERT_EQ(again.size(), 1u);
