@@ -117,7 +117,8 @@ void DeliveryEngine::Wake() {
 }
 
 void DeliveryEngine::DispatchLoop() {
-  const size_t high_water = static_cast<size_t>(options_.workers) * 2;
+  // Leased tasks wait in memory up to this many; the dispatcher tops up at LowWater().
+  const size_t high_water = static_cast<size_t>(options_.workers) * 4;
   std::unique_lock lock(mu_);
   while (running_) {
     wake_ = false;
@@ -193,16 +194,20 @@ void DeliveryEngine::WorkerLoop() {
     metrics_.in_progress.fetch_sub(1);
     lock.lock();
     auto it = endpoints_.find(webhook_id);
-    bool more_for_endpoint = false;
+    bool more_for_endpoint = false, endpoint_drained = false;
     if (it != endpoints_.end()) {
       --it->second.active;
       more_for_endpoint = !it->second.waiting.empty();
+      endpoint_drained = it->second.active + static_cast<int>(it->second.waiting.size()) <=
+                         options_.per_endpoint_concurrency * 3 / 2;
       if (it->second.active == 0 && !more_for_endpoint) endpoints_.erase(it);
     }
     // Each wake-up is a context switch, and in a VM those dominate the cost of a delivery:
-    // the dispatcher only when the backlog ran low (or this endpoint was at its cap and left out
-    // of leases), another worker only for a task this one's slot freed.
-    if (!wake_ && (waiting_total_ <= LowWater() || at_cap_.count(webhook_id) > 0)) {
+    // the dispatcher only when the backlog ran low (or this endpoint, left out of the last lease
+    // for a full backlog, has half drained it), another worker only for a task this one's slot
+    // freed.
+    if (!wake_ &&
+        (waiting_total_ <= LowWater() || (endpoint_drained && at_cap_.count(webhook_id) > 0))) {
       wake_ = true;
       dispatch_cv_.notify_one();
     }

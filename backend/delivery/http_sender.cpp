@@ -358,6 +358,24 @@ SendResult HttpSender::Post(std::string_view url, const Headers& headers, std::s
       tls_verify_error = X509_V_OK;
       client->send(req, res, err);
       fired = Watchdog::Disarm(*watch);
+      // A kept-alive connection that the receiver closed while it sat idle in the pool fails
+      // before any response: that says nothing about the receiver, so send once more on a new
+      // connection, as browsers and curl do. (Had the request reached it, the receiver sees it
+      // twice: at-least-once, deduplicated by webhook-id.)
+      if (reused && !fired && res.status <= 0 &&
+          (err == httplib::Error::Write || err == httplib::Error::Read) &&
+          SteadyClock::now() < deadline) {
+        client = impl_->NewClient(*target, ip);
+        reused = false;
+        res = httplib::Response{};
+        err = httplib::Error::Success;
+        excerpt.clear();
+        total = 0;
+        too_large = false;
+        auto retry_watch = impl_->watchdog.Arm(client.get(), deadline);
+        client->send(req, res, err);
+        fired = Watchdog::Disarm(*retry_watch);
+      }
     }
 
     result.remote_address = ip.ToString();

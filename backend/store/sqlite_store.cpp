@@ -239,12 +239,13 @@ SqliteStore::~SqliteStore() {
   writer_db_.reset();
 }
 
-void SqliteStore::Write(std::function<void(Db&)> fn) {
+void SqliteStore::Write(std::function<void(Db&)> fn, Durability durability) {
   std::future<void> done;
   {
     std::lock_guard lock(write_mu_);
     if (stopping_) throw StoreError("store is closing");
-    write_queue_.push_back(WriteJob{std::move(fn), {}, {}});
+    write_queue_.push_back(
+        WriteJob{std::move(fn), {}, {}, durability == Durability::kBeforeCommit});
     done = write_queue_.back().done.get_future();
   }
   write_cv_.notify_one();
@@ -280,6 +281,13 @@ void SqliteStore::WriterLoop() {
           Query(db, "RELEASE job").Run();
           subscribers_.clear();  // it may hold what was just rolled back
         }
+        if (batch[i].before_commit) {
+          if (errors[i]) {
+            batch[i].done.set_exception(errors[i]);
+          } else {
+            batch[i].done.set_value();
+          }
+        }
       }
       Query(db, "COMMIT").Run();
       commits_.fetch_add(1);
@@ -290,7 +298,9 @@ void SqliteStore::WriterLoop() {
     }
     for (size_t i = 0; i < batch.size(); ++i) {
       const std::exception_ptr error = commit_error ? commit_error : errors[i];
-      if (batch[i].then) {
+      if (batch[i].before_commit) {
+        continue;  // answered already
+      } else if (batch[i].then) {
         batch[i].then(error);
       } else if (error) {
         batch[i].done.set_exception(error);
@@ -724,54 +734,59 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
                                                 const std::vector<std::string>& exclude) {
   const std::string excluded = Json(exclude).dump();
   std::vector<DeliveryTask> tasks;
-  Write([&](Db& db) {
-    tasks.clear();
-    std::unordered_map<std::string, std::vector<std::string>> secrets;  // by webhook id
-    Query q(db,
-            "SELECT d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, "
-            "d.created_at, d.updated_at, d.last_http_status, d.last_cause, "
-            "e.timestamp, e.data, w.url, w.secret_enc, w.prev_secret_enc, w.prev_valid_until, "
-            "w.active FROM deliveries d JOIN events e ON e.seq = d.event_seq "
-            "JOIN webhooks w ON w.id = d.webhook_id "
-            "WHERE d.status IN ('pending', 'failed', 'in_flight') AND d.due_at <= ?1 "
-            "AND (w.active = 1 OR e.type = 'webhook.test') "
-            "AND d.webhook_id NOT IN (SELECT value FROM json_each(?3)) "
-            "ORDER BY d.due_at LIMIT ?2");
-    q.Bind(1, now).Bind(2, static_cast<int64_t>(limit)).Bind(3, excluded);
-    while (q.Step()) {
-      DeliveryTask t;
-      Delivery& d = t.delivery;
-      d.id = q.Text(0);
-      d.webhook_id = q.Text(1);
-      d.team_id = q.Text(2);
-      d.event_id = q.Text(3);
-      d.event_type = q.Text(4);
-      d.status = DeliveryStatus::kInFlight;
-      d.attempt_count = static_cast<int>(q.Int(6));
-      d.created_at = q.Int(7);
-      d.updated_at = q.Int(8);
-      t.event = Event{d.event_id, d.event_type, d.team_id, q.Int(11), nullptr};
-      t.data_json = q.Text(12);
-      t.url = q.Text(13);
-      // An AES-GCM open per secret: once per webhook and lease, not per delivery.
-      auto [cached, fresh] = secrets.try_emplace(d.webhook_id);
-      if (fresh) {
-        if (auto s = OpenSecret(q.OptText(14), d.webhook_id)) cached->second.push_back(*s);
-        if (auto prev = q.OptText(15); prev && q.OptInt(16).value_or(0) > now) {
-          if (auto s = OpenSecret(prev, d.webhook_id)) cached->second.push_back(*s);
+  // A lease need not be durable before the sends start: lost in a crash (or a failed commit),
+  // the deliveries are simply still due and go out again, which at-least-once allows. Not
+  // waiting for the fsync keeps the workers fed under load.
+  Write(
+      [&](Db& db) {
+        tasks.clear();
+        std::unordered_map<std::string, std::vector<std::string>> secrets;  // by webhook id
+        Query q(db,
+                "SELECT d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, "
+                "d.created_at, d.updated_at, d.last_http_status, d.last_cause, "
+                "e.timestamp, e.data, w.url, w.secret_enc, w.prev_secret_enc, w.prev_valid_until, "
+                "w.active FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+                "JOIN webhooks w ON w.id = d.webhook_id "
+                "WHERE d.status IN ('pending', 'failed', 'in_flight') AND d.due_at <= ?1 "
+                "AND (w.active = 1 OR e.type = 'webhook.test') "
+                "AND d.webhook_id NOT IN (SELECT value FROM json_each(?3)) "
+                "ORDER BY d.due_at LIMIT ?2");
+        q.Bind(1, now).Bind(2, static_cast<int64_t>(limit)).Bind(3, excluded);
+        while (q.Step()) {
+          DeliveryTask t;
+          Delivery& d = t.delivery;
+          d.id = q.Text(0);
+          d.webhook_id = q.Text(1);
+          d.team_id = q.Text(2);
+          d.event_id = q.Text(3);
+          d.event_type = q.Text(4);
+          d.status = DeliveryStatus::kInFlight;
+          d.attempt_count = static_cast<int>(q.Int(6));
+          d.created_at = q.Int(7);
+          d.updated_at = q.Int(8);
+          t.event = Event{d.event_id, d.event_type, d.team_id, q.Int(11), nullptr};
+          t.data_json = q.Text(12);
+          t.url = q.Text(13);
+          // An AES-GCM open per secret: once per webhook and lease, not per delivery.
+          auto [cached, fresh] = secrets.try_emplace(d.webhook_id);
+          if (fresh) {
+            if (auto s = OpenSecret(q.OptText(14), d.webhook_id)) cached->second.push_back(*s);
+            if (auto prev = q.OptText(15); prev && q.OptInt(16).value_or(0) > now) {
+              if (auto s = OpenSecret(prev, d.webhook_id)) cached->second.push_back(*s);
+            }
+          }
+          t.secrets = cached->second;
+          t.webhook_active = q.Int(17) != 0;
+          tasks.push_back(std::move(t));
         }
-      }
-      t.secrets = cached->second;
-      t.webhook_active = q.Int(17) != 0;
-      tasks.push_back(std::move(t));
-    }
-    for (const auto& t : tasks) {
-      Query(db, "UPDATE deliveries SET status = 'in_flight', due_at = ? WHERE id = ?")
-          .Bind(1, lease_until)
-          .Bind(2, t.delivery.id)
-          .Run();
-    }
-  });
+        for (const auto& t : tasks) {
+          Query(db, "UPDATE deliveries SET status = 'in_flight', due_at = ? WHERE id = ?")
+              .Bind(1, lease_until)
+              .Bind(2, t.delivery.id)
+              .Run();
+        }
+      },
+      Durability::kBeforeCommit);
   return tasks;
 }
 
@@ -872,16 +887,23 @@ void SqliteStore::ReleaseLeases(const std::vector<std::string>& delivery_ids) {
 
 int64_t SqliteStore::NextDueAt(const std::vector<std::string>& exclude) {
   const std::string excluded = Json(exclude).dump();
-  return Read([&](Db& db) -> int64_t {
-    Query q(db,
-            "SELECT MIN(d.due_at) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-            "JOIN events e ON e.seq = d.event_seq "
-            "WHERE d.status IN ('pending', 'failed', 'in_flight') "
-            "AND (w.active = 1 OR e.type = 'webhook.test') "
-            "AND d.webhook_id NOT IN (SELECT value FROM json_each(?))");
-    q.Bind(1, excluded);
-    return q.Step() && !q.IsNull(0) ? q.Int(0) : 0;
-  });
+  int64_t next = 0;
+  // On the writer, not a reader: leases are answered before their commit, and the attempts
+  // recorded in the same batch decide when the next retry is due. A reader would see the
+  // leases' expiry instead and sleep past the retry.
+  Write(
+      [&](Db& db) {
+        Query q(db,
+                "SELECT MIN(d.due_at) FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+                "JOIN events e ON e.seq = d.event_seq "
+                "WHERE d.status IN ('pending', 'failed', 'in_flight') "
+                "AND (w.active = 1 OR e.type = 'webhook.test') "
+                "AND d.webhook_id NOT IN (SELECT value FROM json_each(?))");
+        q.Bind(1, excluded);
+        next = q.Step() && !q.IsNull(0) ? q.Int(0) : 0;
+      },
+      Durability::kBeforeCommit);
+  return next;
 }
 
 Delivery SqliteStore::LoadDeliveryRow(Query& q) {

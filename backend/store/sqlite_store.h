@@ -85,10 +85,15 @@ class SqliteStore final : public Store {
     std::function<void(Db&)> fn;
     std::promise<void> done;                       // for Write: the caller waits on it
     std::function<void(std::exception_ptr)> then;  // for WriteAsync: called after the commit
+    bool before_commit = false;                    // `done` is set once fn ran (kBeforeCommit)
+  };
+  enum class Durability {
+    kCommitted,     // Write returns once the transaction holding fn is on disk
+    kBeforeCommit,  // Write returns once fn ran; its commit may still fail (or a crash lose it)
   };
   // Runs `fn` on the writer connection inside a group-committed transaction; returns once it is
-  // durable, rethrowing what `fn` threw.
-  void Write(std::function<void(Db&)> fn);
+  // durable (or ran, see Durability), rethrowing what `fn` threw.
+  void Write(std::function<void(Db&)> fn, Durability durability = Durability::kCommitted);
   // Queues `fn` like Write but returns at once; `then` runs on the writer thread once the batch
   // is durable (null) or failed (the error).
   void WriteAsync(std::function<void(Db&)> fn, std::function<void(std::exception_ptr)> then);

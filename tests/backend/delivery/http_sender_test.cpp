@@ -370,6 +370,31 @@ TEST_F(HttpSenderTest, KeepAliveConnectionIsReused) {
   EXPECT_EQ(ports[0], ports[1]);  // same TCP connection
 }
 
+// Receivers close idle kept-alive connections (often after a few seconds); a send on such a
+// pooled connection must go out on a new connection instead of counting as a failed attempt.
+// httplib notices a connection closed before the send; one closed during the send (the
+// receiver's idle timer firing just then) goes through HttpSender's resend, which this test
+// cannot time deterministically.
+TEST_F(HttpSenderTest, IdleConnectionClosedByTheReceiverIsReplacedNotAFailure) {
+  std::vector<int> ports;
+  std::mutex m;
+  server_.svr().set_keep_alive_timeout(0);  // closes each connection right after its response
+  server_.svr().Post("/hook", [&](const httplib::Request& req, httplib::Response&) {
+    std::lock_guard<std::mutex> lock(m);
+    ports.push_back(req.remote_port);
+  });
+  server_.Start();
+  HttpSender sender(TrustingTestCa(), allow_loopback_, clock_);
+  ASSERT_TRUE(sender.Post(server_.Url("/hook"), {}, "{}").succeeded());
+  EXPECT_EQ(sender.idle_connections(), 1u);  // pooled, though the receiver closes it
+  auto second = sender.Post(server_.Url("/hook"), {}, "{}");
+  EXPECT_TRUE(second.succeeded()) << second.attempt.error;
+  ASSERT_EQ(ports.size(), 2u);
+  // Normally the receiver has closed by now and the send went out on a new connection; should
+  // the old one still have been open, it was reused.
+  EXPECT_EQ(second.reused_connection, ports[0] == ports[1]);
+}
+
 TEST_F(HttpSenderTest, ConcurrentPostsFromManyThreads) {
   std::atomic<int> hits{0};
   server_.svr().Post("/hook", [&](const httplib::Request&, httplib::Response&) { ++hits; });

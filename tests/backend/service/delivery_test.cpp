@@ -149,7 +149,7 @@ TEST_F(DeliveryServiceTest, FailuresAreRetriedOnTheScheduleUntilSuccess) {
   const std::string delivery = Ingest("evt-1");
   ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(delivery, "succeeded"); }));
   const Json d = Delivery(delivery);
-  ASSERT_EQ(d["attempts"].size(), 3u);
+  ASSERT_EQ(d["attempts"].size(), 3u) << d.dump(1) << server_->Log();
   EXPECT_EQ(d["attempts"][0]["http_status"], 500);
   EXPECT_EQ(d["attempts"][0]["cause"], "http_status");
   EXPECT_EQ(d["attempts"][0]["response_excerpt"], "try later");
