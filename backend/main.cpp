@@ -76,9 +76,17 @@ int main(int argc, char** argv) {
       ->envname("WEBHOOKD_MAX_BODY_BYTES")
       ->check(CLI::Range(1024, 64 * 1024 * 1024))
       ->capture_default_str();
-  serve_cmd->add_option("--workers", serve.workers, "Concurrent outgoing deliveries")
+  serve_cmd
+      ->add_option("--workers", serve.workers,
+                   "Concurrent outgoing deliveries (0: accept and queue events, send nothing)")
       ->envname("WEBHOOKD_WORKERS")
-      ->check(CLI::Range(1, 1024))
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--delivery-nice", serve.delivery_nice,
+                   "CPU priority steps the delivery threads yield to the API (0-19)")
+      ->envname("WEBHOOKD_DELIVERY_NICE")
+      ->check(CLI::Range(0, 19))
       ->capture_default_str();
   serve_cmd
       ->add_option("--per-endpoint-concurrency", serve.per_endpoint_concurrency,

@@ -17,6 +17,12 @@
 #                          served, and wrk does not report them: the run would measure fewer
 #                          clients than asked and hide their waiting from p99. The bench checks
 #                          this (Little's law: in-flight = rate x mean latency) and says so.
+#   BENCH_WORKERS [0]     (webhookd --workers. 0: the API alone -- deliveries are queued durably
+#                          but not sent; bench/delivery_bench.sh measures ingest and delivery
+#                          together. 32 (webhookd's default): the engine runs alongside and
+#                          attempts every delivery as fast as the store takes it; the webhooks
+#                          point at a refused address, so each attempt is refused, recorded and
+#                          rescheduled: ingest shares the 2 cores and the store with that)
 #   BENCH_SERVE_ARGS      (more `webhookd serve` flags, word-split)
 #   BENCH_ONLY [all]      (get | post | all)
 #   BENCH_DATA_PARENT     (where the temporary data dir goes; default $TMPDIR or /tmp. Use a
@@ -38,6 +44,7 @@ n_webhooks="${BENCH_WEBHOOKS:-20}"
 n_subscribed="${BENCH_SUBSCRIBED:-5}"
 only="${BENCH_ONLY:-all}"
 http_threads="${BENCH_HTTP_THREADS:-$connections}"
+workers="${BENCH_WORKERS:-0}"
 event_type="team.update"
 other_type="reseller.update"
 
@@ -85,7 +92,7 @@ admin_token="$("$bin" token create --team bench --role admin --data-dir "$data")
 ingest_token="$("$bin" token create --team bench --role ingest --data-dir "$data")"
 [[ "$admin_token" == mwh_* && "$ingest_token" == mwh_* ]] || die "token create printed no token"
 
-serve_args=(serve --listen 127.0.0.1:0 --data-dir "$data" --log-level warn)
+serve_args=(serve --listen 127.0.0.1:0 --data-dir "$data" --log-level warn --workers "$workers")
 [[ "$http_threads" != default ]] && serve_args+=(--http-threads "$http_threads")
 # shellcheck disable=SC2206
 [[ -n "${BENCH_SERVE_ARGS:-}" ]] && serve_args+=($BENCH_SERVE_ARGS)
@@ -135,7 +142,8 @@ export BENCH_ADMIN_TOKEN="$admin_token" BENCH_INGEST_TOKEN="$ingest_token"
 BENCH_RUN_ID="bench$(date +%s)"
 export BENCH_RUN_ID BENCH_EVENT_TYPE="$event_type" BENCH_ACCEPTED_DIR="$work"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
-echo "api_bench: webhookd $bin on $base (--http-threads $http_threads), data dir on $fs_type," \
+echo "api_bench: webhookd $bin on $base (--http-threads $http_threads --workers $workers)," \
+  "data dir on $fs_type," \
   "$(nproc) cores, load average $load_before;" \
   "wrk -t$wrk_threads -c$connections -d$duration; $n_webhooks webhooks ($n_subscribed subscribed to $event_type)"
 if [[ "$only" == all || "$only" == get ]]; then
@@ -182,7 +190,7 @@ fi
 ms() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1000 }'; }
 verdict() { awk -v v="$1" -v t="$2" -v dir="$3" 'BEGIN { ok = (dir == ">=") ? v >= t : v <= t; print ok ? "ok" : "MISSED" }'; }
 echo
-printf '%-22s %10s %10s %9s %9s %9s %8s   %s\n' endpoint "req/s" "2xx/s" "p50 ms" "p99 ms" "max ms" "non-2xx" "target"
+printf '%-38s %10s %10s %9s %9s %9s %8s   %s\n' endpoint "req/s" "2xx/s" "p50 ms" "p99 ms" "max ms" "non-2xx" "target"
 for name in get post; do
   [[ -f "$work/$name.result" ]] || continue
   rps="$(field $name ok_rps)"; p50="$(ms "$(field $name p50_us)")"; p99="$(ms "$(field $name p99_us)")"
@@ -192,9 +200,10 @@ for name in get post; do
     target=">= 10000/s: $(verdict "$rps" 10000 '>=')"
   else
     label="POST /api/v1/events"
+    (( workers == 0 )) && label+=" (engine paused)"
     target=">= 5000/s: $(verdict "$rps" 5000 '>='), p99 <= 20 ms: $(verdict "$p99" 20 '<=')"
   fi
-  printf '%-22s %10.0f %10.0f %9s %9s %9s %8s   %s\n' "$label" "$(field $name rps)" "$rps" "$p50" "$p99" "$max" "$other" "$target"
+  printf '%-38s %10.0f %10.0f %9s %9s %9s %8s   %s\n' "$label" "$(field $name rps)" "$rps" "$p50" "$p99" "$max" "$other" "$target"
 done
 [[ "$durable" != "n/a" ]] && echo "durability check (every 202'd event stored, fan-out complete): $durable"
 for name in get post; do

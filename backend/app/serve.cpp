@@ -155,6 +155,7 @@ int RunServe(const ServeOptions& o) {
       schedule);
   delivery::EngineOptions engine_options;
   engine_options.workers = o.workers;
+  engine_options.nice = o.delivery_nice;
   engine_options.per_endpoint_concurrency = o.per_endpoint_concurrency;
   engine_options.lease_ms = o.lease_ms > 0 ? o.lease_ms : 2 * o.request_timeout_ms + 30000;
   engine_options.auto_disable_after_ms = o.auto_disable_after_ms;
@@ -233,7 +234,13 @@ int RunServe(const ServeOptions& o) {
     spdlog::warn("reclaimed {} deliveries leased by a previous webhookd that did not stop cleanly",
                  reclaimed);
   }
-  engine.Start();
+  if (o.workers > 0) {
+    engine.Start();
+  } else {
+    spdlog::warn(
+        "--workers 0: deliveries are queued durably but not sent until webhookd runs "
+        "with workers again");
+  }
   server->listen_after_bind();
   // listen_after_bind returns once stop() closed the socket; the thread pool has finished the
   // requests it had.

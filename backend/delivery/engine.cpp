@@ -1,9 +1,14 @@
 #include "delivery/engine.h"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <sstream>
 
 #include "crypto/crypto.h"
@@ -23,6 +28,14 @@ std::optional<std::string> HeaderValue(const Headers& headers, std::string_view 
     }
   }
   return std::nullopt;
+}
+
+// Names the calling thread (top -H, perf) and lowers its CPU priority by `nice` steps.
+void SetUpEngineThread(const char* name, int nice) {
+  pthread_setname_np(pthread_self(), name);
+  if (nice > 0 && setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice) != 0) {
+    spdlog::debug("could not lower the priority of {}: {}", name, std::strerror(errno));
+  }
 }
 
 }  // namespace
@@ -117,6 +130,7 @@ void DeliveryEngine::Wake() {
 }
 
 void DeliveryEngine::DispatchLoop() {
+  SetUpEngineThread("dispatcher", options_.nice);
   // Leased tasks wait in memory up to this many; the dispatcher tops up at LowWater().
   const size_t high_water = static_cast<size_t>(options_.workers) * 4;
   std::unique_lock lock(mu_);
@@ -182,6 +196,7 @@ bool DeliveryEngine::TakeRunnable(store::DeliveryTask& out) {
 }
 
 void DeliveryEngine::WorkerLoop() {
+  SetUpEngineThread("delivery", options_.nice);
   std::unique_lock lock(mu_);
   while (true) {
     store::DeliveryTask task;
@@ -225,6 +240,12 @@ void DeliveryEngine::Deliver(store::DeliveryTask& task) {
     headers = {{"webhook-id", task.event.id}, {"webhook-timestamp", std::to_string(unix_seconds)}};
   } else {
     headers = SignedHeaders(task.secrets, task.event.id, unix_seconds, body);
+  }
+  {
+    // Attempts are recorded without waiting (below), but not without bound: past this many
+    // awaiting their commit the worker waits, and the engine runs at the pace the store takes.
+    std::unique_lock lock(records_mu_);
+    records_cv_.wait(lock, [&] { return pending_records_ < 4 * options_.workers; });
   }
   SendResult sent = sender_.Post(task.url, headers, body);
   store::AttemptOutcome outcome = Decide(task, sent);
@@ -271,6 +292,8 @@ void DeliveryEngine::Recorded(const store::DeliveryTask& task, const store::Atte
     if (outcome.disable_reason) {
       spdlog::warn("webhook {} disabled: {}", task.delivery.webhook_id, *outcome.disable_reason);
     }
+    // The retry is due soon, perhaps before the dispatcher means to look again.
+    if (outcome.status == DeliveryStatus::kFailed) Wake();
     if (observer_) observer_(task, outcome);
   }
   std::lock_guard lock(records_mu_);

@@ -160,6 +160,22 @@ TEST_F(DeliveryServiceTest, FailuresAreRetriedOnTheScheduleUntilSuccess) {
   EXPECT_EQ(ids, std::set<std::string>{"evt-1"});
 }
 
+// --workers 0 accepts and queues events but sends nothing; the queue survives a restart and a
+// webhookd with workers delivers it.
+TEST_F(DeliveryServiceTest, WithoutWorkersEventsWaitInTheQueueForTheNextRun) {
+  HttpsReceiver receiver;
+  Start({"--workers", "0"});
+  CreateWebhook(receiver.Url());
+  const std::string delivery = Ingest("evt-1");
+  EXPECT_TRUE(DeliveryIs(delivery, "pending"));
+  EXPECT_NE(server_->Log().find("--workers 0"), std::string::npos) << server_->Log();
+  EXPECT_EQ(server_->Stop(), 0);
+  EXPECT_EQ(receiver.Count(), 0u);
+  Start();
+  ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(delivery, "succeeded"); }));
+  EXPECT_EQ(receiver.Count(), 1u);
+}
+
 TEST_F(DeliveryServiceTest, RedirectsAreFailuresAndNeverFollowed) {
   HttpsReceiver target;
   HttpsReceiver redirecting([&](const httplib::Request&, httplib::Response& res) {
