@@ -78,7 +78,7 @@ struct QueueStats {
   int64_t pending = 0;        // pending + failed-awaiting-retry
   int64_t in_flight = 0;      // leased
   int64_t oldest_due_at = 0;  // next_attempt_at of the oldest due delivery, 0 when none
-  int64_t succeeded = 0, failed = 0, exhausted = 0;
+  int64_t failed = 0;         // of pending: tried before, waiting for a retry
 };
 
 class Store {
