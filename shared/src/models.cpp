@@ -4,10 +4,8 @@
 #include <cstdio>
 
 namespace mambo {
-namespace {
 
-// Days from 1970-01-01 to y-m-d in the proleptic Gregorian calendar, and back
-// (H. Hinnant's public-domain algorithms: exact for every representable date).
+// H. Hinnant's public-domain algorithms, here and in CivilFromDays below.
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
   const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -17,6 +15,9 @@ int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
+namespace {
+
+// The inverse of DaysFromCivil.
 void CivilFromDays(int64_t z, int64_t& y, unsigned& m, unsigned& d) {
   z += 719468;
   const int64_t era = (z >= 0 ? z : z - 146096) / 146097;

@@ -97,6 +97,9 @@ std::string_view ToString(FailureCause cause);
 // RFC 3339 UTC with milliseconds. ParseTimestamp accepts "Z" or a numeric offset and fractional
 // seconds of any length; it returns nullopt for anything else.
 std::string FormatTimestamp(int64_t unix_ms);
+// Days from 1970-01-01 to y-m-d (proleptic Gregorian, exact for every representable date);
+// what timegm does, without its dependence on the TZ environment.
+int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d);
 std::optional<int64_t> ParseTimestamp(std::string_view text);
 
 NLOHMANN_JSON_SERIALIZE_ENUM(DeliveryStatus, {
