@@ -83,6 +83,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   serve_cmd
+      ->add_option("--dns-cache-ms", serve.dns_cache_ms,
+                   "How long a receiver's resolved addresses are reused (0: resolve every time)")
+      ->envname("WEBHOOKD_DNS_CACHE_MS")
+      ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
+      ->capture_default_str();
+  serve_cmd
       ->add_option("--delivery-nice", serve.delivery_nice,
                    "CPU priority steps the delivery threads yield to the API (0-19)")
       ->envname("WEBHOOKD_DELIVERY_NICE")

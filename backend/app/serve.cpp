@@ -123,7 +123,10 @@ int RunServe(const ServeOptions& o) {
 
   // The delivery engine: guard -> sender -> engine, all on one clock.
   delivery::SystemClock clock;
-  delivery::AddressGuard guard(allow.cidrs);
+  delivery::AddressGuard guard(
+      allow.cidrs, o.dns_cache_ms > 0
+                       ? delivery::CachingResolver(delivery::Resolve, clock, o.dns_cache_ms)
+                       : delivery::ResolverFn(delivery::Resolve));
   delivery::HttpSenderOptions sender_options;
   sender_options.connect_timeout_ms = o.connect_timeout_ms;
   sender_options.request_timeout_ms = o.request_timeout_ms;

@@ -7,7 +7,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <stdexcept>
+#include <unordered_map>
 
 namespace mambo::delivery {
 namespace {
@@ -344,6 +347,36 @@ ResolveResult Resolve(const std::string& host, uint16_t port) {
   freeaddrinfo(result);
   if (out.addresses.empty()) out.error = "no IPv4 or IPv6 addresses";
   return out;
+}
+
+ResolverFn CachingResolver(ResolverFn inner, const Clock& clock, int64_t ttl_ms,
+                           size_t max_entries) {
+  struct Entry {
+    ResolveResult result;
+    int64_t expires_at = 0;
+  };
+  struct Cache {
+    std::mutex mu;
+    std::unordered_map<std::string, Entry> entries;  // "host|port"
+  };
+  auto cache = std::make_shared<Cache>();
+  return [inner = std::move(inner), &clock, ttl_ms, max_entries, cache](const std::string& host,
+                                                                        uint16_t port) {
+    const std::string key = host + "|" + std::to_string(port);
+    const int64_t now = clock.NowMs();
+    {
+      std::lock_guard lock(cache->mu);
+      auto it = cache->entries.find(key);
+      if (it != cache->entries.end() && it->second.expires_at > now) return it->second.result;
+    }
+    ResolveResult fresh = inner(host, port);  // not under the lock: lookups can take seconds
+    if (fresh.error.empty()) {
+      std::lock_guard lock(cache->mu);
+      if (cache->entries.size() >= max_entries) cache->entries.clear();
+      cache->entries[key] = Entry{fresh, now + ttl_ms};
+    }
+    return fresh;
+  };
 }
 
 AddressGuard::AddressGuard(std::vector<Cidr> allow, Resolver resolver)

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "delivery/clock.h"
 #include "mambo/models.h"
 
 namespace mambo::delivery {
@@ -99,6 +100,16 @@ struct ResolveResult {
 // getaddrinfo(host, port) for TCP: every address, IPv4 and IPv6.
 ResolveResult Resolve(const std::string& host, uint16_t port);
 
+// `inner` with successful answers kept for `ttl_ms` by `clock` (failures are not kept: the
+// delivery is retried on its schedule and should see DNS recover). Without it every delivery is
+// a DNS query, thousands a second under load. The guard still checks every cached answer, so a
+// name that starts answering with a private address is refused once its entry expires: the
+// TTL bounds how long a rebinding can lag, it never lets one through. Thread-safe; at most
+// `max_entries` names (all dropped when full: simple, and refilled at one query per name).
+using ResolverFn = std::function<ResolveResult(const std::string& host, uint16_t port)>;
+ResolverFn CachingResolver(ResolverFn inner, const Clock& clock, int64_t ttl_ms,
+                           size_t max_entries = 10000);
+
 struct CheckResult {
   FailureCause cause = FailureCause::kNone;  // kNone, kDns or kBlockedAddress
   std::string error;                         // readable reason when not kNone
@@ -108,7 +119,7 @@ struct CheckResult {
 
 class AddressGuard {
  public:
-  using Resolver = std::function<ResolveResult(const std::string& host, uint16_t port)>;
+  using Resolver = ResolverFn;
 
   // `allow` overrides the classifier for operators who deliver to private ranges on purpose.
   // `resolver` is injectable so tests can map names to addresses without touching DNS.

@@ -248,6 +248,34 @@ TEST(AddressGuardCheckTest, DnsFailureIsNotABlock) {
   EXPECT_EQ(guard.Check("", 443).cause, FailureCause::kDns);
 }
 
+// Answers are reused for the TTL, failures are not, and an answer that turns private after its
+// entry expired is refused (the cache bounds how late a rebinding is seen, it never hides one).
+TEST(AddressGuardCheckTest, CachedAnswersExpireAndAreStillChecked) {
+  std::map<std::string, std::vector<std::string>> table{{"hooks.example.com", {"93.184.216.34"}}};
+  int lookups = 0;
+  auto counting = [&](const std::string& host, uint16_t port) {
+    ++lookups;
+    return FakeDns(table)(host, port);
+  };
+  ManualClock clock(1000);
+  AddressGuard guard({}, CachingResolver(counting, clock, 30000));
+  EXPECT_TRUE(guard.Check("hooks.example.com", 443).ok());
+  EXPECT_TRUE(guard.Check("hooks.example.com", 443).ok());
+  EXPECT_EQ(lookups, 1);
+  EXPECT_TRUE(guard.Check("hooks.example.com", 8443).ok());  // another port, another entry
+  EXPECT_EQ(lookups, 2);
+  EXPECT_EQ(guard.Check("nxdomain.example", 443).cause, FailureCause::kDns);
+  EXPECT_EQ(guard.Check("nxdomain.example", 443).cause, FailureCause::kDns);
+  EXPECT_EQ(lookups, 4);                      // failures are asked again
+  table["hooks.example.com"] = {"10.0.0.5"};  // the name now points inside
+  clock.Advance(29999);
+  EXPECT_TRUE(guard.Check("hooks.example.com", 443).ok());  // still the checked public answer
+  EXPECT_EQ(lookups, 4);
+  clock.Advance(1);
+  EXPECT_EQ(guard.Check("hooks.example.com", 443).cause, FailureCause::kBlockedAddress);
+  EXPECT_EQ(lookups, 5);
+}
+
 TEST(AddressGuardCheckTest, AllowListOverridesForItsRangesOnly) {
   auto allow = ParseCidrList("127.0.0.1/32,10.0.0.0/8");
   ASSERT_FALSE(allow.error);
