@@ -810,19 +810,26 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
 }
 
 void SqliteStore::RecordAttempt(const AttemptOutcome& o) {
-  Write([&](Db& db) { RecordAttemptIn(db, o); });
+  const HeaderTexts headers = SerializeHeaders(o);
+  Write([&](Db& db) { RecordAttemptIn(db, o, headers); });
+}
+
+// Serialised by the caller: the writer thread is the one every write waits on.
+SqliteStore::HeaderTexts SqliteStore::SerializeHeaders(const AttemptOutcome& o) {
+  return {Json(o.attempt.request_headers).dump(), Json(o.attempt.response_headers).dump()};
 }
 
 void SqliteStore::RecordAttemptAsync(AttemptOutcome outcome,
                                      std::function<void(const AttemptOutcome&, bool)> done) {
   auto shared = std::make_shared<const AttemptOutcome>(std::move(outcome));
-  WriteAsync([this, shared](Db& db) { RecordAttemptIn(db, *shared); },
+  WriteAsync([this, shared, headers = SerializeHeaders(*shared)](
+                 Db& db) { RecordAttemptIn(db, *shared, headers); },
              [shared, done = std::move(done)](std::exception_ptr error) {
                done(*shared, error == nullptr);
              });
 }
 
-void SqliteStore::RecordAttemptIn(Db& db, const AttemptOutcome& o) {
+void SqliteStore::RecordAttemptIn(Db& db, const AttemptOutcome& o, const HeaderTexts& headers) {
   {
     const DeliveryAttempt& a = o.attempt;
     Query(db,
@@ -837,8 +844,8 @@ void SqliteStore::RecordAttemptIn(Db& db, const AttemptOutcome& o) {
         .Bind(6, a.http_status)
         .Bind(7, ToString(a.cause))
         .Bind(8, a.error)
-        .Bind(9, Json(a.request_headers).dump())
-        .Bind(10, Json(a.response_headers).dump())
+        .Bind(9, headers.request)
+        .Bind(10, headers.response)
         .BindBlob(11, a.response_excerpt)
         .Bind(12, a.response_truncated)
         .Run();

@@ -97,7 +97,11 @@ class SqliteStore final : public Store {
   // Queues `fn` like Write but returns at once; `then` runs on the writer thread once the batch
   // is durable (null) or failed (the error).
   void WriteAsync(std::function<void(Db&)> fn, std::function<void(std::exception_ptr)> then);
-  void RecordAttemptIn(Db& db, const AttemptOutcome& outcome);
+  struct HeaderTexts {
+    std::string request, response;  // the attempt's headers as JSON
+  };
+  static HeaderTexts SerializeHeaders(const AttemptOutcome& outcome);
+  void RecordAttemptIn(Db& db, const AttemptOutcome& outcome, const HeaderTexts& headers);
   void WriterLoop();
   void CheckpointLoop();
   template <typename F>
