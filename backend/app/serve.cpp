@@ -172,7 +172,20 @@ int RunServe(const ServeOptions& o) {
       *store, [&clock] { return clock.NowMs(); }, api_options, [&engine] { engine.Wake(); });
   api.Register(*server);
   server->Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
-    res.set_content(engine.PrometheusText(), "text/plain; version=0.0.4");
+    const store::Store::WriteStats w = store->WriteStatistics();
+    res.set_content(
+        engine.PrometheusText() +
+            "# HELP mambo_store_commits_total Transactions committed by the store writer (each "
+            "with changes costs one fsync).\n# TYPE mambo_store_commits_total "
+            "counter\nmambo_store_commits_total " +
+            std::to_string(w.commits) +
+            "\n# HELP mambo_store_writes_total Writes committed; several share a commit (group "
+            "commit).\n# TYPE mambo_store_writes_total counter\nmambo_store_writes_total " +
+            std::to_string(w.writes) +
+            "\n# HELP mambo_store_write_queue Writes waiting for the store writer.\n"
+            "# TYPE mambo_store_write_queue gauge\nmambo_store_write_queue " +
+            std::to_string(w.queued) + "\n",
+        "text/plain; version=0.0.4");
   });
 
   server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {

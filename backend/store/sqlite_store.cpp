@@ -310,6 +310,7 @@ void SqliteStore::WriterLoop() {
       }
       Query(db, "COMMIT").Run();
       commits_.fetch_add(1);
+      committed_writes_.fetch_add(batch.size());
     } catch (...) {
       commit_error = std::current_exception();
       sqlite3_exec(db.raw(), "ROLLBACK", nullptr, nullptr, nullptr);
@@ -1041,6 +1042,15 @@ int64_t SqliteStore::RecoverDeliveries(const std::string& team_id, const std::st
     count = q.Changes();
   });
   return count;
+}
+
+Store::WriteStats SqliteStore::WriteStatistics() {
+  WriteStats s;
+  s.commits = commits_.load();
+  s.writes = committed_writes_.load();
+  std::lock_guard lock(write_mu_);
+  s.queued = write_queue_.size();
+  return s;
 }
 
 QueueStats SqliteStore::Stats() {

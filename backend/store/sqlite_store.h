@@ -71,6 +71,7 @@ class SqliteStore final : public Store {
   int64_t RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
                             int64_t since, int64_t now) override;
   QueueStats Stats() override;
+  WriteStats WriteStatistics() override;
   std::vector<Webhook> FailingWebhooks(int64_t since) override;
   bool DisableWebhook(const std::string& team_id, const std::string& id, const std::string& reason,
                       const AuditEntry& audit) override;
@@ -147,6 +148,7 @@ class SqliteStore final : public Store {
   std::thread checkpointer_;
   std::condition_variable checkpoint_cv_;  // only for stopping the checkpointer promptly
   std::atomic<uint64_t> commits_{0};
+  std::atomic<uint64_t> committed_writes_{0};
 
   std::mutex read_mu_;
   std::vector<std::unique_ptr<Db>> read_pool_;

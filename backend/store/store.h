@@ -151,6 +151,13 @@ class Store {
   virtual int64_t RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
                                     int64_t since, int64_t now) = 0;
   virtual QueueStats Stats() = 0;
+  // The write path since start, for /metrics: writes per commit is what group commit buys.
+  struct WriteStats {
+    uint64_t commits = 0;  // transactions committed (one fsync each)
+    uint64_t writes = 0;   // writes they carried
+    uint64_t queued = 0;   // writes waiting for the writer now
+  };
+  virtual WriteStats WriteStatistics() = 0;
   // Auto-disable candidates: active webhooks with no success since `since` (nor ever, when
   // created before it) and a delivery that exhausted its retries after the last success.
   // Without secret values, as in ListWebhooks.

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <map>
+#include <regex>
 #include <set>
 #include <thread>
 
@@ -117,6 +118,13 @@ TEST_F(DeliveryServiceTest, EventReachesTheReceiverSignedAndTheAttemptIsRecorded
             std::string::npos);
   EXPECT_NE(metrics->body.find("mambo_delivery_queue_depth 0"), std::string::npos);
   EXPECT_NE(metrics->body.find("mambo_delivery_oldest_pending_age_seconds"), std::string::npos);
+  // Committed writes so far: at least the webhook, the event and the attempt.
+  std::smatch writes;
+  ASSERT_TRUE(
+      std::regex_search(metrics->body, writes, std::regex("\nmambo_store_writes_total ([0-9]+)\n")))
+      << metrics->body;
+  EXPECT_GE(std::stoull(writes[1]), 3u);
+  EXPECT_NE(metrics->body.find("mambo_store_write_queue "), std::string::npos);
 }
 
 TEST_F(DeliveryServiceTest, AddressGuardRefusesLoopbackWithoutTheAllowList) {
