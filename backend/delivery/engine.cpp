@@ -123,10 +123,11 @@ void DeliveryEngine::Stop() {
 
 void DeliveryEngine::Wake() {
   std::lock_guard lock(mu_);
-  wake_ = true;
-  // With a backlog above low water the dispatcher would lease nothing now; the workers wake
-  // it once they have drained it (ingest calls this for every event).
-  if (waiting_total_ <= LowWater()) dispatch_cv_.notify_one();
+  // Ingest calls this for every event: one wake-up per dispatcher round is enough.
+  if (!wake_) {
+    wake_ = true;
+    dispatch_cv_.notify_one();
+  }
 }
 
 void DeliveryEngine::DispatchLoop() {
@@ -137,19 +138,26 @@ void DeliveryEngine::DispatchLoop() {
   while (running_) {
     wake_ = false;
     const int64_t now = clock_.NowMs();
+    // Each endpoint may hold at most 2 x its concurrency (sending + waiting): what it can send
+    // well within a lease, however slow it is. Tasks waiting behind an endpoint at its cap do
+    // not count against the backlog the others get: a hung endpoint must not starve them.
+    const size_t per_endpoint = 2 * static_cast<size_t>(options_.per_endpoint_concurrency);
+    store::Store::LeaseRoom room;
+    room.default_room = per_endpoint;
     std::vector<std::string> full;
-    size_t capacity = 0;
+    size_t runnable = 0;
     at_cap_.clear();
-    if (waiting_total_ <= LowWater()) {
-      capacity = high_water - waiting_total_;
-      for (const auto& [id, endpoint] : endpoints_) {
-        if (endpoint.active + static_cast<int>(endpoint.waiting.size()) >=
-            2 * options_.per_endpoint_concurrency) {
-          full.push_back(id);
-          at_cap_.insert(id);
-        }
+    for (const auto& [id, endpoint] : endpoints_) {
+      const size_t held = static_cast<size_t>(endpoint.active) + endpoint.waiting.size();
+      room.room[id] = held >= per_endpoint ? 0 : per_endpoint - held;
+      if (held >= per_endpoint) {
+        full.push_back(id);
+        at_cap_.insert(id);
       }
+      if (endpoint.active < options_.per_endpoint_concurrency) runnable += endpoint.waiting.size();
     }
+    const size_t capacity =
+        runnable <= LowWater() ? high_water - std::min(high_water, runnable) : 0;
     lock.unlock();
     if (now >= next_auto_disable_check_) {
       next_auto_disable_check_ = now + options_.auto_disable_check_every_ms;
@@ -158,7 +166,7 @@ void DeliveryEngine::DispatchLoop() {
     std::vector<store::DeliveryTask> leased;
     int64_t next_due = 0;
     try {
-      if (capacity > 0) leased = store_.LeaseDue(now, capacity, now + options_.lease_ms, full);
+      if (capacity > 0) leased = store_.LeaseDue(now, capacity, now + options_.lease_ms, room);
       if (leased.size() < capacity) next_due = store_.NextDueAt(full);
     } catch (const std::exception& e) {
       spdlog::error("delivery queue unavailable: {}", e.what());
@@ -200,7 +208,15 @@ void DeliveryEngine::WorkerLoop() {
   std::unique_lock lock(mu_);
   while (true) {
     store::DeliveryTask task;
-    work_cv_.wait(lock, [&] { return !running_ || TakeRunnable(task); });
+    if (!TakeRunnable(task)) {
+      // About to idle: ask for more. (Low water alone is not enough: tasks waiting behind
+      // endpoints at their cap can keep the backlog above it while workers have nothing.)
+      if (running_ && !wake_) {
+        wake_ = true;
+        dispatch_cv_.notify_one();
+      }
+      work_cv_.wait(lock, [&] { return !running_ || TakeRunnable(task); });
+    }
     if (task.delivery.id.empty()) return;  // stopping and nothing taken
     lock.unlock();
     const std::string webhook_id = task.delivery.webhook_id;

@@ -751,8 +751,15 @@ std::string SqliteStore::QueueSingleDelivery(const Event& event, const std::stri
 // ---------------------------------------------------------------- delivery queue
 
 std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64_t lease_until,
-                                                const std::vector<std::string>& exclude) {
-  const std::string excluded = Json(exclude).dump();
+                                                const LeaseRoom& room) {
+  Json excluded = Json::array();
+  for (const auto& [webhook_id, n] : room.room) {
+    if (n == 0) excluded.push_back(webhook_id);
+  }
+  const std::string excluded_text = excluded.dump();
+  // Rows of webhooks out of room are read and skipped; reading at most this many keeps a lease
+  // cheap behind one webhook's long backlog (that webhook is left out of the next lease).
+  const int64_t scan_limit = static_cast<int64_t>(std::min<size_t>(limit, 1 << 20)) * 4;
   std::vector<DeliveryTask> tasks;
   // A lease need not be durable before the sends start: lost in a crash (or a failed commit),
   // the deliveries are simply still due and go out again, which at-least-once allows. Not
@@ -771,12 +778,18 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
                 "AND (w.active = 1 OR e.type = 'webhook.test') "
                 "AND d.webhook_id NOT IN (SELECT value FROM json_each(?3)) "
                 "ORDER BY d.due_at LIMIT ?2");
-        q.Bind(1, now).Bind(2, static_cast<int64_t>(limit)).Bind(3, excluded);
-        while (q.Step()) {
+        q.Bind(1, now).Bind(2, scan_limit).Bind(3, excluded_text);
+        std::unordered_map<std::string, size_t> taken;  // by webhook id
+        while (tasks.size() < limit && q.Step()) {
+          std::string webhook_id = q.Text(1);
+          const auto it = room.room.find(webhook_id);
+          size_t& n = taken[webhook_id];
+          if (n >= (it != room.room.end() ? it->second : room.default_room)) continue;
+          ++n;
           DeliveryTask t;
           Delivery& d = t.delivery;
           d.id = q.Text(0);
-          d.webhook_id = q.Text(1);
+          d.webhook_id = std::move(webhook_id);
           d.team_id = q.Text(2);
           d.event_id = q.Text(3);
           d.event_type = q.Text(4);

@@ -56,7 +56,7 @@ class SqliteStore final : public Store {
                                   int64_t now) override;
 
   std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until,
-                                     const std::vector<std::string>& exclude) override;
+                                     const LeaseRoom& room) override;
   void RecordAttempt(const AttemptOutcome& outcome) override;
   void RecordAttemptAsync(
       AttemptOutcome outcome,

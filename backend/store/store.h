@@ -5,6 +5,8 @@
 // Secrets cross this interface in plaintext; implementations encrypt them at rest.
 
 #include <cstdint>
+#include <limits>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -121,12 +123,19 @@ class Store {
                                           int64_t now) = 0;
 
   // --- Delivery queue ---
+  // How many deliveries of each webhook one lease may hand out: `room` for the webhooks it
+  // names (0: none; those are left out of the query), `default_room` for the others. The
+  // engine sizes it so that no endpoint's backlog outgrows what it can send within a lease.
+  struct LeaseRoom {
+    std::map<std::string, size_t> room;
+    size_t default_room = std::numeric_limits<size_t>::max();
+  };
   // Leases up to `limit` due deliveries (pending, or failed with next_attempt_at <= now, or
-  // in flight with an expired lease) until `lease_until`, leaving out the webhooks in
-  // `exclude` (endpoints at their concurrency cap). Deliveries of inactive webhooks wait
-  // (except test events): they go out if the webhook is enabled again.
+  // in flight with an expired lease) until `lease_until`, oldest due first within each
+  // webhook's room. Deliveries of inactive webhooks wait (except test events): they go out if
+  // the webhook is enabled again.
   virtual std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until,
-                                             const std::vector<std::string>& exclude) = 0;
+                                             const LeaseRoom& room) = 0;
   virtual void RecordAttempt(const AttemptOutcome& outcome) = 0;
   // Same, without waiting: `done` runs (on the store's thread) once it is durable or has failed.
   // The engine uses it so workers go on sending while attempts are group-committed; a crash

@@ -278,5 +278,32 @@ TEST_F(EngineTest, ASlowEndpointNeverDelaysTheOthers) {
   hanging.Release();
 }
 
+// The same with the whole backlog queued before the engine starts, so the first lease holds
+// both endpoints' deliveries: the hung endpoint's share waits in memory, and must neither
+// starve the other endpoint nor grow past what it can send within a lease.
+TEST_F(EngineTest, AHungEndpointsLeasedBacklogDoesNotStarveTheOthers) {
+  HttpsReceiver* hanging_ptr = nullptr;
+  HttpsReceiver hanging([&](const httplib::Request&, httplib::Response& res) {
+    hanging_ptr->Hang();
+    res.set_content("late", "text/plain");
+  });
+  hanging_ptr = &hanging;
+  HttpsReceiver fast;
+  AddWebhook(hanging.Url());
+  AddWebhook(fast.Url());
+  for (int i = 0; i < 30; ++i) {  // queued before the engine exists (Ingest would wake it)
+    store_->IngestEvent(
+        Event{"evt-" + std::to_string(i), "device.enroll", "acme", clock_.NowMs(), Json::object()},
+        clock_.NowMs());
+  }
+  EngineOptions options;
+  options.workers = 4;
+  options.per_endpoint_concurrency = 2;
+  StartEngine(options);
+  ASSERT_TRUE(fast.WaitForCount(30));
+  EXPECT_LE(hanging.Count(), 2u);
+  hanging.Release();
+}
+
 }  // namespace
 }  // namespace mambo::delivery

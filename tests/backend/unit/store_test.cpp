@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 #include <thread>
 
 #include "crypto/crypto.h"
@@ -137,6 +138,36 @@ TEST_F(StoreTest, ConcurrentWritesShareCommits) {
   // Group commit: fewer commits than writes (each write is still durable when it returns).
   EXPECT_LT(commits, static_cast<uint64_t>(kThreads * kPerThread));
   RecordProperty("commits", static_cast<int>(commits));
+}
+
+// A lease hands out at most each webhook's room, oldest first, and fills the rest from others
+// even when one webhook's backlog comes first in due order.
+TEST_F(StoreTest, LeaseRespectsEachWebhooksRoom) {
+  auto s = Open();
+  Webhook busy = MakeWebhook("t", {"device.enroll"});
+  Webhook other = MakeWebhook("t", {"team.update"});
+  Webhook full = MakeWebhook("t", {"user.create"});
+  for (const Webhook* w : {&busy, &other, &full}) s->CreateWebhook(*w, Audit("t", w->id));
+  for (int i = 0; i < 6; ++i) {  // busy's backlog is due first
+    s->IngestEvent(Event{"b" + std::to_string(i), "device.enroll", "t", 1, Json::object()},
+                   100 + i);
+  }
+  s->IngestEvent(Event{"o", "team.update", "t", 1, Json::object()}, 200);
+  s->IngestEvent(Event{"f", "user.create", "t", 1, Json::object()}, 200);
+  Store::LeaseRoom room;
+  room.default_room = 2;
+  room.room[full.id] = 0;
+  auto tasks = s->LeaseDue(1000, 10, 50000, room);
+  std::map<std::string, int> per_webhook;
+  for (const auto& t : tasks) ++per_webhook[t.delivery.webhook_id];
+  EXPECT_EQ(per_webhook[busy.id], 2);
+  EXPECT_EQ(per_webhook[other.id], 1);
+  EXPECT_EQ(per_webhook.count(full.id), 0u);
+  ASSERT_EQ(tasks.size(), 3u);
+  EXPECT_EQ(tasks[0].event.id, "b0");  // oldest first
+  EXPECT_EQ(tasks[1].event.id, "b1");
+  // What was left out is still due.
+  EXPECT_EQ(s->LeaseDue(1000, 10, 50000, {}).size(), 5u);
 }
 
 TEST_F(StoreTest, LeaseRecordAndExpiredLeasesComeBack) {
