@@ -124,6 +124,7 @@ void DeliveryEngine::Stop() {
 void DeliveryEngine::Wake() {
   std::lock_guard lock(mu_);
   // Ingest calls this for every event: one wake-up per dispatcher round is enough.
+  nothing_due_ = false;
   if (!wake_) {
     wake_ = true;
     dispatch_cv_.notify_one();
@@ -167,7 +168,9 @@ void DeliveryEngine::DispatchLoop() {
     int64_t next_due = 0;
     try {
       if (capacity > 0) leased = store_.LeaseDue(now, capacity, now + options_.lease_ms, room);
-      if (leased.size() < capacity) next_due = store_.NextDueAt(full);
+      // Only when nothing was due: a lease cut short by the endpoints' room says nothing about
+      // when the next delivery is due, and a retry scheduled meanwhile wakes us (Recorded).
+      if (leased.empty()) next_due = store_.NextDueAt(full);
     } catch (const std::exception& e) {
       spdlog::error("delivery queue unavailable: {}", e.what());
     }
@@ -176,6 +179,14 @@ void DeliveryEngine::DispatchLoop() {
       endpoints_[task.delivery.webhook_id].waiting.push_back(std::move(task));
       ++waiting_total_;
     }
+    // Endpoints this lease filled up: their draining is what makes room for more.
+    for (const auto& [id, endpoint] : endpoints_) {
+      if (static_cast<size_t>(endpoint.active) + endpoint.waiting.size() >= per_endpoint) {
+        at_cap_.insert(id);
+      }
+    }
+    // Idle workers need not ask again until something new is queued (Wake) or room opens.
+    nothing_due_ = capacity > 0 && leased.empty();
     // One wake-up per task, not all workers for every lease (they would queue on the mutex).
     for (size_t i = 0; i < std::min(leased.size(), static_cast<size_t>(options_.workers)); ++i) {
       work_cv_.notify_one();
@@ -211,7 +222,7 @@ void DeliveryEngine::WorkerLoop() {
     if (!TakeRunnable(task)) {
       // About to idle: ask for more. (Low water alone is not enough: tasks waiting behind
       // endpoints at their cap can keep the backlog above it while workers have nothing.)
-      if (running_ && !wake_) {
+      if (running_ && !wake_ && !nothing_due_) {
         wake_ = true;
         dispatch_cv_.notify_one();
       }

@@ -119,7 +119,8 @@ class DeliveryEngine {
   };
   std::map<std::string, Endpoint> endpoints_;
   size_t waiting_total_ = 0;
-  std::set<std::string> at_cap_;  // endpoints left out of the last lease: full backlog
+  std::set<std::string> at_cap_;  // endpoints whose backlog was full at the last lease
+  bool nothing_due_ = false;      // the last lease found nothing due, and nothing was queued since
   int64_t next_auto_disable_check_ = 0;
   std::set<std::string> warned_;  // webhooks already warned about (dispatcher thread only)
 
