@@ -16,6 +16,7 @@
 --                        "$BENCH_MARK_DIR/quota-<thread>" so the bench can stop wrk (SIGINT).
 --   BENCH_MARK_DIR       folder for those marker files
 -- Prints one line "BENCH_RESULT requests=.. ok=.. other=.. errors=.. ..." like the API bench.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "result.lua")
 local ffi = require("ffi")
 ffi.cdef [[
   typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
@@ -104,14 +105,5 @@ function response(status, hdrs, body)
 end
 
 function done(summary, latency, requests)
-  local n_acc, n_other = 0, 0
-  for _, t in ipairs(threads) do
-    n_acc = n_acc + t:get("accepted")
-    n_other = n_other + t:get("other")
-  end
-  local secs = summary.duration / 1e6
-  io.write(string.format("BENCH_RESULT requests=%d ok=%d other=%d errors=%d secs=%.3f ok_rps=%.1f mean_us=%d p50_us=%d p99_us=%d max_us=%d\n",
-    summary.requests, n_acc, n_other,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    secs, n_acc / secs, latency.mean, latency:percentile(50), latency:percentile(99), latency.max))
+  bench_result(threads, "accepted", summary, latency)
 end

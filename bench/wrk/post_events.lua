@@ -3,6 +3,7 @@
 -- idempotent replay). The id of every 202 response is appended to
 -- "$BENCH_ACCEPTED_DIR/accepted-<thread>.txt" so the bench can check afterwards that each
 -- accepted event is in the database.
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "result.lua")
 local token = os.getenv("BENCH_INGEST_TOKEN") or error("BENCH_INGEST_TOKEN not set")
 local run = os.getenv("BENCH_RUN_ID") or tostring(os.time())
 local event_type = os.getenv("BENCH_EVENT_TYPE") or "team.update"
@@ -50,15 +51,5 @@ function response(status, hdrs, body)
 end
 
 function done(summary, latency, requests)
-  local n_acc, n_other = 0, 0
-  for _, t in ipairs(threads) do
-    n_acc = n_acc + t:get("accepted")
-    n_other = n_other + t:get("other")
-  end
-  local secs = summary.duration / 1e6
-  io.write(string.format("BENCH_RESULT requests=%d ok=%d other=%d errors=%d rps=%.1f ok_rps=%.1f mean_us=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
-    summary.requests, n_acc, n_other,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    summary.requests / secs, n_acc / secs, latency.mean,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+  bench_result(threads, "accepted", summary, latency)
 end

@@ -2,6 +2,7 @@
 -- sends for one delivery (same body size, same header set: Content-Type, User-Agent,
 -- webhook-id, webhook-timestamp, webhook-signature), without signing or storing anything.
 -- Environment: BENCH_BODY (the body, required), BENCH_WEBHOOK_ID (a sample webhook-id).
+dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "result.lua")
 local body = os.getenv("BENCH_BODY") or error("BENCH_BODY not set")
 local webhook_id = os.getenv("BENCH_WEBHOOK_ID") or "dbench0000000000-0-1"
 
@@ -32,14 +33,5 @@ function response(status, headers, resp_body)
 end
 
 function done(summary, latency, requests)
-  local n_ok, n_other = 0, 0
-  for _, t in ipairs(threads) do
-    n_ok = n_ok + t:get("ok")
-    n_other = n_other + t:get("other")
-  end
-  local secs = summary.duration / 1e6
-  io.write(string.format("BENCH_RESULT requests=%d ok=%d other=%d errors=%d secs=%.3f ok_rps=%.1f mean_us=%d p50_us=%d p99_us=%d max_us=%d\n",
-    summary.requests, n_ok, n_other,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    secs, n_ok / secs, latency.mean, latency:percentile(50), latency:percentile(99), latency.max))
+  bench_result(threads, "ok", summary, latency)
 end
