@@ -129,6 +129,17 @@ int64_t CursorSeq(const std::string& cursor) {
   return std::stoll(cursor);  // the API checks the cursor is digits before calling
 }
 
+// A webhook's `events` column (a JSON array of type ids) as a list; anything else is empty.
+std::vector<std::string> EventTypes(const std::string& json) {
+  std::vector<std::string> types;
+  if (auto events = ParseJson(json); events && events->is_array()) {
+    for (const auto& e : *events) {
+      if (e.is_string()) types.push_back(e.get<std::string>());
+    }
+  }
+  return types;
+}
+
 std::string JsonText(const Json& j) {
   return j.is_null() ? std::string() : j.dump();
 }
@@ -498,11 +509,7 @@ Webhook SqliteStore::LoadWebhookRow(Query& q, SecretLoad secret) {
   w.id = q.Text(0);
   w.team_id = q.Text(1);
   w.url = q.Text(2);
-  if (auto events = ParseJson(q.Text(3)); events && events->is_array()) {
-    for (const auto& e : *events) {
-      if (e.is_string()) w.events.push_back(e.get<std::string>());
-    }
-  }
+  w.events = EventTypes(q.Text(3));
   if (secret == SecretLoad::kDecrypt) {
     w.secret = OpenSecret(q.OptText(4), w.id);
   } else if (!q.IsNull(4)) {
@@ -685,13 +692,7 @@ const std::vector<SqliteStore::Subscriber>& SqliteStore::Subscribers(Db& db,
   Query q(db, "SELECT id, events FROM webhooks WHERE team_id = ? AND active = 1 ORDER BY seq");
   q.Bind(1, team_id);
   while (q.Step()) {
-    Subscriber s{q.Text(0), {}};
-    if (auto events = ParseJson(q.Text(1)); events && events->is_array()) {
-      for (const auto& e : *events) {
-        if (e.is_string()) s.events.push_back(e.get<std::string>());
-      }
-    }
-    subs.push_back(std::move(s));
+    subs.push_back(Subscriber{q.Text(0), EventTypes(q.Text(1))});
   }
   return subscribers_.emplace(team_id, std::move(subs)).first->second;
 }
