@@ -13,7 +13,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl curl
   emscripten
   libcpp-httplib-dev nlohmann-json3-dev libssl-dev zlib1g-dev libbrotli-dev
-  libgtest-dev googletest libsqlite3-dev sqlite3 libjemalloc-dev libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev
+  libgtest-dev googletest libsqlite3-dev sqlite3 libjemalloc-dev libcurl4-openssl-dev libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev
   chromium nginx-light wrk clang-format
 )
 

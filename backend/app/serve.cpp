@@ -123,19 +123,17 @@ int RunServe(const ServeOptions& o) {
 
   // The delivery engine: guard -> sender -> engine, all on one clock.
   delivery::SystemClock clock;
-  delivery::AddressGuard guard(
-      allow.cidrs, o.dns_cache_ms > 0
-                       ? delivery::CachingResolver(delivery::Resolve, clock, o.dns_cache_ms)
-                       : delivery::ResolverFn(delivery::Resolve));
+  delivery::CachingResolverFns resolver{delivery::Resolve, nullptr};
+  if (o.dns_cache_ms > 0) resolver = delivery::CachingResolver(delivery::Resolve, clock, o.dns_cache_ms);
+  delivery::AddressGuard guard(allow.cidrs, resolver.resolve, resolver.cached);
   delivery::HttpSenderOptions sender_options;
   sender_options.connect_timeout_ms = o.connect_timeout_ms;
   sender_options.request_timeout_ms = o.request_timeout_ms;
   sender_options.extra_ca_file = o.ca_file;
   sender_options.egress_interface = o.egress_interface;
   sender_options.user_agent = std::string("mambo-webhooks/") + MAMBO_VERSION;
-  // Keep as many connections alive to one receiver as may be in use at once (several webhooks
-  // can share a host): a smaller pool closes and re-handshakes connections under load.
-  sender_options.max_idle_per_endpoint = static_cast<size_t>(o.workers);
+  // Keep as many connections alive as may be in use at once: a smaller pool closes and
+  // re-handshakes connections under load.
   sender_options.max_idle_total = std::max<size_t>(256, static_cast<size_t>(o.workers));
   std::unique_ptr<delivery::HttpSender> sender;
   try {

@@ -349,8 +349,8 @@ ResolveResult Resolve(const std::string& host, uint16_t port) {
   return out;
 }
 
-ResolverFn CachingResolver(ResolverFn inner, const Clock& clock, int64_t ttl_ms,
-                           size_t max_entries) {
+CachingResolverFns CachingResolver(ResolverFn inner, const Clock& clock, int64_t ttl_ms,
+                                   size_t max_entries) {
   struct Entry {
     ResolveResult result;
     int64_t expires_at = 0;
@@ -360,27 +360,31 @@ ResolverFn CachingResolver(ResolverFn inner, const Clock& clock, int64_t ttl_ms,
     std::unordered_map<std::string, Entry> entries;  // "host|port"
   };
   auto cache = std::make_shared<Cache>();
-  return [inner = std::move(inner), &clock, ttl_ms, max_entries, cache](const std::string& host,
-                                                                        uint16_t port) {
+  auto cached = [&clock, cache](const std::string& host,
+                                uint16_t port) -> std::optional<ResolveResult> {
     const std::string key = host + "|" + std::to_string(port);
+    std::lock_guard lock(cache->mu);
+    auto it = cache->entries.find(key);
+    if (it != cache->entries.end() && it->second.expires_at > clock.NowMs()) return it->second.result;
+    return std::nullopt;
+  };
+  auto resolve = [inner = std::move(inner), &clock, ttl_ms, max_entries, cache, cached](
+                     const std::string& host, uint16_t port) {
+    if (auto hit = cached(host, port)) return *hit;
     const int64_t now = clock.NowMs();
-    {
-      std::lock_guard lock(cache->mu);
-      auto it = cache->entries.find(key);
-      if (it != cache->entries.end() && it->second.expires_at > now) return it->second.result;
-    }
     ResolveResult fresh = inner(host, port);  // not under the lock: lookups can take seconds
     if (fresh.error.empty()) {
       std::lock_guard lock(cache->mu);
       if (cache->entries.size() >= max_entries) cache->entries.clear();
-      cache->entries[key] = Entry{fresh, now + ttl_ms};
+      cache->entries[host + "|" + std::to_string(port)] = Entry{fresh, now + ttl_ms};
     }
     return fresh;
   };
+  return {std::move(resolve), std::move(cached)};
 }
 
-AddressGuard::AddressGuard(std::vector<Cidr> allow, Resolver resolver)
-    : allow_(std::move(allow)), resolver_(std::move(resolver)) {}
+AddressGuard::AddressGuard(std::vector<Cidr> allow, Resolver resolver, PeekFn cached)
+    : allow_(std::move(allow)), resolver_(std::move(resolver)), cached_(std::move(cached)) {}
 
 bool AddressGuard::Allowed(const IpAddress& address) const {
   if (Classify(address).global()) return true;
@@ -399,18 +403,38 @@ bool AddressGuard::Allowed(const IpAddress& address) const {
   return false;
 }
 
-CheckResult AddressGuard::Check(std::string_view host, uint16_t port) const {
-  std::string name(host);
-  if (name.size() >= 2 && name.front() == '[' && name.back() == ']') {
-    name = name.substr(1, name.size() - 2);
+namespace {
+std::string Unbracketed(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
   }
+  return std::string(host);
+}
+}  // namespace
+
+CheckResult AddressGuard::Check(std::string_view host, uint16_t port) const {
+  const std::string name = Unbracketed(host);
+  if (name.empty()) return Verdict(name, {});
+  return Verdict(name, resolver_(name, port));
+}
+
+std::optional<CheckResult> AddressGuard::CheckNow(std::string_view host, uint16_t port) const {
+  const std::string name = Unbracketed(host);
+  if (name.empty()) return Verdict(name, {});
+  if (auto literal = IpAddress::Parse(name)) return Verdict(name, ResolveResult{{*literal}, {}});
+  if (cached_) {
+    if (auto hit = cached_(name, port)) return Verdict(name, std::move(*hit));
+  }
+  return std::nullopt;
+}
+
+CheckResult AddressGuard::Verdict(const std::string& name, ResolveResult resolved) const {
   CheckResult out;
   if (name.empty()) {
     out.cause = FailureCause::kDns;
     out.error = "URL has no host to resolve";
     return out;
   }
-  ResolveResult resolved = resolver_(name, port);
   if (!resolved.error.empty() || resolved.addresses.empty()) {
     out.cause = FailureCause::kDns;
     out.error = "DNS lookup of " + name +

@@ -107,8 +107,14 @@ ResolveResult Resolve(const std::string& host, uint16_t port);
 // TTL bounds how long a rebinding can lag, it never lets one through. Thread-safe; at most
 // `max_entries` names (all dropped when full: simple, and refilled at one query per name).
 using ResolverFn = std::function<ResolveResult(const std::string& host, uint16_t port)>;
-ResolverFn CachingResolver(ResolverFn inner, const Clock& clock, int64_t ttl_ms,
-                           size_t max_entries = 10000);
+// The answer a resolver already has, without asking anyone; nullopt when it would have to.
+using PeekFn = std::function<std::optional<ResolveResult>(const std::string& host, uint16_t port)>;
+struct CachingResolverFns {
+  ResolverFn resolve;  // cached answer, or a lookup (blocking) that fills the cache
+  PeekFn cached;       // cached answer only: never blocks
+};
+CachingResolverFns CachingResolver(ResolverFn inner, const Clock& clock, int64_t ttl_ms,
+                                   size_t max_entries = 10000);
 
 struct CheckResult {
   FailureCause cause = FailureCause::kNone;  // kNone, kDns or kBlockedAddress
@@ -123,7 +129,9 @@ class AddressGuard {
 
   // `allow` overrides the classifier for operators who deliver to private ranges on purpose.
   // `resolver` is injectable so tests can map names to addresses without touching DNS.
-  explicit AddressGuard(std::vector<Cidr> allow = {}, Resolver resolver = Resolve);
+  // `cached` (optional) lets CheckNow answer for names the resolver's cache knows.
+  explicit AddressGuard(std::vector<Cidr> allow = {}, Resolver resolver = Resolve,
+                        PeekFn cached = nullptr);
 
   // Global, or inside the allow-list (an IPv4-mapped address also matches by its IPv4 form).
   bool Allowed(const IpAddress& address) const;
@@ -133,9 +141,17 @@ class AddressGuard {
   // rebinding setup, not a partial success.
   CheckResult Check(std::string_view host, uint16_t port = 443) const;
 
+  // Check's verdict when it needs no DNS query (IP literals, names in the resolver's cache);
+  // nullopt otherwise. For an event loop, which must not block on a lookup: it asks Check on
+  // another thread only then.
+  std::optional<CheckResult> CheckNow(std::string_view host, uint16_t port = 443) const;
+
  private:
+  CheckResult Verdict(const std::string& name, ResolveResult resolved) const;
+
   std::vector<Cidr> allow_;
   Resolver resolver_;
+  PeekFn cached_;
 };
 
 }  // namespace mambo::delivery

@@ -1,21 +1,27 @@
 #include "delivery/http_sender.h"
 
-#include <httplib.h>
+#include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
-#include <map>
+#include <deque>
+#include <future>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "mambo/validation.h"
@@ -30,10 +36,10 @@ std::string Lower(std::string s) {
   return s;
 }
 
-// A CA store with the system roots plus the operator's extra CA file. httplib's
-// set_ca_cert_path would *replace* the system roots, so the store is built here, once: parsing
-// the system bundle costs milliseconds, and doing it per connection was 82 % of the engine's CPU
-// (bench/delivery_bench.sh). Clients share it by reference count.
+// A CA store with the system roots plus the operator's extra CA file. libcurl's CURLOPT_CAINFO
+// would *replace* the system roots, so the store is built here, once, and handed to every new
+// TLS connection (SSL_CTX_set1_cert_store, a reference count): parsing the system bundle costs
+// milliseconds, and doing it per connection was once 82 % of the engine's CPU.
 X509_STORE* BuildCaStore(const std::string& extra_ca_file, std::string* error) {
   X509_STORE* store = X509_STORE_new();
   if (store == nullptr) {
@@ -51,21 +57,6 @@ X509_STORE* BuildCaStore(const std::string& extra_ca_file, std::string* error) {
     return nullptr;
   }
   return store;
-}
-
-// The handshake runs on the thread that calls Post, so a thread-local carries OpenSSL's verdict
-// on the certificate out of the callback into the attempt's error text.
-thread_local int tls_verify_error = X509_V_OK;
-
-int RecordVerifyResult(int preverify_ok, X509_STORE_CTX* store_ctx) {
-  if (!preverify_ok && tls_verify_error == X509_V_OK) {
-    tls_verify_error = X509_STORE_CTX_get_error(store_ctx);
-  }
-  return preverify_ok;
-}
-
-void SetTimeout(int64_t ms, const std::function<void(time_t, time_t)>& set) {
-  set(static_cast<time_t>(ms / 1000), static_cast<time_t>((ms % 1000) * 1000));
 }
 
 struct Target {
@@ -98,178 +89,518 @@ std::optional<Target> ParseTarget(std::string_view url, std::string& error) {
   return t;
 }
 
-// The whole-request deadline. httplib 0.11.4 only has per-read/per-write timeouts, which a
-// receiver dripping one byte every few seconds never trips, so a watchdog thread calls stop() on
-// the client when a request's deadline passes; stop() shuts the socket down and the blocked
-// read/write in the worker returns with an error that the worker reports as kTimeout.
-class Watchdog {
- public:
-  struct Watch {
-    std::mutex mutex;
-    httplib::ClientImpl* client = nullptr;
-    bool done = false;
-    bool fired = false;
-  };
+// "host:port" as in a URL or a Host header: IPv6 literals in brackets.
+std::string HostPort(const std::string& host, uint16_t port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
 
-  Watchdog() : thread_([this] { Run(); }) {}
-  ~Watchdog() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
+std::string Trimmed(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
+  return std::string(s);
+}
 
-  std::shared_ptr<Watch> Arm(httplib::ClientImpl* client, SteadyClock::time_point deadline) {
-    auto watch = std::make_shared<Watch>();
-    watch->client = client;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      watches_.emplace(deadline, watch);
-    }
-    cv_.notify_all();
-    return watch;
-  }
-
-  // After Disarm returns the watchdog will never touch the client again (so it can go back to
-  // the pool). Returns whether the deadline fired.
-  static bool Disarm(Watch& watch) {
-    std::lock_guard<std::mutex> lock(watch.mutex);
-    watch.done = true;
-    return watch.fired;
-  }
-
- private:
-  void Run() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (!stopping_) {
-      if (watches_.empty()) {
-        cv_.wait(lock);
-        continue;
-      }
-      const auto first = watches_.begin()->first;
-      if (SteadyClock::now() < first) {
-        cv_.wait_until(lock, first);
-        continue;
-      }
-      std::vector<std::shared_ptr<Watch>> expired;
-      const auto now = SteadyClock::now();
-      while (!watches_.empty() && watches_.begin()->first <= now) {
-        expired.push_back(std::move(watches_.begin()->second));
-        watches_.erase(watches_.begin());
-      }
-      // stop() can block while the client finishes a TLS handshake (httplib holds its socket
-      // mutex there): never hold our own mutex meanwhile, or Arm() in other workers would stall.
-      lock.unlock();
-      for (auto& watch : expired) {
-        std::lock_guard<std::mutex> watch_lock(watch->mutex);
-        if (watch->done) continue;
-        watch->fired = true;
-        watch->client->stop();
-      }
-      lock.lock();
-    }
-  }
-
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::multimap<SteadyClock::time_point, std::shared_ptr<Watch>> watches_;
-  std::thread thread_;  // last: started after the members it uses
-};
+void GlobalInit() {
+  static const bool done = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
+  if (!done) throw std::runtime_error("libcurl could not be initialised");
+}
 
 }  // namespace
 
 struct HttpSender::Impl {
-  struct Pooled {
-    std::unique_ptr<httplib::SSLClient> client;
-    SteadyClock::time_point idle_since;
+  // One request, from PostAsync to its `done` callback. Owned by the loop thread.
+  struct Transfer {
+    Impl* impl = nullptr;
+    std::string url;
+    Headers headers;
+    std::string body;
+    std::string content_type;
+    Done done;
+    SendResult result;
+    SteadyClock::time_point started;
+    Target target;
+    CheckResult checked;
+    CURL* easy = nullptr;
+    curl_slist* header_list = nullptr;
+    curl_slist* resolve_list = nullptr;
+    std::string blocked;  // why OpenSocket refused an address, if it did
+    std::string excerpt;
+    size_t total = 0;
+    bool too_large = false;
+    char error_buffer[CURL_ERROR_SIZE] = {};
+
+    ~Transfer() {
+      curl_slist_free_all(header_list);
+      curl_slist_free_all(resolve_list);
+    }
   };
+  using TransferPtr = std::unique_ptr<Transfer>;
 
   HttpSenderOptions options;
   const AddressGuard& guard;
   const Clock& clock;
-  Watchdog watchdog;
+  X509_STORE* ca_store = nullptr;
+  CURLM* multi = nullptr;
 
-  mutable std::mutex pool_mutex;
-  std::multimap<std::string, Pooled> idle;  // key: "host|port|address"
+  std::mutex mu;  // guards commands and stopping
+  std::vector<std::function<void()>> commands;  // run on the loop thread, in order
+  bool stopping = false;
+  std::atomic<std::thread::id> loop_id;
 
-  X509_STORE* ca_store = nullptr;  // shared by every client (X509_STORE_up_ref per client)
+  // Loop thread only.
+  std::unordered_map<CURL*, TransferPtr> running;
+  std::unordered_map<std::string, std::vector<TransferPtr>> lookups;  // "host|port" -> waiting
+  std::vector<CURL*> spare;                                           // easy handles to reuse
+
+  std::atomic<int64_t> open_sockets{0};
+  std::atomic<int64_t> busy{0};  // requests accepted and not finished
+
+  std::mutex resolve_mu;
+  std::condition_variable resolve_cv;
+  std::deque<std::function<void()>> resolve_jobs;
+  bool resolve_stopping = false;
+  std::vector<std::thread> resolvers;
+  std::thread loop;
 
   Impl(HttpSenderOptions o, const AddressGuard& g, const Clock& c, X509_STORE* store)
-      : options(std::move(o)), guard(g), clock(c), ca_store(store) {}
-  ~Impl() { X509_STORE_free(ca_store); }
-
-  std::unique_ptr<httplib::SSLClient> NewClient(const Target& target, const IpAddress& ip) {
-    auto client = std::make_unique<httplib::SSLClient>(target.host, target.port);
-    // Connect to the checked address; SNI, Host and certificate checks keep using the name.
-    client->set_hostname_addr_map({{target.host, ip.ToString()}});
-    client->set_tcp_nodelay(true);  // without it Nagle + delayed ACK cost ~22 ms per request
-    client->set_follow_location(false);
-    client->set_keep_alive(true);
-    client->set_url_encode(false);  // the target is already percent-encoded by Boost.URL
-    SetTimeout(options.connect_timeout_ms,
-               [&](time_t s, time_t us) { client->set_connection_timeout(s, us); });
-    SetTimeout(options.request_timeout_ms,
-               [&](time_t s, time_t us) { client->set_read_timeout(s, us); });
-    SetTimeout(options.request_timeout_ms,
-               [&](time_t s, time_t us) { client->set_write_timeout(s, us); });
-    if (!options.egress_interface.empty()) client->set_interface(options.egress_interface);
-    // Certificate checks are OpenSSL's, during the handshake, against the shared store. httplib's
-    // own verification would load the system bundle again into every new client
-    // (SSL_CTX_set_default_verify_paths), so it is off and the context does the work: chain
-    // verification (SSL_VERIFY_PEER) and the host name or IP the certificate must name.
-    client->enable_server_certificate_verification(false);
-    X509_STORE_up_ref(ca_store);
-    client->set_ca_cert_store(ca_store);  // takes the reference
-    SSL_CTX* ctx = client->ssl_context();
-    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, RecordVerifyResult);
-    X509_VERIFY_PARAM* param = SSL_CTX_get0_param(ctx);
-    if (IpAddress::Parse(target.host)) {
-      X509_VERIFY_PARAM_set1_ip_asc(param, target.host.c_str());
-    } else {
-      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-      X509_VERIFY_PARAM_set1_host(param, target.host.c_str(), target.host.size());
-    }
-    return client;
+      : options(std::move(o)), guard(g), clock(c), ca_store(store) {
+    multi = curl_multi_init();
+    if (multi == nullptr) throw std::runtime_error("libcurl: could not create a multi handle");
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(options.max_idle_total));
+    for (int i = 0; i < 2; ++i) resolvers.emplace_back([this] { ResolveLoop(); });
+    loop = std::thread([this] { Run(); });
   }
 
-  std::unique_ptr<httplib::SSLClient> Acquire(const std::string& key, bool& reused) {
-    std::vector<Pooled> stale;  // destroyed outside the lock: closing does TLS I/O
-    std::unique_ptr<httplib::SSLClient> found;
+  ~Impl() {
     {
-      std::lock_guard<std::mutex> lock(pool_mutex);
-      const auto now = SteadyClock::now();
-      auto range = idle.equal_range(key);
-      for (auto it = range.first; it != range.second;) {
-        if (now - it->second.idle_since > std::chrono::milliseconds(options.max_idle_ms)) {
-          stale.push_back(std::move(it->second));
-          it = idle.erase(it);
-        } else if (!found) {
-          found = std::move(it->second.client);
-          it = idle.erase(it);
-        } else {
-          ++it;
-        }
+      std::lock_guard lock(mu);
+      stopping = true;
+    }
+    curl_multi_wakeup(multi);
+    loop.join();  // returns once every request has finished and no lookup is outstanding
+    {
+      std::lock_guard lock(resolve_mu);
+      resolve_stopping = true;
+    }
+    resolve_cv.notify_all();
+    for (auto& t : resolvers) t.join();
+    curl_multi_cleanup(multi);  // closes the kept-alive connections
+    for (CURL* e : spare) curl_easy_cleanup(e);
+    X509_STORE_free(ca_store);
+  }
+
+  void Enqueue(std::function<void()> command) {
+    bool was_empty;
+    {
+      std::lock_guard lock(mu);
+      was_empty = commands.empty();
+      commands.push_back(std::move(command));
+    }
+    // The loop drains all commands at once: one wake-up per batch, none from the loop itself.
+    if (was_empty && std::this_thread::get_id() != loop_id.load()) curl_multi_wakeup(multi);
+  }
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "sender");
+    loop_id = std::this_thread::get_id();
+    std::vector<std::function<void()>> batch;
+    while (true) {
+      {
+        std::lock_guard lock(mu);
+        batch.swap(commands);
+        if (stopping && batch.empty() && running.empty() && lookups.empty()) return;
+      }
+      for (auto& command : batch) command();
+      batch.clear();
+      int still_running = 0;
+      curl_multi_perform(multi, &still_running);
+      Reap();
+      {
+        std::lock_guard lock(mu);
+        if (!commands.empty()) continue;  // queued by callbacks just now
+      }
+      curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+    }
+  }
+
+  void ResolveLoop() {
+    pthread_setname_np(pthread_self(), "resolver");
+    std::unique_lock lock(resolve_mu);
+    while (true) {
+      resolve_cv.wait(lock, [&] { return resolve_stopping || !resolve_jobs.empty(); });
+      if (resolve_jobs.empty()) return;
+      auto job = std::move(resolve_jobs.front());
+      resolve_jobs.pop_front();
+      lock.unlock();
+      job();
+      lock.lock();
+    }
+  }
+
+  // Loop thread: the URL, then the guard's verdict (now, or from a resolver thread).
+  void Begin(TransferPtr t) {
+    std::string url_error;
+    auto target = ParseTarget(t->url, url_error);
+    if (!target) {
+      Fail(std::move(t), FailureCause::kInvalidUrl, url_error);
+      return;
+    }
+    t->target = std::move(*target);
+    if (auto verdict = guard.CheckNow(t->target.host, t->target.port)) {
+      Start(std::move(t), std::move(*verdict));
+      return;
+    }
+    // Not cached: one lookup per name at a time, however many requests wait for it.
+    const std::string key = t->target.host + "|" + std::to_string(t->target.port);
+    auto& waiting = lookups[key];
+    waiting.push_back(std::move(t));
+    if (waiting.size() > 1) return;
+    const std::string host = waiting.front()->target.host;
+    const uint16_t port = waiting.front()->target.port;
+    {
+      std::lock_guard lock(resolve_mu);
+      resolve_jobs.push_back([this, key, host, port] {
+        CheckResult verdict = guard.Check(host, port);
+        Enqueue([this, key, verdict = std::move(verdict)] {
+          auto node = lookups.extract(key);
+          for (auto& waiter : node.mapped()) Start(std::move(waiter), verdict);
+        });
+      });
+    }
+    resolve_cv.notify_one();
+  }
+
+  void Start(TransferPtr t, CheckResult checked) {
+    if (!checked.ok()) {
+      Fail(std::move(t), checked.cause, checked.error);
+      return;
+    }
+    t->checked = std::move(checked);
+    CURL* e;
+    if (!spare.empty()) {
+      e = spare.back();
+      spare.pop_back();
+      curl_easy_reset(e);
+    } else {
+      e = curl_easy_init();
+      if (e == nullptr) {
+        Fail(std::move(t), FailureCause::kInternal, "libcurl: out of memory");
+        return;
       }
     }
-    reused = found != nullptr;
-    return found;
+    t->easy = e;
+    Configure(*t);
+    if (CURLMcode rc = curl_multi_add_handle(multi, e); rc != CURLM_OK) {
+      spare.push_back(e);
+      Fail(std::move(t), FailureCause::kInternal,
+           std::string("libcurl: ") + curl_multi_strerror(rc));
+      return;
+    }
+    running.emplace(e, std::move(t));
   }
 
-  void Release(const std::string& key, std::unique_ptr<httplib::SSLClient> client) {
-    if (!client || !client->is_socket_open()) return;
-    std::lock_guard<std::mutex> lock(pool_mutex);
-    if (idle.size() >= options.max_idle_total || idle.count(key) >= options.max_idle_per_endpoint) {
-      return;  // client closes here; a little TLS I/O under the lock is acceptable on overflow
+  void Configure(Transfer& t) {
+    CURL* e = t.easy;
+    const Target& target = t.target;
+    // The URL rebuilt from what was parsed and checked, so libcurl goes where the guard looked.
+    curl_easy_setopt(e, CURLOPT_URL,
+                     ("https://" + HostPort(target.host, target.port) + target.path_and_query).c_str());
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);  // already percent-encoded by Boost.URL
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, &t);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t.error_buffer);
+    if (!IpAddress::Parse(target.host)) {
+      // The name maps to the checked addresses only; SNI, Host and the certificate check keep
+      // the name.
+      std::string entry = target.host + ":" + std::to_string(target.port) + ":";
+      for (size_t i = 0; i < t.checked.addresses.size(); ++i) {
+        const IpAddress& ip = t.checked.addresses[i];
+        if (i > 0) entry += ",";
+        entry += ip.family == AF_INET6 ? "[" + ip.ToString() + "]" : ip.ToString();
+      }
+      t.resolve_list = curl_slist_append(nullptr, entry.c_str());
+      curl_easy_setopt(e, CURLOPT_RESOLVE, t.resolve_list);
     }
-    idle.emplace(key, Pooled{std::move(client), SteadyClock::now()});
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &OpenSocket);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &CloseSocket);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
+    if (!options.egress_interface.empty()) {
+      curl_easy_setopt(e, CURLOPT_INTERFACE, options.egress_interface.c_str());
+    }
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout_ms));
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options.request_timeout_ms));
+    curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, static_cast<long>(options.max_idle_ms / 1000));
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    // Certificates: chain and name checked by libcurl/OpenSSL against our store (SetCaStore).
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_CAINFO, nullptr);
+    curl_easy_setopt(e, CURLOPT_CAPATH, nullptr);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, &SetCaStore);
+    curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, ca_store);
+
+    auto add = [&](const std::string& name, const std::string& value) {
+      // "Name;" is libcurl's way to send an empty value ("Name:" would remove the header).
+      const std::string line = value.empty() ? name + ";" : name + ": " + value;
+      t.header_list = curl_slist_append(t.header_list, line.c_str());
+    };
+    add("Content-Type", t.content_type);
+    add("User-Agent", options.user_agent);
+    for (const auto& [name, value] : t.headers) add(name, value);
+    // Not sent: libcurl's default Accept, and Expect: 100-continue (a round trip for nothing).
+    t.header_list = curl_slist_append(t.header_list, "Accept:");
+    t.header_list = curl_slist_append(t.header_list, "Expect:");
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, t.header_list);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, t.body.data());
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(t.body.size()));
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &OnHeader);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &t);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &OnBody);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &t);
+
+    // The log shows the request as sent: libcurl adds Host (without :443) and Content-Length.
+    auto& sent = t.result.attempt.request_headers;
+    sent.clear();
+    const std::string host_port = HostPort(target.host, target.port);
+    sent.emplace_back("Host", target.port == 443 ? host_port.substr(0, host_port.size() - 4)
+                                                 : host_port);
+    sent.emplace_back("Content-Type", t.content_type);
+    sent.emplace_back("User-Agent", options.user_agent);
+    for (const auto& h : t.headers) sent.push_back(h);
+    sent.emplace_back("Content-Length", std::to_string(t.body.size()));
+  }
+
+  static curl_socket_t OpenSocket(void* clientp, curlsocktype, curl_sockaddr* address) {
+    auto* t = static_cast<Transfer*>(clientp);
+    // The guard checked the name's addresses; libcurl was told to use those. Checked again
+    // here, on the exact address about to be connected to, so no path around the guard exists.
+    const auto ip = IpAddress::FromSockaddr(&address->addr);
+    bool listed = false;
+    if (ip) {
+      for (const IpAddress& a : t->checked.addresses) listed = listed || a == *ip;
+    }
+    if (!ip || !listed || !t->impl->guard.Allowed(*ip)) {
+      t->blocked = "refused to connect: " +
+                   (ip ? Describe(*ip, Classify(*ip)) + (listed ? "" : " (not a checked address)")
+                       : std::string("an address of an unknown family"));
+      return CURL_SOCKET_BAD;
+    }
+    const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    if (fd >= 0) t->impl->open_sockets.fetch_add(1);
+    return fd;
+  }
+
+  static int CloseSocket(void* clientp, curl_socket_t fd) {
+    static_cast<Impl*>(clientp)->open_sockets.fetch_sub(1);
+    return close(fd);
+  }
+
+  static CURLcode SetCaStore(CURL*, void* ssl_ctx, void* store) {
+    SSL_CTX_set1_cert_store(static_cast<SSL_CTX*>(ssl_ctx), static_cast<X509_STORE*>(store));
+    return CURLE_OK;
+  }
+
+  static size_t OnHeader(char* data, size_t size, size_t count, void* clientp) {
+    auto* t = static_cast<Transfer*>(clientp);
+    const std::string_view line(data, size * count);
+    auto& headers = t->result.attempt.response_headers;
+    if (line.rfind("HTTP/", 0) == 0) {
+      headers.clear();  // a new response (after a 100 Continue, say): only the last one counts
+    } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
+      headers.emplace_back(Trimmed(line.substr(0, colon)), Trimmed(line.substr(colon + 1)));
+    }
+    return size * count;
+  }
+
+  // Keeps the first kResponseExcerptLimit bytes for the attempt log, counts the rest, and stops
+  // at the hard cap (a short return aborts the transfer and drops the connection).
+  static size_t OnBody(char* data, size_t size, size_t count, void* clientp) {
+    auto* t = static_cast<Transfer*>(clientp);
+    const size_t n = size * count;
+    if (t->excerpt.size() < kResponseExcerptLimit) {
+      t->excerpt.append(data, std::min(n, kResponseExcerptLimit - t->excerpt.size()));
+    }
+    t->total += n;
+    if (t->total > t->impl->options.max_response_bytes) {
+      t->too_large = true;
+      return 0;
+    }
+    return n;
+  }
+
+  void Reap() {
+    CURLMsg* msg;
+    int left = 0;
+    while ((msg = curl_multi_info_read(multi, &left)) != nullptr) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      CURL* e = msg->easy_handle;
+      const CURLcode code = msg->data.result;
+      curl_multi_remove_handle(multi, e);
+      auto node = running.extract(e);
+      if (node.empty()) continue;
+      TransferPtr t = std::move(node.mapped());
+      Explain(*t, code);
+      t->easy = nullptr;
+      spare.push_back(e);
+      Finish(std::move(t));
+    }
+  }
+
+  // The attempt from libcurl's verdict: status, or which stage failed and why.
+  void Explain(Transfer& t, CURLcode code) {
+    DeliveryAttempt& a = t.result.attempt;
+    CURL* e = t.easy;
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (status > 0) a.http_status = static_cast<int>(status);
+    char* ip = nullptr;
+    curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip);
+    if (ip != nullptr && *ip != '\0') t.result.remote_address = ip;
+    long connects = 0;
+    curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
+    t.result.reused_connection = status > 0 && connects == 0;
+    a.response_excerpt = std::move(t.excerpt);
+    a.response_truncated = t.total > a.response_excerpt.size();
+
+    const Target& target = t.target;
+    const std::string endpoint = t.result.remote_address.empty()
+                                     ? HostPort(target.host, target.port)
+                                     : HostPort(t.result.remote_address, target.port);
+    const int64_t elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                SteadyClock::now() - t.started)
+                                .count();
+    const std::string detail = t.error_buffer[0] != '\0' ? t.error_buffer : curl_easy_strerror(code);
+    switch (code) {
+      case CURLE_OK:
+        if (status >= 200 && status < 300) {
+          a.cause = FailureCause::kNone;
+        } else {
+          a.cause = FailureCause::kHttpStatus;
+          a.error = "receiver answered HTTP " + std::to_string(status);
+          if (status >= 300 && status < 400) {
+            std::string location;
+            for (const auto& [k, v] : a.response_headers) {
+              if (Lower(k) == "location") location = v;
+            }
+            a.error += " (redirect to \"" + location +
+                       "\" not followed: webhook URLs must point at the final receiver)";
+          }
+        }
+        break;
+      case CURLE_COULDNT_CONNECT: {
+        if (!t.blocked.empty()) {
+          a.cause = FailureCause::kBlockedAddress;
+          a.error = t.blocked;
+          break;
+        }
+        std::string tried;
+        for (const IpAddress& addr : t.checked.addresses) {
+          tried += (tried.empty() ? "" : ", ") + HostPort(addr.ToString(), target.port);
+        }
+        a.cause = FailureCause::kConnect;
+        a.error = "could not connect to " + tried + " (refused or unreachable)";
+        break;
+      }
+      case CURLE_INTERFACE_FAILED:
+        a.cause = FailureCause::kConnect;
+        a.error = "could not bind to egress interface \"" + options.egress_interface + "\"";
+        break;
+      case CURLE_OPERATION_TIMEDOUT: {
+        a.cause = FailureCause::kTimeout;
+        curl_off_t tls_done = 0;
+        curl_easy_getinfo(e, CURLINFO_APPCONNECT_TIME_T, &tls_done);
+        if (tls_done == 0 && elapsed < options.request_timeout_ms) {
+          a.error = "connecting to " + endpoint + " timed out after " +
+                    std::to_string(options.connect_timeout_ms) + " ms";
+        } else {
+          a.error = "no complete response from " + endpoint + " within " +
+                    std::to_string(options.request_timeout_ms) + " ms";
+        }
+        break;
+      }
+      case CURLE_PEER_FAILED_VERIFICATION: {
+        a.cause = FailureCause::kTls;
+        long verify = X509_V_OK;
+        curl_easy_getinfo(e, CURLINFO_SSL_VERIFYRESULT, &verify);
+        a.error = "certificate of " + target.host + " not trusted: " +
+                  (verify != X509_V_OK ? X509_verify_cert_error_string(verify) : detail);
+        break;
+      }
+      case CURLE_SSL_CONNECT_ERROR:
+      case CURLE_SSL_CERTPROBLEM:
+      case CURLE_SSL_CIPHER:
+      case CURLE_SSL_ISSUER_ERROR:
+      case CURLE_SSL_CACERT_BADFILE:
+      case CURLE_SSL_ENGINE_INITFAILED:
+      case CURLE_SSL_ENGINE_NOTFOUND:
+      case CURLE_SSL_ENGINE_SETFAILED:
+      case CURLE_SSL_SHUTDOWN_FAILED:
+      case CURLE_SSL_CRL_BADFILE:
+      case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+      case CURLE_SSL_INVALIDCERTSTATUS:
+      case CURLE_SSL_CLIENTCERT:
+        a.cause = FailureCause::kTls;
+        a.error = "TLS handshake with " + endpoint + " failed: " + detail;
+        break;
+      case CURLE_WRITE_ERROR:
+        a.cause = t.too_large ? FailureCause::kResponseTooLarge : FailureCause::kInternal;
+        a.error = t.too_large ? "response body exceeds " +
+                                    std::to_string(options.max_response_bytes) +
+                                    " bytes; stopped reading"
+                              : "HTTP client error: " + detail;
+        break;
+      case CURLE_SEND_ERROR:
+        a.cause = FailureCause::kConnectionClosed;
+        a.error = "connection to " + endpoint + " closed while sending the request";
+        break;
+      case CURLE_RECV_ERROR:
+      case CURLE_GOT_NOTHING:
+      case CURLE_PARTIAL_FILE:
+        a.cause = FailureCause::kConnectionClosed;
+        a.error = "connection to " + endpoint + " closed before a complete response";
+        break;
+      case CURLE_COULDNT_RESOLVE_HOST:
+        a.cause = FailureCause::kDns;
+        a.error = "DNS lookup of " + target.host + " failed: " + detail;
+        break;
+      default:
+        a.cause = FailureCause::kInternal;
+        a.error = std::string("HTTP client error: ") + curl_easy_strerror(code) +
+                  (t.error_buffer[0] != '\0' ? std::string(" (") + t.error_buffer + ")" : "");
+        break;
+    }
+    if (a.cause != FailureCause::kNone) {
+      spdlog::debug("POST {} failed: {} ({})", target.host, a.error, ToString(a.cause));
+    }
+  }
+
+  void Fail(TransferPtr t, FailureCause cause, std::string error) {
+    t->result.attempt.cause = cause;
+    t->result.attempt.error = std::move(error);
+    Finish(std::move(t));
+  }
+
+  void Finish(TransferPtr t) {
+    t->result.attempt.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        SteadyClock::now() - t->started)
+                                        .count();
+    ERR_clear_error();  // OpenSSL's error queue is per thread: clean for the next request
+    busy.fetch_sub(1);
+    Done done = std::move(t->done);
+    SendResult result = std::move(t->result);
+    t.reset();
+    done(std::move(result));
   }
 };
 
 HttpSender::HttpSender(HttpSenderOptions options, const AddressGuard& guard, const Clock& clock) {
   std::signal(SIGPIPE, SIG_IGN);
+  GlobalInit();
   std::string error;
   X509_STORE* store = BuildCaStore(options.extra_ca_file, &error);
   if (store == nullptr) throw std::runtime_error(error);
@@ -279,229 +610,37 @@ HttpSender::HttpSender(HttpSenderOptions options, const AddressGuard& guard, con
 HttpSender::~HttpSender() = default;
 
 size_t HttpSender::idle_connections() const {
-  std::lock_guard<std::mutex> lock(impl_->pool_mutex);
-  return impl_->idle.size();
+  const int64_t idle = impl_->open_sockets.load() - impl_->busy.load();
+  return idle > 0 ? static_cast<size_t>(idle) : 0;
+}
+
+void HttpSender::PostAsync(std::string_view url, Headers headers, std::string body, Done done,
+                           std::string_view content_type) {
+  auto t = std::make_unique<Impl::Transfer>();
+  t->impl = impl_.get();
+  t->url = std::string(url);
+  t->headers = std::move(headers);
+  t->body = std::move(body);
+  t->content_type = std::string(content_type);
+  t->done = std::move(done);
+  t->started = SteadyClock::now();
+  t->result.attempt.started_at = impl_->clock.NowMs();
+  t->result.attempt.request_headers = t->headers;
+  impl_->busy.fetch_add(1);
+  Impl* impl = impl_.get();
+  // std::function needs a copyable callable: the loop runs every command exactly once (it does
+  // not stop before its queue is empty) and takes ownership back there.
+  impl_->Enqueue([impl, raw = t.release()] { impl->Begin(Impl::TransferPtr(raw)); });
 }
 
 SendResult HttpSender::Post(std::string_view url, const Headers& headers, std::string_view body,
                             std::string_view content_type) {
-  const auto started = SteadyClock::now();
-  SendResult result;
-  DeliveryAttempt& a = result.attempt;
-  a.started_at = impl_->clock.NowMs();
-  for (const auto& h : headers) a.request_headers.push_back(h);
-  auto finish = [&]() -> SendResult {
-    a.duration_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started).count();
-    return std::move(result);
-  };
-
-  std::string url_error;
-  const auto target = ParseTarget(url, url_error);
-  if (!target) {
-    a.cause = FailureCause::kInvalidUrl;
-    a.error = url_error;
-    return finish();
-  }
-  const CheckResult checked = impl_->guard.Check(target->host, target->port);
-  if (!checked.ok()) {
-    a.cause = checked.cause;
-    a.error = checked.error;
-    return finish();
-  }
-
-  const auto deadline = started + std::chrono::milliseconds(impl_->options.request_timeout_ms);
-  std::vector<std::string> connect_errors;
-  for (const IpAddress& ip : checked.addresses) {
-    const std::string endpoint =
-        (ip.family == AF_INET6 ? "[" + ip.ToString() + "]" : ip.ToString()) + ":" +
-        std::to_string(target->port);
-    const std::string key = target->host + "|" + std::to_string(target->port) + "|" + ip.ToString();
-    bool reused = false;
-    auto client = impl_->Acquire(key, reused);
-    if (!client) client = impl_->NewClient(*target, ip);
-
-    httplib::Request req;
-    req.method = "POST";
-    req.path = target->path_and_query;
-    req.headers.emplace("Content-Type", std::string(content_type));
-    req.headers.emplace("User-Agent", impl_->options.user_agent);
-    for (const auto& [name, value] : headers) req.headers.emplace(name, value);
-    req.body.assign(body.data(), body.size());
-
-    // Keep the first kResponseExcerptLimit bytes for the attempt log, count the rest, and stop
-    // reading at the hard cap (returning false cancels the transfer and drops the connection).
-    std::string excerpt;
-    size_t total = 0;
-    bool too_large = false;
-    const size_t cap = impl_->options.max_response_bytes;
-    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-      if (excerpt.size() < kResponseExcerptLimit) {
-        excerpt.append(data, std::min(n, kResponseExcerptLimit - excerpt.size()));
-      }
-      total += n;
-      if (total > cap) {
-        too_large = true;
-        return false;
-      }
-      return true;
-    };
-
-    httplib::Response res;
-    httplib::Error err = httplib::Error::Success;
-    bool fired = false;
-    if (SteadyClock::now() >= deadline) {
-      fired = true;
-      err = httplib::Error::Canceled;
-    } else {
-      auto watch = impl_->watchdog.Arm(client.get(), deadline);
-      tls_verify_error = X509_V_OK;
-      client->send(req, res, err);
-      fired = Watchdog::Disarm(*watch);
-      // A kept-alive connection that the receiver closed while it sat idle in the pool fails
-      // before any response: that says nothing about the receiver, so send once more on a new
-      // connection, as browsers and curl do. (Had the request reached it, the receiver sees it
-      // twice: at-least-once, deduplicated by webhook-id.)
-      if (reused && !fired && res.status <= 0 &&
-          (err == httplib::Error::Write || err == httplib::Error::Read) &&
-          SteadyClock::now() < deadline) {
-        client = impl_->NewClient(*target, ip);
-        reused = false;
-        res = httplib::Response{};
-        err = httplib::Error::Success;
-        excerpt.clear();
-        total = 0;
-        too_large = false;
-        auto retry_watch = impl_->watchdog.Arm(client.get(), deadline);
-        client->send(req, res, err);
-        fired = Watchdog::Disarm(*retry_watch);
-      }
-    }
-
-    result.remote_address = ip.ToString();
-    result.reused_connection = reused;
-    a.request_headers.assign(req.headers.begin(), req.headers.end());
-    if (res.status > 0) a.http_status = res.status;
-    a.response_headers.assign(res.headers.begin(), res.headers.end());
-    a.response_excerpt = std::move(excerpt);
-    a.response_truncated = total > a.response_excerpt.size();
-
-    const bool timed_out = fired || SteadyClock::now() >= deadline;
-    const std::string timeout_text = "no complete response from " + endpoint + " within " +
-                                     std::to_string(impl_->options.request_timeout_ms) + " ms";
-    switch (err) {
-      case httplib::Error::Success:
-        if (res.status >= 200 && res.status < 300) {
-          a.cause = FailureCause::kNone;
-        } else {
-          a.cause = FailureCause::kHttpStatus;
-          a.error = "receiver answered HTTP " + std::to_string(res.status);
-          if (res.status >= 300 && res.status < 400) {
-            a.error += " (redirect to \"" + res.get_header_value("Location") +
-                       "\" not followed: webhook URLs must point at the final receiver)";
-          }
-        }
-        break;
-      case httplib::Error::Connection:
-        a.cause = FailureCause::kConnect;
-        a.error = "could not connect to " + endpoint + " (refused or unreachable)";
-        if (timed_out) {
-          a.cause = FailureCause::kTimeout;
-          a.error = timeout_text;
-        }
-        break;
-      case httplib::Error::ConnectionTimeout:
-        a.cause = FailureCause::kTimeout;
-        a.error = "connecting to " + endpoint + " timed out after " +
-                  std::to_string(impl_->options.connect_timeout_ms) + " ms";
-        break;
-      case httplib::Error::BindIPAddress:
-        a.cause = FailureCause::kConnect;
-        a.error = "could not bind to egress interface \"" + impl_->options.egress_interface + "\"";
-        break;
-      case httplib::Error::SSLConnection: {
-        a.cause = timed_out ? FailureCause::kTimeout : FailureCause::kTls;
-        a.error = timed_out ? timeout_text : "TLS handshake with " + endpoint + " failed";
-        const unsigned long ssl_error = ERR_peek_last_error();
-        if (!timed_out && tls_verify_error != X509_V_OK) {
-          // Verification happens in the handshake: say which check failed and for which name.
-          a.error = "certificate of " + target->host +
-                    " not trusted: " + X509_verify_cert_error_string(tls_verify_error);
-        } else if (!timed_out && ssl_error != 0 && ERR_reason_error_string(ssl_error) != nullptr) {
-          a.error += std::string(": ") + ERR_reason_error_string(ssl_error);
-        }
-        ERR_clear_error();
-        break;
-      }
-      case httplib::Error::SSLServerVerification: {
-        a.cause = FailureCause::kTls;
-        const long verify = client->get_openssl_verify_result();
-        a.error = "certificate of " + target->host + " not trusted: " +
-                  (verify != X509_V_OK ? X509_verify_cert_error_string(verify)
-                                       : "it does not match the host name");
-        break;
-      }
-      case httplib::Error::SSLLoadingCerts:
-        a.cause = FailureCause::kTls;
-        a.error = "could not load the trusted CA certificates";
-        break;
-      case httplib::Error::Read:
-      case httplib::Error::Write:
-        if (timed_out) {
-          a.cause = FailureCause::kTimeout;
-          a.error = timeout_text;
-        } else {
-          a.cause = FailureCause::kConnectionClosed;
-          a.error = err == httplib::Error::Write
-                        ? "connection to " + endpoint + " closed while sending the request"
-                        : "connection to " + endpoint + " closed before a complete response";
-        }
-        break;
-      case httplib::Error::Canceled:
-        if (too_large) {
-          a.cause = FailureCause::kResponseTooLarge;
-          a.error = "response body exceeds " + std::to_string(cap) + " bytes; stopped reading";
-        } else if (timed_out) {
-          a.cause = FailureCause::kTimeout;
-          a.error = timeout_text;
-        } else {
-          a.cause = FailureCause::kInternal;
-          a.error = "request canceled";
-        }
-        break;
-      default:
-        a.cause = timed_out ? FailureCause::kTimeout : FailureCause::kInternal;
-        a.error = timed_out ? timeout_text : "HTTP client error: " + httplib::to_string(err);
-        break;
-    }
-    ERR_clear_error();  // the OpenSSL error queue is per thread: leave it clean for the next send
-
-    if (a.cause == FailureCause::kConnect && !timed_out) {
-      // Try the next checked address (IPv6 first on a host without IPv6, say); a refused or
-      // unreachable address proves nothing about the others.
-      connect_errors.push_back(a.error);
-      if (&ip != &checked.addresses.back()) {
-        const int64_t started_at = a.started_at;
-        a = DeliveryAttempt{};
-        a.started_at = started_at;
-        for (const auto& h : headers) a.request_headers.push_back(h);
-        continue;
-      }
-      if (connect_errors.size() > 1) {
-        a.error.clear();
-        for (const auto& e : connect_errors) a.error += (a.error.empty() ? "" : "; ") + e;
-      }
-      return finish();
-    }
-    if (err == httplib::Error::Success && !fired) {
-      impl_->Release(key, std::move(client));
-    }
-    if (a.cause != FailureCause::kNone) {
-      spdlog::debug("POST {} failed: {} ({})", target->host, a.error, ToString(a.cause));
-    }
-    return finish();
-  }
-  return finish();  // not reached: Check never returns ok with no addresses
+  std::promise<SendResult> promise;
+  auto result = promise.get_future();
+  PostAsync(
+      url, headers, std::string(body), [&promise](SendResult r) { promise.set_value(std::move(r)); },
+      content_type);
+  return result.get();
 }
 
 }  // namespace mambo::delivery

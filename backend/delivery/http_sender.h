@@ -4,13 +4,20 @@
 // and why, so an operator can tell "DNS", "refused", "bad certificate" and "too slow" apart.
 //
 // Safety rules it enforces (WEBHOOKS.md): the host is resolved once by the AddressGuard and the
-// connection goes to one of the checked addresses (httplib's hostname→address map), while SNI,
-// the Host header and certificate verification still use the URL's host name; redirects are never
-// followed; every request has a connect timeout and a whole-request deadline; the response body
-// is read only up to a hard cap.
+// connection goes to one of the checked addresses (libcurl's CURLOPT_RESOLVE, and every socket
+// libcurl opens is checked again), while SNI, the Host header and certificate verification still
+// use the URL's host name; redirects are never followed; every request has a connect timeout and
+// a whole-request deadline; the response body is read only up to a hard cap.
+//
+// All requests run on one thread, an event loop over libcurl's multi interface, with kept-alive
+// connections shared by all. The engine used to block one thread per request: on this VM a
+// context switch costs more than the request's own work, and 32 threads waking per delivery
+// were a third of webhookd's CPU (bench/delivery_bench.sh). Lookups that are not cached run on
+// two resolver threads, so a slow DNS server delays only the requests for that name.
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,8 +38,7 @@ struct HttpSenderOptions {
   // Response bodies are read up to this many bytes; beyond it the sender stops reading, drops
   // the connection and reports kResponseTooLarge (see SendResult).
   size_t max_response_bytes = 1024 * 1024;
-  size_t max_idle_per_endpoint = 8;  // kept-alive connections per (host, port, address)
-  size_t max_idle_total = 256;
+  size_t max_idle_total = 256;  // kept-alive connections, all receivers together
   int64_t max_idle_ms = 50000;  // close kept-alive connections idle longer than this
   std::string user_agent = "mambo-webhooks/0.1.0";  // serve sets the build version
 };
@@ -66,14 +72,20 @@ class HttpSender {
   HttpSender(const HttpSender&) = delete;
   HttpSender& operator=(const HttpSender&) = delete;
 
-  // Thread-safe: any number of workers may call Post concurrently; each pooled connection is
-  // used by one request at a time. `url` must be an https URL (checked with mambo::UrlError);
-  // `headers` are sent as given (the signature headers, typically), after Content-Type and
-  // User-Agent.
+  using Done = std::function<void(SendResult)>;
+
+  // Starts the request and returns at once; `done` runs on the sender's thread when it is over
+  // (it must not block: it holds up every other request) and may call PostAsync again.
+  // Thread-safe. `url` must be an https URL (checked with mambo::UrlError); `headers` are sent
+  // as given (the signature headers, typically), after Content-Type and User-Agent.
+  void PostAsync(std::string_view url, Headers headers, std::string body, Done done,
+                 std::string_view content_type = "application/json");
+
+  // PostAsync and wait for the result. Not from inside a `done` callback.
   SendResult Post(std::string_view url, const Headers& headers, std::string_view body,
                   std::string_view content_type = "application/json");
 
-  // Kept-alive connections currently idle in the pool (for tests and metrics).
+  // Connections open and not carrying a request (for tests and metrics).
   size_t idle_connections() const;
 
  private:

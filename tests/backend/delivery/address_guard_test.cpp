@@ -258,8 +258,14 @@ TEST(AddressGuardCheckTest, CachedAnswersExpireAndAreStillChecked) {
     return FakeDns(table)(host, port);
   };
   ManualClock clock(1000);
-  AddressGuard guard({}, CachingResolver(counting, clock, 30000));
+  auto caching = CachingResolver(counting, clock, 30000);
+  AddressGuard guard({}, caching.resolve, caching.cached);
+  EXPECT_FALSE(guard.CheckNow("hooks.example.com", 443).has_value());  // would need a lookup
+  EXPECT_EQ(lookups, 0);
   EXPECT_TRUE(guard.Check("hooks.example.com", 443).ok());
+  ASSERT_TRUE(guard.CheckNow("hooks.example.com", 443).has_value());
+  EXPECT_TRUE(guard.CheckNow("hooks.example.com", 443)->ok());
+  EXPECT_EQ(guard.CheckNow("127.0.0.1", 443)->cause, FailureCause::kBlockedAddress);  // no DNS
   EXPECT_TRUE(guard.Check("hooks.example.com", 443).ok());
   EXPECT_EQ(lookups, 1);
   EXPECT_TRUE(guard.Check("hooks.example.com", 8443).ok());  // another port, another entry
@@ -272,6 +278,7 @@ TEST(AddressGuardCheckTest, CachedAnswersExpireAndAreStillChecked) {
   EXPECT_TRUE(guard.Check("hooks.example.com", 443).ok());  // still the checked public answer
   EXPECT_EQ(lookups, 4);
   clock.Advance(1);
+  EXPECT_FALSE(guard.CheckNow("hooks.example.com", 443).has_value());  // expired
   EXPECT_EQ(guard.Check("hooks.example.com", 443).cause, FailureCause::kBlockedAddress);
   EXPECT_EQ(lookups, 5);
 }
