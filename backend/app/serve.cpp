@@ -124,7 +124,8 @@ int RunServe(const ServeOptions& o) {
   // The delivery engine: guard -> sender -> engine, all on one clock.
   delivery::SystemClock clock;
   delivery::CachingResolverFns resolver{delivery::Resolve, nullptr};
-  if (o.dns_cache_ms > 0) resolver = delivery::CachingResolver(delivery::Resolve, clock, o.dns_cache_ms);
+  if (o.dns_cache_ms > 0)
+    resolver = delivery::CachingResolver(delivery::Resolve, clock, o.dns_cache_ms);
   delivery::AddressGuard guard(allow.cidrs, resolver.resolve, resolver.cached);
   delivery::HttpSenderOptions sender_options;
   sender_options.connect_timeout_ms = o.connect_timeout_ms;

@@ -365,7 +365,8 @@ CachingResolverFns CachingResolver(ResolverFn inner, const Clock& clock, int64_t
     const std::string key = host + "|" + std::to_string(port);
     std::lock_guard lock(cache->mu);
     auto it = cache->entries.find(key);
-    if (it != cache->entries.end() && it->second.expires_at > clock.NowMs()) return it->second.result;
+    if (it != cache->entries.end() && it->second.expires_at > clock.NowMs())
+      return it->second.result;
     return std::nullopt;
   };
   auto resolve = [inner = std::move(inner), &clock, ttl_ms, max_entries, cache, cached](

@@ -85,7 +85,6 @@ void DeliveryEngine::Start() {
   if (running_) return;
   running_ = true;
   dispatcher_ = std::thread([this] { DispatchLoop(); });
-  for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
 void DeliveryEngine::Stop() {
@@ -95,14 +94,12 @@ void DeliveryEngine::Stop() {
     running_ = false;
   }
   dispatch_cv_.notify_all();
-  work_cv_.notify_all();
   if (dispatcher_.joinable()) dispatcher_.join();
-  for (auto& w : workers_) w.join();
-  workers_.clear();
   {
-    // Attempts still being committed call back into this engine: wait for them.
-    std::unique_lock lock(records_mu_);
-    records_cv_.wait(lock, [this] { return pending_records_ == 0; });
+    // Sends in progress finish (the sender's timeouts bound them) and their attempts, still
+    // being committed, call back into this engine: wait for both.
+    std::unique_lock lock(mu_);
+    idle_cv_.wait(lock, [this] { return sending_ == 0 && pending_records_ == 0; });
   }
   // Leased but never started: back to the queue now rather than when the lease expires.
   std::vector<std::string> unstarted;
@@ -185,11 +182,12 @@ void DeliveryEngine::DispatchLoop() {
         at_cap_.insert(id);
       }
     }
-    // Idle workers need not ask again until something new is queued (Wake) or room opens.
+    // Free send slots need not ask again until something new is queued (Wake) or room opens.
     nothing_due_ = capacity > 0 && leased.empty();
-    // One wake-up per task, not all workers for every lease (they would queue on the mutex).
-    for (size_t i = 0; i < std::min(leased.size(), static_cast<size_t>(options_.workers)); ++i) {
-      work_cv_.notify_one();
+    if (!leased.empty()) {
+      lock.unlock();
+      StartSends(/*ask_when_idle=*/false);
+      lock.lock();
     }
     if (capacity > 0 && leased.size() == capacity) continue;  // more may be due right now
     int64_t wait_ms = options_.max_idle_wait_ms;
@@ -214,52 +212,34 @@ bool DeliveryEngine::TakeRunnable(store::DeliveryTask& out) {
   return false;
 }
 
-void DeliveryEngine::WorkerLoop() {
-  SetUpEngineThread("delivery", options_.nice);
-  std::unique_lock lock(mu_);
-  while (true) {
+void DeliveryEngine::StartSends(bool ask_when_idle) {
+  std::vector<store::DeliveryTask> batch;
+  {
+    std::lock_guard lock(mu_);
+    if (!running_) return;
     store::DeliveryTask task;
-    if (!TakeRunnable(task)) {
-      // About to idle: ask for more. (Low water alone is not enough: tasks waiting behind
-      // endpoints at their cap can keep the backlog above it while workers have nothing.)
-      if (running_ && !wake_ && !nothing_due_) {
-        wake_ = true;
-        dispatch_cv_.notify_one();
-      }
-      work_cv_.wait(lock, [&] { return !running_ || TakeRunnable(task); });
+    // Attempts are recorded without waiting, but not without bound: past this many awaiting
+    // their commit nothing new starts, and the engine runs at the pace the store takes.
+    const int max_records = 4 * options_.workers;
+    while (sending_ < options_.workers && pending_records_ + sending_ < max_records &&
+           TakeRunnable(task)) {
+      ++sending_;
+      batch.push_back(std::move(task));
     }
-    if (task.delivery.id.empty()) return;  // stopping and nothing taken
-    lock.unlock();
-    const std::string webhook_id = task.delivery.webhook_id;
-    metrics_.in_progress.fetch_add(1);
-    Deliver(task);
-    metrics_.in_progress.fetch_sub(1);
-    lock.lock();
-    auto it = endpoints_.find(webhook_id);
-    bool more_for_endpoint = false, endpoint_drained = false;
-    if (it != endpoints_.end()) {
-      --it->second.active;
-      more_for_endpoint = !it->second.waiting.empty();
-      endpoint_drained = it->second.active + static_cast<int>(it->second.waiting.size()) <=
-                         options_.per_endpoint_concurrency * 3 / 2;
-      if (it->second.active == 0 && !more_for_endpoint) endpoints_.erase(it);
-    }
-    // Each wake-up is a context switch, and in a VM those dominate the cost of a delivery:
-    // the dispatcher only when the backlog ran low (or this endpoint, left out of the last lease
-    // for a full backlog, has half drained it), another worker only for a task this one's slot
-    // freed.
-    if (!wake_ &&
-        (waiting_total_ <= LowWater() || (endpoint_drained && at_cap_.count(webhook_id) > 0))) {
+    held_by_records_ = pending_records_ + sending_ >= max_records;
+    // A free slot and nothing to put in it: ask for more. (Low water alone is not enough:
+    // tasks waiting behind endpoints at their cap can keep the backlog above it while slots
+    // are free.)
+    if (ask_when_idle && batch.empty() && sending_ < options_.workers && !wake_ && !nothing_due_) {
       wake_ = true;
       dispatch_cv_.notify_one();
     }
-    if (more_for_endpoint) work_cv_.notify_one();
-    if (!running_) return;
   }
+  for (auto& task : batch) Send(std::move(task));
 }
 
-void DeliveryEngine::Deliver(store::DeliveryTask& task) {
-  const std::string body = Payload(task.event, task.data_json);
+void DeliveryEngine::Send(store::DeliveryTask task) {
+  std::string body = Payload(task.event, task.data_json);
   const int64_t unix_seconds = clock_.NowMs() / 1000;
   Headers headers;
   if (task.secrets.empty()) {
@@ -268,22 +248,40 @@ void DeliveryEngine::Deliver(store::DeliveryTask& task) {
   } else {
     headers = SignedHeaders(task.secrets, task.event.id, unix_seconds, body);
   }
-  {
-    // Attempts are recorded without waiting (below), but not without bound: past this many
-    // awaiting their commit the worker waits, and the engine runs at the pace the store takes.
-    std::unique_lock lock(records_mu_);
-    records_cv_.wait(lock, [&] { return pending_records_ < 4 * options_.workers; });
-  }
-  SendResult sent = sender_.Post(task.url, headers, body);
-  store::AttemptOutcome outcome = Decide(task, sent);
-  // Recorded without waiting: the worker goes on sending while the store group-commits. Until
-  // the commit the delivery stays leased, so a crash in between means one more send, not a
-  // lost one.
-  {
-    std::lock_guard lock(records_mu_);
-    ++pending_records_;
-  }
+  metrics_.in_progress.fetch_add(1);
   auto context = std::make_shared<store::DeliveryTask>(std::move(task));
+  const std::string& url = context->url;
+  sender_.PostAsync(url, std::move(headers), std::move(body),
+                    [this, context](SendResult sent) { Sent(context, sent); });
+}
+
+void DeliveryEngine::Sent(const std::shared_ptr<store::DeliveryTask>& context, SendResult& sent) {
+  metrics_.in_progress.fetch_sub(1);
+  store::AttemptOutcome outcome = Decide(*context, sent);
+  const std::string& webhook_id = context->delivery.webhook_id;
+  {
+    std::lock_guard lock(mu_);
+    ++pending_records_;
+    --sending_;
+    auto it = endpoints_.find(webhook_id);
+    bool endpoint_drained = false;
+    if (it != endpoints_.end()) {
+      --it->second.active;
+      endpoint_drained = it->second.active + static_cast<int>(it->second.waiting.size()) <=
+                         options_.per_endpoint_concurrency * 3 / 2;
+      if (it->second.active == 0 && it->second.waiting.empty()) endpoints_.erase(it);
+    }
+    // Each wake-up is a context switch, and in a VM those dominate the cost of a delivery:
+    // the dispatcher only when the backlog ran low (or this endpoint, left out of the last lease
+    // for a full backlog, has half drained it).
+    if (!wake_ &&
+        (waiting_total_ <= LowWater() || (endpoint_drained && at_cap_.count(webhook_id) > 0))) {
+      wake_ = true;
+      dispatch_cv_.notify_one();
+    }
+  }
+  // Recorded without waiting: sending goes on while the store group-commits. Until the commit
+  // the delivery stays leased, so a crash in between means one more send, not a lost one.
   try {
     store_.RecordAttemptAsync(std::move(outcome),
                               [this, context](const store::AttemptOutcome& o, bool recorded) {
@@ -292,6 +290,7 @@ void DeliveryEngine::Deliver(store::DeliveryTask& task) {
   } catch (const std::exception&) {      // the store is closing
     Recorded(*context, outcome, false);  // logs ids and the attempt number, which a move keeps
   }
+  StartSends(/*ask_when_idle=*/true);
 }
 
 void DeliveryEngine::Recorded(const store::DeliveryTask& task, const store::AttemptOutcome& outcome,
@@ -323,9 +322,14 @@ void DeliveryEngine::Recorded(const store::DeliveryTask& task, const store::Atte
     if (outcome.status == DeliveryStatus::kFailed) Wake();
     if (observer_) observer_(task, outcome);
   }
-  std::lock_guard lock(records_mu_);
-  --pending_records_;
-  records_cv_.notify_all();
+  bool resume;
+  {
+    std::lock_guard lock(mu_);
+    --pending_records_;
+    resume = held_by_records_ && running_;
+    if (sending_ == 0 && pending_records_ == 0) idle_cv_.notify_all();
+  }
+  if (resume) StartSends(/*ask_when_idle=*/false);  // sends held back for the store's pace
 }
 
 store::AttemptOutcome DeliveryEngine::Decide(const store::DeliveryTask& task, SendResult& sent) {

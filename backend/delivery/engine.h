@@ -1,13 +1,13 @@
 #pragma once
 // The delivery engine: takes due deliveries from the store's queue (a table, not memory),
-// signs and POSTs them with a bounded worker pool, records every attempt, and schedules
-// retries. Crash safety comes from leases: a delivery leased by a process that dies becomes due
-// again when its lease expires, so every accepted event reaches every subscribed webhook at
-// least once (receivers dedupe by webhook-id, which is the event id).
+// signs and POSTs them (at most `workers` at once, all on the sender's event loop), records
+// every attempt, and schedules retries. Crash safety comes from leases: a delivery leased by a
+// process that dies becomes due again when its lease expires, so every accepted event reaches every
+// subscribed webhook at least once (receivers dedupe by webhook-id, which is the event id).
 //
 // Fairness: each webhook (endpoint) has a concurrency cap and a small in-memory backlog; a
 // webhook at its cap is left out of the next lease, so a slow or dead endpoint holds at most
-// `per_endpoint_concurrency` workers and never delays the others.
+// `per_endpoint_concurrency` send slots and never delays the others.
 
 #include <atomic>
 #include <condition_variable>
@@ -28,7 +28,7 @@
 namespace mambo::delivery {
 
 struct EngineOptions {
-  int workers = 32;
+  int workers = 32;  // requests in flight at once, all receivers together
   int per_endpoint_concurrency = 8;
   // How long a lease lasts: longer than a send can take (request timeout) plus the wait in the
   // in-memory backlog, so a live process never sees its own work handed out again.
@@ -39,7 +39,7 @@ struct EngineOptions {
   // Longest the dispatcher sleeps without a wake-up: it also notices leases expired by a
   // crashed process and work queued by another process (the token CLI shares the database).
   int64_t max_idle_wait_ms = 1000;
-  // The dispatcher and workers run this many nice steps below the API and the store: when the
+  // The dispatcher runs this many nice steps below the API and the store: when the
   // CPUs are short, accepting events (which callers wait for) goes first and deliveries, which
   // are queued durably, catch up after. Off by default: on 2 cores it cost ~10 % of end-to-end
   // delivery throughput while ingest ran alongside (bench/delivery_bench.sh).
@@ -88,8 +88,12 @@ class DeliveryEngine {
 
  private:
   void DispatchLoop();
-  void WorkerLoop();
-  void Deliver(store::DeliveryTask& task);
+  // Starts sends for runnable tasks while slots are free; `ask_when_idle`: wake the dispatcher
+  // if a slot stays free for want of tasks.
+  void StartSends(bool ask_when_idle);
+  void Send(store::DeliveryTask task);
+  // On the sender's thread when a send is over: decide, record, start the next.
+  void Sent(const std::shared_ptr<store::DeliveryTask>& context, SendResult& sent);
   // Runs on the store's writer thread once an attempt is durable (or failed to be).
   void Recorded(const store::DeliveryTask& task, const store::AttemptOutcome& outcome,
                 bool recorded);
@@ -109,7 +113,7 @@ class DeliveryEngine {
 
   std::mutex mu_;
   std::condition_variable dispatch_cv_;  // wakes the dispatcher
-  std::condition_variable work_cv_;      // wakes workers
+  std::condition_variable idle_cv_;      // Stop waits on it: nothing sending or being recorded
   bool running_ = false;
   bool wake_ = false;
   // Per webhook: tasks leased and waiting, and how many are being sent now.
@@ -124,12 +128,11 @@ class DeliveryEngine {
   int64_t next_auto_disable_check_ = 0;
   std::set<std::string> warned_;  // webhooks already warned about (dispatcher thread only)
 
-  std::mutex records_mu_;
-  std::condition_variable records_cv_;
-  int pending_records_ = 0;  // attempts handed to the store, not yet committed
+  int sending_ = 0;               // requests handed to the sender and not finished
+  int pending_records_ = 0;       // attempts handed to the store, not yet committed
+  bool held_by_records_ = false;  // sends held back until the store catches up
 
   std::thread dispatcher_;
-  std::vector<std::thread> workers_;
 };
 
 }  // namespace mambo::delivery

@@ -10,9 +10,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
@@ -97,7 +97,8 @@ std::string HostPort(const std::string& host, uint16_t port) {
 
 std::string Trimmed(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
   return std::string(s);
 }
@@ -144,7 +145,7 @@ struct HttpSender::Impl {
   X509_STORE* ca_store = nullptr;
   CURLM* multi = nullptr;
 
-  std::mutex mu;  // guards commands and stopping
+  std::mutex mu;                                // guards commands and stopping
   std::vector<std::function<void()>> commands;  // run on the loop thread, in order
   bool stopping = false;
   std::atomic<std::thread::id> loop_id;
@@ -305,8 +306,9 @@ struct HttpSender::Impl {
     CURL* e = t.easy;
     const Target& target = t.target;
     // The URL rebuilt from what was parsed and checked, so libcurl goes where the guard looked.
-    curl_easy_setopt(e, CURLOPT_URL,
-                     ("https://" + HostPort(target.host, target.port) + target.path_and_query).c_str());
+    curl_easy_setopt(
+        e, CURLOPT_URL,
+        ("https://" + HostPort(target.host, target.port) + target.path_and_query).c_str());
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);  // already percent-encoded by Boost.URL
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
@@ -367,8 +369,8 @@ struct HttpSender::Impl {
     auto& sent = t.result.attempt.request_headers;
     sent.clear();
     const std::string host_port = HostPort(target.host, target.port);
-    sent.emplace_back("Host", target.port == 443 ? host_port.substr(0, host_port.size() - 4)
-                                                 : host_port);
+    sent.emplace_back("Host",
+                      target.port == 443 ? host_port.substr(0, host_port.size() - 4) : host_port);
     sent.emplace_back("Content-Type", t.content_type);
     sent.emplace_back("User-Agent", options.user_agent);
     for (const auto& h : t.headers) sent.push_back(h);
@@ -471,10 +473,11 @@ struct HttpSender::Impl {
     const std::string endpoint = t.result.remote_address.empty()
                                      ? HostPort(target.host, target.port)
                                      : HostPort(t.result.remote_address, target.port);
-    const int64_t elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                SteadyClock::now() - t.started)
-                                .count();
-    const std::string detail = t.error_buffer[0] != '\0' ? t.error_buffer : curl_easy_strerror(code);
+    const int64_t elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - t.started)
+            .count();
+    const std::string detail =
+        t.error_buffer[0] != '\0' ? t.error_buffer : curl_easy_strerror(code);
     switch (code) {
       case CURLE_OK:
         if (status >= 200 && status < 300) {
@@ -549,10 +552,10 @@ struct HttpSender::Impl {
         break;
       case CURLE_WRITE_ERROR:
         a.cause = t.too_large ? FailureCause::kResponseTooLarge : FailureCause::kInternal;
-        a.error = t.too_large ? "response body exceeds " +
-                                    std::to_string(options.max_response_bytes) +
-                                    " bytes; stopped reading"
-                              : "HTTP client error: " + detail;
+        a.error = t.too_large
+                      ? "response body exceeds " + std::to_string(options.max_response_bytes) +
+                            " bytes; stopped reading"
+                      : "HTTP client error: " + detail;
         break;
       case CURLE_SEND_ERROR:
         a.cause = FailureCause::kConnectionClosed;
@@ -586,9 +589,9 @@ struct HttpSender::Impl {
   }
 
   void Finish(TransferPtr t) {
-    t->result.attempt.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        SteadyClock::now() - t->started)
-                                        .count();
+    t->result.attempt.duration_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - t->started)
+            .count();
     ERR_clear_error();  // OpenSSL's error queue is per thread: clean for the next request
     busy.fetch_sub(1);
     Done done = std::move(t->done);
@@ -638,8 +641,8 @@ SendResult HttpSender::Post(std::string_view url, const Headers& headers, std::s
   std::promise<SendResult> promise;
   auto result = promise.get_future();
   PostAsync(
-      url, headers, std::string(body), [&promise](SendResult r) { promise.set_value(std::move(r)); },
-      content_type);
+      url, headers, std::string(body),
+      [&promise](SendResult r) { promise.set_value(std::move(r)); }, content_type);
   return result.get();
 }
 
