@@ -337,6 +337,7 @@ if want throughput; then
   done
   read -r m0_total m0_idle <<<"$(machine_ticks)"
   c0="$(cpu_ticks "$pid")"; n0="$(nginx_ticks)"; x0="$(ctx_switches "$pid")"
+  m_start="$(metrics)"
   t_start="$(now_ms)"
   BENCH_MAX_EVENTS="$n_events" BENCH_RUN_ID="$run_id-t1" BENCH_EVENT_TYPE=device.enroll \
     ingest ingest1 2 "${BENCH_INGEST_CONNECTIONS:-8}" 20s
@@ -348,6 +349,10 @@ if want throughput; then
   read -r m1_total m1_idle <<<"$(machine_ticks)"
   tp_peak_kb="$(proc_kb "$pid" VmHWM)"
   tp_end_rss_kb="$(proc_kb "$pid" VmRSS)"
+  m_end="$(metrics)"
+  # Group commit at work: how many writes (ingests, leases, attempts) each commit carried.
+  commits=$(( $(metric mambo_store_commits_total "$m_end") - $(metric mambo_store_commits_total "$m_start") ))
+  writes=$(( $(metric mambo_store_writes_total "$m_end") - $(metric mambo_store_writes_total "$m_start") ))
   threads_now="$(ls "/proc/$pid/task" | wc -l)"
   # Per-thread CPU of webhookd (ticks), biggest first: shows whether one thread (the SQLite
   # writer, the dispatcher) is the bottleneck or the work is spread over the workers.
@@ -427,7 +432,8 @@ if want throughput; then
       "$threads_now threads; $(awk -v x=$((x1 - x0)) -v n="$a_total" 'BEGIN { printf "%.1f", x / n }')" \
       "context switches per delivery), nginx $ngx_ms ms per delivery; machine $busy% busy over" \
       "the test ($cores cores, other processes included)"
-    echo "   RSS: peak (VmHWM) $(mb "$tp_peak_kb") MB, at the end $(mb "$tp_end_rss_kb") MB"
+    echo "   RSS: peak (VmHWM) $(mb "$tp_peak_kb") MB, at the end $(mb "$tp_end_rss_kb") MB;" \
+      "store: $commits commits for $writes writes"
   fi
 fi
 

@@ -15,6 +15,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
 #include <string>
@@ -411,6 +412,43 @@ TEST_F(HttpSenderTest, ConcurrentPostsFromManyThreads) {
   EXPECT_EQ(ok.load(), 20);
   EXPECT_EQ(hits.load(), 20);
   EXPECT_LE(sender.idle_connections(), 4u);
+}
+
+// All requests share one event loop; a name whose lookup hangs must not hold up the others
+// (lookups missing from the cache run on the sender's resolver threads).
+TEST_F(HttpSenderTest, ASlowLookupDelaysOnlyItsOwnRequests) {
+  std::atomic<int> hits{0};
+  server_.svr().Post("/hook", [&](const httplib::Request&, httplib::Response&) { ++hits; });
+  server_.Start();
+  std::mutex m;
+  std::condition_variable cv;
+  bool release = false;
+  auto slow_dns = [&](const std::string& host, uint16_t port) {
+    if (host == "localhost") {
+      std::unique_lock lock(m);
+      cv.wait(lock, [&] { return release; });
+    }
+    return FakeDns({{"localhost", {"127.0.0.1"}}, {"receiver.test", {"127.0.0.1"}}})(host, port);
+  };
+  AddressGuard guard(AllowLoopback(), slow_dns);
+  HttpSender sender(TrustingTestCa(), guard, clock_);
+  std::promise<SendResult> slow;
+  sender.PostAsync(server_.Url("/hook", "localhost"), {}, "{}",
+                   [&](SendResult r) { slow.set_value(std::move(r)); });
+  // The lookup of localhost (a name the certificate has) is now stuck; these go through.
+  EXPECT_TRUE(sender.Post(server_.Url("/hook", "receiver.test"), {}, "{}").succeeded());
+  EXPECT_TRUE(sender.Post(server_.Url("/hook"), {}, "{}").succeeded());
+  EXPECT_EQ(hits.load(), 2);
+  auto pending = slow.get_future();
+  EXPECT_EQ(pending.wait_for(std::chrono::seconds(0)), std::future_status::timeout);
+  {
+    std::lock_guard lock(m);
+    release = true;
+  }
+  cv.notify_all();
+  const SendResult late = pending.get();
+  EXPECT_TRUE(late.succeeded()) << late.attempt.error;
+  EXPECT_EQ(hits.load(), 3);
 }
 
 TEST_F(HttpSenderTest, LargeResponseIsTruncatedToTheExcerptLimit) {
