@@ -133,6 +133,7 @@ int RunServe(const ServeOptions& o) {
   sender_options.extra_ca_file = o.ca_file;
   sender_options.egress_interface = o.egress_interface;
   sender_options.user_agent = std::string("mambo-webhooks/") + MAMBO_VERSION;
+  sender_options.nice = o.delivery_nice;
   // Keep as many connections alive as may be in use at once: a smaller pool closes and
   // re-handshakes connections under load.
   sender_options.max_idle_total = std::max<size_t>(256, static_cast<size_t>(o.workers));

@@ -1,9 +1,6 @@
 #include "delivery/engine.h"
 
-#include <pthread.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -14,6 +11,7 @@
 #include "crypto/crypto.h"
 #include "delivery/signature.h"
 #include "mambo/catalog.h"
+#include "util/thread.h"
 
 namespace mambo::delivery {
 namespace {
@@ -30,11 +28,10 @@ std::optional<std::string> HeaderValue(const Headers& headers, std::string_view 
   return std::nullopt;
 }
 
-// Names the calling thread (top -H, perf) and lowers its CPU priority by `nice` steps.
+// Names the calling thread and lowers its CPU priority by `nice` steps.
 void SetUpEngineThread(const char* name, int nice) {
-  pthread_setname_np(pthread_self(), name);
-  if (nice > 0 && setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice) != 0) {
-    spdlog::debug("could not lower the priority of {}: {}", name, std::strerror(errno));
+  if (const std::string error = SetUpThread(name, nice); !error.empty()) {
+    spdlog::debug("could not lower the priority of {}: {}", name, error);
   }
 }
 

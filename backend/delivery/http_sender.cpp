@@ -5,7 +5,6 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
-#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -25,6 +24,7 @@
 #include <vector>
 
 #include "mambo/validation.h"
+#include "util/thread.h"
 
 namespace mambo::delivery {
 namespace {
@@ -204,7 +204,7 @@ struct HttpSender::Impl {
   }
 
   void Run() {
-    pthread_setname_np(pthread_self(), "sender");
+    SetUpThread("sender", options.nice);
     loop_id = std::this_thread::get_id();
     std::vector<std::function<void()>> batch;
     while (true) {
@@ -227,7 +227,7 @@ struct HttpSender::Impl {
   }
 
   void ResolveLoop() {
-    pthread_setname_np(pthread_self(), "resolver");
+    SetUpThread("resolver", options.nice);
     std::unique_lock lock(resolve_mu);
     while (true) {
       resolve_cv.wait(lock, [&] { return resolve_stopping || !resolve_jobs.empty(); });

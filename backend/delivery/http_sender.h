@@ -41,6 +41,7 @@ struct HttpSenderOptions {
   size_t max_idle_total = 256;  // kept-alive connections, all receivers together
   int64_t max_idle_ms = 50000;  // close kept-alive connections idle longer than this
   std::string user_agent = "mambo-webhooks/0.1.0";  // serve sets the build version
+  int nice = 0;  // the sender's threads run this many steps below the process (--delivery-nice)
 };
 
 struct SendResult {
