@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   serve_cmd
       ->add_option("--delivery-nice", serve.delivery_nice,
-                   "CPU priority steps the delivery threads yield to the API (0-19)")
+                   "CPU priority steps the dispatcher and sender threads yield to the API (0-19)")
       ->envname("WEBHOOKD_DELIVERY_NICE")
       ->check(CLI::Range(0, 19))
       ->capture_default_str();

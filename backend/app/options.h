@@ -21,7 +21,7 @@ struct ServeOptions {
 
   // Delivery engine.
   int workers = 32;                  // concurrent outgoing requests
-  int delivery_nice = 0;             // delivery threads' nice steps below the API's
+  int delivery_nice = 0;             // dispatcher's and sender's nice steps below the API's
   int64_t dns_cache_ms = 30000;      // how long a resolved receiver address is reused
   int per_endpoint_concurrency = 8;  // cap per webhook URL host, so one slow receiver cannot
                                      // take every worker

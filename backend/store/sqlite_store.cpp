@@ -274,7 +274,7 @@ void SqliteStore::Write(std::function<void(Db&)> fn, Durability durability) {
 
 void SqliteStore::WriterLoop() {
   // Every write in the process waits on this one thread, and it shares the CPUs with dozens of
-  // API and delivery threads: ahead of them, a commit cycle is not stretched by waiting for a
+  // API threads and the sender: ahead of them, a commit cycle is not stretched by waiting for a
   // core (measured: end-to-end deliveries 4,600-4,700/s -> 5,200-5,300/s on 2 cores). Needs
   // CAP_SYS_NICE or RLIMIT_NICE >= 30 (systemd: LimitNICE=-10); without, it stays at 0.
   if (const std::string error = SetUpThread("store-writer", kWriterNice); !error.empty()) {
@@ -761,7 +761,7 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
   std::vector<DeliveryTask> tasks;
   // A lease need not be durable before the sends start: lost in a crash (or a failed commit),
   // the deliveries are simply still due and go out again, which at-least-once allows. Not
-  // waiting for the fsync keeps the workers fed under load.
+  // waiting for the fsync keeps the sender fed under load.
   Write(
       [&](Db& db) {
         tasks.clear();

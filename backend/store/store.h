@@ -138,7 +138,7 @@ class Store {
                                              const LeaseRoom& room) = 0;
   virtual void RecordAttempt(const AttemptOutcome& outcome) = 0;
   // Same, without waiting: `done` runs (on the store's thread) once it is durable or has failed.
-  // The engine uses it so workers go on sending while attempts are group-committed; a crash
+  // The engine uses it so sending goes on while attempts are group-committed; a crash
   // before the commit leaves the delivery leased, and it is sent again: at least once holds.
   // `done` gets the outcome back, so the caller needs no copy of it.
   virtual void RecordAttemptAsync(
