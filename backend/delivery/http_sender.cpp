@@ -144,6 +144,9 @@ struct HttpSender::Impl {
   const Clock& clock;
   X509_STORE* ca_store = nullptr;
   CURLM* multi = nullptr;
+  // --egress-interface for libcurl: "host!" + an address, "if!" + an interface name (never a
+  // host name to look up).
+  std::string egress;
 
   std::mutex mu;                                // guards commands and stopping
   std::vector<std::function<void()>> commands;  // run on the loop thread, in order
@@ -170,6 +173,10 @@ struct HttpSender::Impl {
     multi = curl_multi_init();
     if (multi == nullptr) throw std::runtime_error("libcurl: could not create a multi handle");
     curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(options.max_idle_total));
+    if (!options.egress_interface.empty()) {
+      egress =
+          (IpAddress::Parse(options.egress_interface) ? "host!" : "if!") + options.egress_interface;
+    }
     for (int i = 0; i < 2; ++i) resolvers.emplace_back([this] { ResolveLoop(); });
     loop = std::thread([this] { Run(); });
   }
@@ -331,9 +338,7 @@ struct HttpSender::Impl {
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &t);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, &CloseSocket);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, this);
-    if (!options.egress_interface.empty()) {
-      curl_easy_setopt(e, CURLOPT_INTERFACE, options.egress_interface.c_str());
-    }
+    if (!egress.empty()) curl_easy_setopt(e, CURLOPT_INTERFACE, egress.c_str());
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.connect_timeout_ms));
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(options.request_timeout_ms));
     curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, static_cast<long>(options.max_idle_ms / 1000));

@@ -396,6 +396,28 @@ TEST_F(HttpSenderTest, IdleConnectionClosedByTheReceiverIsReplacedNotAFailure) {
   EXPECT_EQ(second.reused_connection, ports[0] == ports[1]);
 }
 
+// --egress-interface: connections leave through the named interface (or from the given
+// address); a name that is no interface is a connect failure that says so, not a silent default.
+TEST_F(HttpSenderTest, EgressInterfaceIsUsedOrTheAttemptSaysWhyNot) {
+  server_.svr().Post("/hook", [](const httplib::Request&, httplib::Response&) {});
+  server_.Start();
+  auto through_lo = TrustingTestCa();
+  through_lo.egress_interface = "lo";
+  EXPECT_TRUE(HttpSender(through_lo, allow_loopback_, clock_)
+                  .Post(server_.Url("/hook"), {}, "{}")
+                  .succeeded());
+  auto from_address = TrustingTestCa();
+  from_address.egress_interface = "127.0.0.1";
+  EXPECT_TRUE(HttpSender(from_address, allow_loopback_, clock_)
+                  .Post(server_.Url("/hook"), {}, "{}")
+                  .succeeded());
+  auto missing = TrustingTestCa();
+  missing.egress_interface = "nosuchif0";
+  auto r = HttpSender(missing, allow_loopback_, clock_).Post(server_.Url("/hook"), {}, "{}");
+  EXPECT_EQ(r.attempt.cause, FailureCause::kConnect) << r.attempt.error;
+  EXPECT_EQ(r.attempt.error, "could not bind to egress interface \"nosuchif0\"");
+}
+
 TEST_F(HttpSenderTest, ConcurrentPostsFromManyThreads) {
   std::atomic<int> hits{0};
   server_.svr().Post("/hook", [&](const httplib::Request&, httplib::Response&) { ++hits; });
