@@ -323,7 +323,7 @@ TEST_F(HttpSenderTest, DnsFailureAndInvalidUrl) {
 }
 
 TEST_F(HttpSenderTest, ConnectsToCheckedAddressWithNameForSniHostAndCertificate) {
-  // receiver.test exists only in the fake resolver: httplib can only reach it through the
+  // receiver.test exists only in the fake resolver: libcurl can only reach it through the
   // address the guard checked, while Host and certificate verification use the name.
   std::string seen_host;
   server_.svr().Post("/hook", [&](const httplib::Request& req, httplib::Response& res) {
@@ -373,9 +373,9 @@ TEST_F(HttpSenderTest, KeepAliveConnectionIsReused) {
 
 // Receivers close idle kept-alive connections (often after a few seconds); a send on such a
 // pooled connection must go out on a new connection instead of counting as a failed attempt.
-// httplib notices a connection closed before the send; one closed during the send (the
-// receiver's idle timer firing just then) goes through HttpSender's resend, which this test
-// cannot time deterministically.
+// libcurl notices a connection closed before the send, and retries a request on a reused
+// connection that died before any answer (the receiver's idle timer firing during the send),
+// which this test cannot time deterministically.
 TEST_F(HttpSenderTest, IdleConnectionClosedByTheReceiverIsReplacedNotAFailure) {
   std::vector<int> ports;
   std::mutex m;
