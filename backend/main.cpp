@@ -77,6 +77,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1024, 64 * 1024 * 1024))
       ->capture_default_str();
   serve_cmd
+      ->add_option("--token-cache-ms", serve.token_cache_ms,
+                   "How long an API token found active is trusted without a database lookup; a "
+                   "revocation still counts from the next request (0: look up every request)")
+      ->envname("WEBHOOKD_TOKEN_CACHE_MS")
+      ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
+      ->capture_default_str();
+  serve_cmd
       ->add_option("--workers", serve.workers,
                    "Concurrent outgoing deliveries (0: accept and queue events, send nothing)")
       ->envname("WEBHOOKD_WORKERS")

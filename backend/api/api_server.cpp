@@ -150,13 +150,39 @@ ApiToken ApiServer::Authenticate(const Request& req, std::optional<Role> role) {
   if (header.size() <= kBearer.size() || header.compare(0, kBearer.size(), kBearer) != 0) {
     throw ApiError::Unauthorized("Authorization header must be \"Bearer <token>\"");
   }
-  auto token = store_.FindActiveToken(TokenHash(header.substr(kBearer.size())));
+  auto token = FindToken(TokenHash(header.substr(kBearer.size())));
   if (!token) throw ApiError::Unauthorized("Unknown or revoked token");
   // Admin tokens can do everything; ingest tokens can only post events.
   if (role && *role == Role::kAdmin && token->role != Role::kAdmin) {
     throw ApiError::Forbidden("This route needs an admin token; this token may only ingest events");
   }
   return *token;
+}
+
+std::optional<ApiToken> ApiServer::FindToken(const std::string& hash) {
+  if (options_.token_cache_ms <= 0) return store_.FindActiveToken(hash);
+  // The stamp is read before the database: a lookup that raced with a change is filed under
+  // the old stamp, and the next request, seeing the new one, drops it.
+  const std::string stamp = store_.TokensStamp();
+  const int64_t now = now_();
+  {
+    std::lock_guard lock(tokens_mu_);
+    if (stamp != tokens_stamp_) {
+      tokens_.clear();
+      tokens_stamp_ = stamp;
+    }
+    auto it = tokens_.find(hash);
+    if (it != tokens_.end() && it->second.until > now) return it->second.token;
+  }
+  std::optional<ApiToken> token = store_.FindActiveToken(hash);
+  if (token) {  // unknown tokens are not remembered: a guesser cannot fill the cache
+    std::lock_guard lock(tokens_mu_);
+    if (stamp == tokens_stamp_) {
+      if (tokens_.size() >= 10000) tokens_.clear();
+      tokens_[hash] = CachedToken{*token, now + options_.token_cache_ms};
+    }
+  }
+  return token;
 }
 
 httplib::Server::Handler ApiServer::Route(std::optional<Role> role, Handler handler) {

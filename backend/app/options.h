@@ -18,6 +18,7 @@ struct ServeOptions {
   // wait. Size it above the number of clients you expect (API users, console tabs, producers).
   int http_threads = 64;
   size_t max_body_bytes = 256 * 1024;
+  int64_t token_cache_ms = 60000;  // how long an API token found active is trusted (see ApiOptions)
 
   // Delivery engine.
   int workers = 32;                  // concurrent outgoing requests

@@ -167,6 +167,7 @@ int RunServe(const ServeOptions& o) {
 
   api::ApiOptions api_options;
   api_options.max_body_bytes = o.max_body_bytes;
+  api_options.token_cache_ms = o.token_cache_ms;
   api_options.version = MAMBO_VERSION;
   api::ApiServer api(
       *store, [&clock] { return clock.NowMs(); }, api_options, [&engine] { engine.Wake(); });

@@ -1,5 +1,6 @@
 #include "store/sqlite_store.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -162,7 +163,9 @@ void to_json(Json& j, const AuditEntry& a) {
 }
 
 SqliteStore::SqliteStore(const std::string& data_dir, crypto::SecretBox box)
-    : path_(data_dir + "/webhookd.db"), box_(std::move(box)) {
+    : tokens_marker_(data_dir + "/tokens.changed"),
+      path_(data_dir + "/webhookd.db"),
+      box_(std::move(box)) {
   if (::mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     throw StoreError("cannot create data dir " + data_dir + ": " + std::strerror(errno));
   }
@@ -413,6 +416,7 @@ ApiToken SqliteStore::CreateToken(const std::string& team_id, Role role, const s
         .Bind(5, now)
         .Run();
   });
+  MarkTokensChanged();
   return token;
 }
 
@@ -450,7 +454,30 @@ bool SqliteStore::RevokeToken(const std::string& token_id, int64_t now) {
     q.Bind(1, now).Bind(2, token_id).Run();
     changed = q.Changes() > 0;
   });
+  if (changed) MarkTokensChanged();
   return changed;
+}
+
+void SqliteStore::MarkTokensChanged() {
+  // A new file renamed over the old one: it is created while the old one still exists, so its
+  // inode number differs, and a reader compares inode and mtime (a mtime alone can repeat within
+  // the kernel's timestamp tick). After the commit: a reader that sees the new stamp finds the
+  // change in the database.
+  const std::string tmp = tokens_marker_ + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), tokens_marker_.c_str()) != 0) {
+    // Servers would go on trusting cached lookups of a revoked token until their cache expires.
+    throw StoreError("token saved, but " + tokens_marker_ + " could not be updated (" +
+                     std::strerror(errno) + "): a running webhookd may accept a revoked token " +
+                     "until its token cache expires");
+  }
+}
+
+std::string SqliteStore::TokensStamp() {
+  struct stat st {};
+  if (::stat(tokens_marker_.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_ino) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
 }
 
 void SqliteStore::AppendAudit(const AuditEntry& audit) {

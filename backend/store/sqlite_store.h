@@ -36,6 +36,7 @@ class SqliteStore final : public Store {
   std::optional<ApiToken> FindActiveToken(const std::string& hash) override;
   std::vector<ApiToken> ListTokens(const std::optional<std::string>& team_id) override;
   bool RevokeToken(const std::string& token_id, int64_t now) override;
+  std::string TokensStamp() override;
 
   void CreateWebhook(const Webhook& webhook, const AuditEntry& audit) override;
   std::optional<Webhook> GetWebhook(const std::string& team_id, const std::string& id) override;
@@ -136,6 +137,9 @@ class SqliteStore final : public Store {
                                 sqlite3_int64 rowid);
   std::unordered_map<std::string, std::vector<Subscriber>> subscribers_;
 
+  // DATA_DIR/tokens.changed, replaced (a new inode, a new mtime) after every token change.
+  void MarkTokensChanged();
+  std::string tokens_marker_;
   std::string path_;
   crypto::SecretBox box_;
 

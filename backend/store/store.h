@@ -93,6 +93,10 @@ class Store {
   virtual std::optional<ApiToken> FindActiveToken(const std::string& hash) = 0;
   virtual std::vector<ApiToken> ListTokens(const std::optional<std::string>& team_id) = 0;
   virtual bool RevokeToken(const std::string& token_id, int64_t now) = 0;
+  // Changes whenever a token is created or revoked, by this process or another one (the token
+  // CLI), and is cheap to ask for every request: callers may cache token lookups while it stays
+  // the same.
+  virtual std::string TokensStamp() = 0;
 
   // --- Webhooks; each mutation writes its audit entry in the same transaction ---
   virtual void CreateWebhook(const Webhook& webhook, const AuditEntry& audit) = 0;
