@@ -416,7 +416,10 @@ ApiToken SqliteStore::CreateToken(const std::string& team_id, Role role, const s
         .Bind(5, now)
         .Run();
   });
-  MarkTokensChanged();
+  // Only cached lookups of active tokens exist, so a new token needs no invalidation to work.
+  if (!MarkTokensChanged()) {
+    spdlog::warn("could not update {}: {}", tokens_marker_, std::strerror(errno));
+  }
   return token;
 }
 
@@ -454,23 +457,23 @@ bool SqliteStore::RevokeToken(const std::string& token_id, int64_t now) {
     q.Bind(1, now).Bind(2, token_id).Run();
     changed = q.Changes() > 0;
   });
-  if (changed) MarkTokensChanged();
+  if (changed && !MarkTokensChanged()) {
+    // A running webhookd would go on trusting its cached lookup of the token.
+    throw StoreError("token revoked, but " + tokens_marker_ + " could not be updated (" +
+                     std::strerror(errno) + "): a running webhookd may accept it for up to " +
+                     "--token-cache-ms more; restart it to be sure");
+  }
   return changed;
 }
 
-void SqliteStore::MarkTokensChanged() {
+bool SqliteStore::MarkTokensChanged() {
   // A new file renamed over the old one: it is created while the old one still exists, so its
   // inode number differs, and a reader compares inode and mtime (a mtime alone can repeat within
   // the kernel's timestamp tick). After the commit: a reader that sees the new stamp finds the
   // change in the database.
   const std::string tmp = tokens_marker_ + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || ::close(fd) != 0 || ::rename(tmp.c_str(), tokens_marker_.c_str()) != 0) {
-    // Servers would go on trusting cached lookups of a revoked token until their cache expires.
-    throw StoreError("token saved, but " + tokens_marker_ + " could not be updated (" +
-                     std::strerror(errno) + "): a running webhookd may accept a revoked token " +
-                     "until its token cache expires");
-  }
+  return fd >= 0 && ::close(fd) == 0 && ::rename(tmp.c_str(), tokens_marker_.c_str()) == 0;
 }
 
 std::string SqliteStore::TokensStamp() {

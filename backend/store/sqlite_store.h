@@ -138,7 +138,7 @@ class SqliteStore final : public Store {
   std::unordered_map<std::string, std::vector<Subscriber>> subscribers_;
 
   // DATA_DIR/tokens.changed, replaced (a new inode, a new mtime) after every token change.
-  void MarkTokensChanged();
+  bool MarkTokensChanged();  // false (errno set) if the file could not be replaced
   std::string tokens_marker_;
   std::string path_;
   crypto::SecretBox box_;
