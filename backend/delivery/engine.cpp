@@ -16,18 +16,6 @@
 namespace mambo::delivery {
 namespace {
 
-std::optional<std::string> HeaderValue(const Headers& headers, std::string_view name) {
-  for (const auto& [k, v] : headers) {
-    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) ==
-                 std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return v;
-    }
-  }
-  return std::nullopt;
-}
-
 // Names the calling thread and lowers its CPU priority by `nice` steps.
 void SetUpEngineThread(const char* name, int nice) {
   if (const std::string error = SetUpThread(name, nice); !error.empty()) {

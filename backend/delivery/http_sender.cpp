@@ -89,10 +89,14 @@ std::optional<Target> ParseTarget(std::string_view url, std::string& error) {
   return t;
 }
 
-// "host:port" as in a URL or a Host header: IPv6 literals in brackets.
+// A host as it appears in a URL, a Host header or libcurl's address lists: IPv6 literals in
+// brackets.
+std::string Bracketed(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
 std::string HostPort(const std::string& host, uint16_t port) {
-  const bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return Bracketed(host) + ":" + std::to_string(port);
 }
 
 std::string Trimmed(std::string_view s) {
@@ -327,9 +331,8 @@ struct HttpSender::Impl {
       // the name.
       std::string entry = target.host + ":" + std::to_string(target.port) + ":";
       for (size_t i = 0; i < t.checked.addresses.size(); ++i) {
-        const IpAddress& ip = t.checked.addresses[i];
         if (i > 0) entry += ",";
-        entry += ip.family == AF_INET6 ? "[" + ip.ToString() + "]" : ip.ToString();
+        entry += Bracketed(t.checked.addresses[i].ToString());
       }
       t.resolve_list = curl_slist_append(nullptr, entry.c_str());
       curl_easy_setopt(e, CURLOPT_RESOLVE, t.resolve_list);
@@ -373,9 +376,8 @@ struct HttpSender::Impl {
     // The log shows the request as sent: libcurl adds Host (without :443) and Content-Length.
     auto& sent = t.result.attempt.request_headers;
     sent.clear();
-    const std::string host_port = HostPort(target.host, target.port);
-    sent.emplace_back("Host",
-                      target.port == 443 ? host_port.substr(0, host_port.size() - 4) : host_port);
+    sent.emplace_back(
+        "Host", target.port == 443 ? Bracketed(target.host) : HostPort(target.host, target.port));
     sent.emplace_back("Content-Type", t.content_type);
     sent.emplace_back("User-Agent", options.user_agent);
     for (const auto& h : t.headers) sent.push_back(h);
@@ -491,11 +493,8 @@ struct HttpSender::Impl {
           a.cause = FailureCause::kHttpStatus;
           a.error = "receiver answered HTTP " + std::to_string(status);
           if (status >= 300 && status < 400) {
-            std::string location;
-            for (const auto& [k, v] : a.response_headers) {
-              if (Lower(k) == "location") location = v;
-            }
-            a.error += " (redirect to \"" + location +
+            a.error += " (redirect to \"" +
+                       HeaderValue(a.response_headers, "Location").value_or("") +
                        "\" not followed: webhook URLs must point at the final receiver)";
           }
         }
@@ -605,6 +604,18 @@ struct HttpSender::Impl {
     done(std::move(result));
   }
 };
+
+std::optional<std::string> HeaderValue(const Headers& headers, std::string_view name) {
+  for (const auto& [k, v] : headers) {
+    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return v;
+    }
+  }
+  return std::nullopt;
+}
 
 HttpSender::HttpSender(HttpSenderOptions options, const AddressGuard& guard, const Clock& clock) {
   std::signal(SIGPIPE, SIG_IGN);

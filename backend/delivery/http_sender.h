@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -27,6 +28,10 @@
 #include "mambo/models.h"
 
 namespace mambo::delivery {
+
+// The value of the first header named `name`, compared without regard to case (HTTP header
+// names are case-insensitive).
+std::optional<std::string> HeaderValue(const Headers& headers, std::string_view name);
 
 struct HttpSenderOptions {
   int64_t connect_timeout_ms = 5000;   // TCP connect, and again the TLS handshake

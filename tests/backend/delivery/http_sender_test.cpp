@@ -120,18 +120,6 @@ AddressGuard::Resolver FakeDns(std::map<std::string, std::vector<std::string>> t
   };
 }
 
-std::string HeaderValue(const Headers& headers, std::string_view name) {
-  for (const auto& [k, v] : headers) {
-    if (k.size() == name.size() && std::equal(k.begin(), k.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) ==
-                 std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return v;
-    }
-  }
-  return "";
-}
-
 HttpSenderOptions TrustingTestCa() {
   HttpSenderOptions o;
   o.extra_ca_file = CertEnvironment::cert;
