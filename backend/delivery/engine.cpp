@@ -131,7 +131,7 @@ void DeliveryEngine::DispatchLoop() {
     size_t runnable = 0;
     at_cap_.clear();
     for (const auto& [id, endpoint] : endpoints_) {
-      const size_t held = static_cast<size_t>(endpoint.active) + endpoint.waiting.size();
+      const size_t held = endpoint.held();
       room.room[id] = held >= per_endpoint ? 0 : per_endpoint - held;
       if (held >= per_endpoint) {
         full.push_back(id);
@@ -163,7 +163,7 @@ void DeliveryEngine::DispatchLoop() {
     }
     // Endpoints this lease filled up: their draining is what makes room for more.
     for (const auto& [id, endpoint] : endpoints_) {
-      if (static_cast<size_t>(endpoint.active) + endpoint.waiting.size() >= per_endpoint) {
+      if (endpoint.held() >= per_endpoint) {
         at_cap_.insert(id);
       }
     }
@@ -252,9 +252,9 @@ void DeliveryEngine::Sent(const std::shared_ptr<store::DeliveryTask>& context, S
     bool endpoint_drained = false;
     if (it != endpoints_.end()) {
       --it->second.active;
-      endpoint_drained = it->second.active + static_cast<int>(it->second.waiting.size()) <=
-                         options_.per_endpoint_concurrency * 3 / 2;
-      if (it->second.active == 0 && it->second.waiting.empty()) endpoints_.erase(it);
+      endpoint_drained =
+          it->second.held() <= static_cast<size_t>(options_.per_endpoint_concurrency) * 3 / 2;
+      if (it->second.held() == 0) endpoints_.erase(it);
     }
     // Each wake-up is a context switch, and in a VM those dominate the cost of a delivery:
     // the dispatcher only when the backlog ran low (or this endpoint, left out of the last lease

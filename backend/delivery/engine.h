@@ -120,6 +120,7 @@ class DeliveryEngine {
   struct Endpoint {
     std::deque<store::DeliveryTask> waiting;
     int active = 0;
+    size_t held() const { return static_cast<size_t>(active) + waiting.size(); }  // sending+waiting
   };
   std::map<std::string, Endpoint> endpoints_;
   size_t waiting_total_ = 0;
