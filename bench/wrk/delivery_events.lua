@@ -12,7 +12,7 @@
 --   BENCH_RATE           events/s over all threads, paced open-loop on a monotonic clock
 --                        (0 or unset: as fast as the connections go)
 --   BENCH_MAX_EVENTS     stop ingesting after this many events over all threads (0: no limit).
---                        A thread at its quota sends GET /healthz instead and creates the file
+--                        A thread at its quota stops (sends nothing more) and creates the file
 --                        "$BENCH_MARK_DIR/quota-<thread>" so the bench can stop wrk (SIGINT).
 --   BENCH_MARK_DIR       folder for those marker files
 -- Prints one line "BENCH_RESULT requests=.. ok=.. other=.. errors=.. ..." like the API bench.
@@ -82,11 +82,14 @@ end end
 function request()
   if ffi.C.pthread_self() == init_thread then return idle_req end
   if quota > 0 and counter >= quota then
-    -- Marked once every event of this thread has its answer, so wrk's count is exact.
+    -- Until the last answers are in, a free connection needs a request: /healthz (not counted).
+    -- Once they are, the thread stops instead of spinning on /healthz, which took CPU from
+    -- webhookd while the other threads were still ingesting.
     if not marked and answered >= counter then
       marked = true
       local f = io.open(mark_dir .. "/quota-" .. thread_no, "w")
       if f then f:close() end
+      wrk.thread:stop()
     end
     return idle_req
   end
