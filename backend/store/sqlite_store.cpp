@@ -212,6 +212,11 @@ SqliteStore::SqliteStore(const std::string& data_dir, crypto::SecretBox box)
   CheckMainKey(db);
   // Only this connection changes webhooks (the token CLI writes tokens and teams alone).
   sqlite3_update_hook(db.raw(), &SqliteStore::OnWriterRowChange, this);
+  // Not SQLITE_DETERMINISTIC: its answer changes between rows of one query (see LeaseDue).
+  if (sqlite3_create_function(db.raw(), "lease_has_room", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY, this,
+                              &SqliteStore::LeaseHasRoom, nullptr, nullptr) != SQLITE_OK) {
+    throw StoreError(std::string("cannot register lease_has_room: ") + sqlite3_errmsg(db.raw()));
+  }
   writer_ = std::thread([this] { WriterLoop(); });
   checkpointer_ = std::thread([this] { CheckpointLoop(); });
 }
@@ -778,16 +783,42 @@ std::string SqliteStore::QueueSingleDelivery(const Event& event, const std::stri
 
 // ---------------------------------------------------------------- delivery queue
 
+size_t SqliteStore::LeaseScan::Allowed(std::string_view webhook_id) const {
+  const auto r = room->room.find(webhook_id);
+  return r != room->room.end() ? r->second : room->default_room;
+}
+
+size_t SqliteStore::LeaseScan::Left(std::string_view webhook_id) const {
+  const size_t allowed = Allowed(webhook_id);
+  const auto t = taken.find(webhook_id);
+  const size_t used = t != taken.end() ? t->second : 0;
+  return allowed > used ? allowed - used : 0;
+}
+
+void SqliteStore::LeaseHasRoom(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+  LeaseScan* scan = static_cast<SqliteStore*>(sqlite3_user_data(ctx))->lease_scan_;
+  if (scan == nullptr) {
+    sqlite3_result_int(ctx, 1);
+    return;
+  }
+  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  const std::string_view webhook_id(text ? text : "",
+                                    static_cast<size_t>(sqlite3_value_bytes(argv[0])));
+  if (scan->Left(webhook_id) > 0) {
+    sqlite3_result_int(ctx, 1);
+  } else if (scan->Allowed(webhook_id) == 0) {
+    // Out of room from the start (a hung endpoint): passed over however long its backlog, so
+    // it never holds up the others.
+    sqlite3_result_int(ctx, 0);
+  } else {
+    // Filled by this lease: passing over its backlog is bounded. Past the budget the row
+    // passes, and LeaseDue, seeing a row without room, stops there.
+    sqlite3_result_int(ctx, --scan->budget < 0 ? 1 : 0);
+  }
+}
+
 std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64_t lease_until,
                                                 const LeaseRoom& room) {
-  Json excluded = Json::array();
-  for (const auto& [webhook_id, n] : room.room) {
-    if (n == 0) excluded.push_back(webhook_id);
-  }
-  const std::string excluded_text = excluded.dump();
-  // Rows of webhooks out of room are read and skipped; reading at most this many keeps a lease
-  // cheap behind one webhook's long backlog (that webhook is left out of the next lease).
-  const int64_t scan_limit = static_cast<int64_t>(std::min<size_t>(limit, 1 << 20)) * 4;
   std::vector<DeliveryTask> tasks;
   // A lease need not be durable before the sends start: lost in a crash (or a failed commit),
   // the deliveries are simply still due and go out again, which at-least-once allows. Not
@@ -795,7 +826,18 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
   Write(
       [&](Db& db) {
         tasks.clear();
+        // Rows of webhooks this lease fills are passed over; passing over no more than this
+        // many keeps a lease cheap behind one webhook's long backlog (out of room in the next
+        // lease, that webhook's rows are then passed over without counting).
+        LeaseScan scan{&room, {}, static_cast<int64_t>(std::min<size_t>(limit, 1 << 20)) * 4};
+        lease_scan_ = &scan;
+        struct Reset {
+          LeaseScan*& scan;
+          ~Reset() { scan = nullptr; }
+        } reset{lease_scan_};
         std::unordered_map<std::string, std::vector<std::string>> secrets;  // by webhook id
+        // SQLite evaluates lease_has_room() as it reaches each row (the index gives the order,
+        // no sort), after the rows before it were taken below.
         Query q(db,
                 "SELECT d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, "
                 "d.created_at, d.updated_at, d.last_http_status, d.last_cause, "
@@ -803,18 +845,18 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
                 "w.active, d.seq FROM deliveries d JOIN events e ON e.seq = d.event_seq "
                 "JOIN webhooks w ON w.id = d.webhook_id "
                 "WHERE d.status IN ('pending', 'failed', 'in_flight') AND d.due_at <= ?1 "
+                "AND lease_has_room(d.webhook_id) "
                 "AND (w.active = 1 OR e.type = 'webhook.test') "
-                "AND d.webhook_id NOT IN (SELECT value FROM json_each(?3)) "
                 "ORDER BY d.due_at LIMIT ?2");
-        q.Bind(1, now).Bind(2, scan_limit).Bind(3, excluded_text);
-        std::unordered_map<std::string, size_t> taken;  // by webhook id
-        std::vector<int64_t> rows;                      // rowids of the deliveries taken
+        q.Bind(1, now).Bind(2, static_cast<int64_t>(limit) + 1);
+        std::vector<int64_t> rows;  // rowids of the deliveries taken
         while (tasks.size() < limit && q.Step()) {
           std::string webhook_id = q.Text(1);
-          const auto it = room.room.find(webhook_id);
-          size_t& n = taken[webhook_id];
-          if (n >= (it != room.room.end() ? it->second : room.default_room)) continue;
-          ++n;
+          if (scan.Left(webhook_id) == 0) {
+            if (scan.budget < 0) break;  // the budget is spent
+            continue;                    // (only if SQLite ever sorted before filtering)
+          }
+          ++scan.taken[webhook_id];
           DeliveryTask t;
           Delivery& d = t.delivery;
           d.id = q.Text(0);

@@ -13,8 +13,10 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -136,6 +138,19 @@ class SqliteStore final : public Store {
   static void OnWriterRowChange(void* self, int op, const char* db, const char* table,
                                 sqlite3_int64 rowid);
   std::unordered_map<std::string, std::vector<Subscriber>> subscribers_;
+
+  // One lease's room, as the lease query sees it through lease_has_room(webhook_id): the rows
+  // of a webhook that has taken its room are passed over inside SQLite, before the joins that
+  // load their event and webhook. Writer thread only; set for the duration of LeaseDue.
+  struct LeaseScan {
+    const LeaseRoom* room = nullptr;
+    std::map<std::string, size_t, std::less<>> taken;  // by webhook id
+    int64_t budget = 0;  // rows of filled webhooks the query may still pass over
+    size_t Allowed(std::string_view webhook_id) const;  // room at the start of the lease
+    size_t Left(std::string_view webhook_id) const;
+  };
+  static void LeaseHasRoom(sqlite3_context* ctx, int argc, sqlite3_value** argv);
+  LeaseScan* lease_scan_ = nullptr;
 
   // DATA_DIR/tokens.changed, replaced (a new inode, a new mtime) after every token change.
   bool MarkTokensChanged();  // false (errno set) if the file could not be replaced

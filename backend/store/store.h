@@ -128,10 +128,10 @@ class Store {
 
   // --- Delivery queue ---
   // How many deliveries of each webhook one lease may hand out: `room` for the webhooks it
-  // names (0: none; those are left out of the query), `default_room` for the others. The
-  // engine sizes it so that no endpoint's backlog outgrows what it can send within a lease.
+  // names (0: none), `default_room` for the others. The engine sizes it so that no endpoint's
+  // backlog outgrows what it can send within a lease.
   struct LeaseRoom {
-    std::map<std::string, size_t> room;
+    std::map<std::string, size_t, std::less<>> room;
     size_t default_room = std::numeric_limits<size_t>::max();
   };
   // Leases up to `limit` due deliveries (pending, or failed with next_attempt_at <= now, or

@@ -170,6 +170,38 @@ TEST_F(StoreTest, LeaseRespectsEachWebhooksRoom) {
   EXPECT_EQ(s->LeaseDue(1000, 10, 50000, {}).size(), 5u);
 }
 
+// A webhook out of room (a hung endpoint) never holds up the others, however long its backlog;
+// one this lease fills is passed over only so far (4 x the lease's limit), to keep leases cheap.
+TEST_F(StoreTest, LeasePassesOverAHungWebhooksBacklogButNotEndlesslyAFilledOnes) {
+  auto s = Open();
+  Webhook hung = MakeWebhook("t", {"device.enroll"});
+  Webhook other = MakeWebhook("t", {"team.update"});
+  for (const Webhook* w : {&hung, &other}) s->CreateWebhook(*w, Audit("t", w->id));
+  for (int i = 0; i < 50; ++i) {
+    s->IngestEvent(Event{"h" + std::to_string(i), "device.enroll", "t", 1, Json::object()},
+                   100 + i);
+  }
+  s->IngestEvent(Event{"o", "team.update", "t", 1, Json::object()}, 500);
+  Store::LeaseRoom room;
+  room.room[hung.id] = 0;
+  auto tasks = s->LeaseDue(1000, 2, 50000, room);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].event.id, "o");
+
+  // The same backlog with room 1: the lease takes h0, passes over 8 more and stops there,
+  // before o2.
+  s->IngestEvent(Event{"o2", "team.update", "t", 1, Json::object()}, 600);
+  room.room[hung.id] = 1;
+  tasks = s->LeaseDue(1000, 2, 50000, room);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].event.id, "h0");
+  // Out of room from the start, as the engine says next time: o2 is reached.
+  room.room[hung.id] = 0;
+  tasks = s->LeaseDue(1000, 2, 50000, room);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].event.id, "o2");
+}
+
 TEST_F(StoreTest, LeaseRecordAndExpiredLeasesComeBack) {
   auto s = Open();
   Webhook w = MakeWebhook("t", {"device.enroll"});
