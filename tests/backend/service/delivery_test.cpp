@@ -306,8 +306,15 @@ TEST_F(DeliveryServiceTest, CrashWithThousandsInFlightLosesNothing) {
     res.set_content("ok", "text/plain");
   });
   self = &receiver;
-  const std::vector<std::string> flags{"--workers", std::to_string(kWorkers),
-                                       "--per-endpoint-concurrency", std::to_string(kWorkers)};
+  // The held requests must still be open at the kill however slow the ingest is (under a loaded
+  // ctest -j3 it took over the 15 s default timeout: a held send then failed, was recorded and
+  // was not a duplicate).
+  const std::vector<std::string> flags{"--workers",
+                                       std::to_string(kWorkers),
+                                       "--per-endpoint-concurrency",
+                                       std::to_string(kWorkers),
+                                       "--request-timeout-ms",
+                                       "600000"};
   Start(flags);
   CreateWebhook(receiver.Url());
   // Ingest from 4 threads: every 202 means stored durably.
