@@ -185,7 +185,14 @@ int RunServe(const ServeOptions& o) {
             std::to_string(w.writes) +
             "\n# HELP mambo_store_write_queue Writes waiting for the store writer.\n"
             "# TYPE mambo_store_write_queue gauge\nmambo_store_write_queue " +
-            std::to_string(w.queued) + "\n",
+            std::to_string(w.queued) +
+            "\n# HELP mambo_store_wal_frames Pages in the write-ahead log at the last "
+            "checkpoint.\n# TYPE mambo_store_wal_frames gauge\nmambo_store_wal_frames " +
+            std::to_string(w.wal_frames) +
+            "\n# HELP mambo_store_wal_checkpointed_frames Of those, copied into the database "
+            "file.\n# TYPE mambo_store_wal_checkpointed_frames gauge\n"
+            "mambo_store_wal_checkpointed_frames " +
+            std::to_string(w.wal_checkpointed) + "\n",
         "text/plain; version=0.0.4");
   });
 

@@ -169,6 +169,10 @@ class Store {
     uint64_t commits = 0;  // transactions committed (one fsync each)
     uint64_t writes = 0;   // writes they carried
     uint64_t queued = 0;   // writes waiting for the writer now
+    // At the last checkpoint (every 250 ms): frames in the write-ahead log, and how many of
+    // them are in the database file. The log restarts from its beginning once all are.
+    int64_t wal_frames = 0;
+    int64_t wal_checkpointed = 0;
   };
   virtual WriteStats WriteStatistics() = 0;
   // Auto-disable candidates: active webhooks with no success since `since` (nor ever, when

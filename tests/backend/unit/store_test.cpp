@@ -117,6 +117,44 @@ TEST_F(StoreTest, FanOutFollowsEveryWebhookChange) {
   EXPECT_EQ(fan_out("team.update"), 0u);
 }
 
+// The write-ahead log is copied into the database file while the store runs, and starts over
+// instead of growing for as long as webhookd runs, even when commits never pause.
+TEST_F(StoreTest, TheWriteAheadLogIsCheckpointedAndStartsOver) {
+  constexpr int64_t kRestartFrames = 200;
+  auto s = std::make_unique<SqliteStore>(dir_.string(), crypto::SecretBox(std::string(32, 'k')),
+                                         kRestartFrames);
+  s->CreateWebhook(MakeWebhook("t", {"device.enroll"}), Audit("t", "a"));
+  const auto db_file = dir_ / "webhookd.db", wal_file = dir_ / "webhookd.db-wal";
+  const auto db_size_before = std::filesystem::file_size(db_file);
+  // 1,200 events from 4 threads without a pause: ~10 pages a commit, far past 200 pages.
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 300; ++i) {
+        s->IngestEvent(Event{std::to_string(t) + "-" + std::to_string(i), "device.enroll", "t", 1,
+                             Json{{"padding", std::string(500, 'x')}}},
+                       1);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  // Each restart keeps the file at about kRestartFrames pages plus one batch; 1,200 events
+  // written to a log that never starts over would be ~4x that.
+  const auto page_and_header = 4096 + 24;
+  EXPECT_LT(std::filesystem::file_size(wal_file), 4 * kRestartFrames * page_and_header);
+  // And the checkpointer copies the pages into the database file (every 250 ms).
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  auto w = s->WriteStatistics();
+  while (!(w.wal_frames > 0 && w.wal_checkpointed == w.wal_frames) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a condition
+    w = s->WriteStatistics();
+  }
+  EXPECT_GT(w.wal_frames, 0) << "no checkpoint ran";
+  EXPECT_EQ(w.wal_checkpointed, w.wal_frames);
+  EXPECT_GT(std::filesystem::file_size(db_file), db_size_before + 1200 * 500);
+}
+
 TEST_F(StoreTest, ConcurrentWritesShareCommits) {
   auto s = Open();
   s->CreateWebhook(MakeWebhook("t", {"device.enroll"}), Audit("t", "a"));
