@@ -361,6 +361,8 @@ if want throughput; then
   # Group commit at work: how many writes (ingests, leases, attempts) each commit carried.
   commits=$(( $(metric mambo_store_commits_total "$m_end") - $(metric mambo_store_commits_total "$m_start") ))
   writes=$(( $(metric mambo_store_writes_total "$m_end") - $(metric mambo_store_writes_total "$m_start") ))
+  wal_mb="$(awk -v f="$(metric mambo_store_wal_frames "$m_end")" 'BEGIN { printf "%.1f", f * 4120 / 1048576 }')"
+  wal_copied="$(metric mambo_store_wal_checkpointed_frames "$m_end")"
   threads_now="$(ls "/proc/$pid/task" | wc -l)"
   # Per-thread CPU of webhookd (ticks), biggest first: shows whether one thread (the SQLite
   # writer, the dispatcher) is the bottleneck or the work is spread over the workers.
@@ -441,7 +443,8 @@ if want throughput; then
       "context switches per delivery), nginx $ngx_ms ms per delivery; machine $busy% busy over" \
       "the test ($cores cores, other processes included)"
     echo "   RSS: peak (VmHWM) $(mb "$tp_peak_kb") MB, at the end $(mb "$tp_end_rss_kb") MB;" \
-      "store: $commits commits for $writes writes"
+      "store: $commits commits for $writes writes; write-ahead log at the end $wal_mb MB" \
+      "($wal_copied pages of it checkpointed)"
   fi
 fi
 
