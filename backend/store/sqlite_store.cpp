@@ -119,6 +119,14 @@ CREATE TABLE meta (
   value BLOB NOT NULL
 );
 )sql",
+    // The lease query passes over the queued rows of webhooks without room (LeaseDue); with
+    // webhook_id in the index it does so from the index alone, without reading the row: that
+    // was ~700 row reads per lease in delivery_bench.
+    R"sql(
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_due ON deliveries(due_at, webhook_id)
+  WHERE status IN ('pending', 'failed', 'in_flight');
+)sql",
 };
 
 constexpr size_t kMaxBatch = 2000;

@@ -48,6 +48,37 @@ TEST_F(StoreTest, MigratesOnceAndReopens) {
   EXPECT_EQ(s->ListWebhooks("t", 10, "").items.size(), 1u);
 }
 
+// A database of schema version 1 (queue index on due_at alone) is migrated with its queue intact.
+TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
+  Webhook w = MakeWebhook("t", {"device.enroll"});
+  {
+    auto s = Open();
+    s->CreateWebhook(w, Audit("t", w.id));
+    s->IngestEvent(Event{"e1", "device.enroll", "t", 1, Json::object()}, 100);
+  }
+  {
+    Db db((dir_ / "webhookd.db").string(), false);
+    db.Exec("DROP INDEX deliveries_due");
+    db.Exec(
+        "CREATE INDEX deliveries_due ON deliveries(due_at) "
+        "WHERE status IN ('pending', 'failed', 'in_flight')");
+    db.Exec("PRAGMA user_version=1");
+  }
+  auto s = Open();
+  {
+    Db db((dir_ / "webhookd.db").string(), true);
+    Query v(db, "PRAGMA user_version");
+    ASSERT_TRUE(v.Step());
+    EXPECT_EQ(v.Int(0), 2);
+    Query cols(db, "SELECT count(*) FROM pragma_index_info('deliveries_due')");
+    ASSERT_TRUE(cols.Step());
+    EXPECT_EQ(cols.Int(0), 2);  // due_at, webhook_id
+  }
+  auto tasks = s->LeaseDue(1000, 10, 50000, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].event.id, "e1");
+}
+
 TEST_F(StoreTest, RefusesAnotherMainKey) {
   { Open(); }
   EXPECT_THROW(SqliteStore(dir_.string(), crypto::SecretBox(std::string(32, 'z'))), StoreError);
