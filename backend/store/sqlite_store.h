@@ -29,12 +29,17 @@ namespace mambo::store {
 
 class SqliteStore final : public Store {
  public:
-  // Past this many pages in the write-ahead log (16 MB of 4 KB pages) the writer finishes the
-  // checkpoint itself after a commit, so that the next transaction starts the log over.
-  static constexpr int64_t kWalRestartFrames = 4096;
+  struct Options {
+    // How often the checkpointer copies the write-ahead log into the database file.
+    int checkpoint_every_ms = 250;
+    // Past this many pages in the log (16 MB of 4 KB pages) the writer finishes a checkpoint
+    // itself after a commit, so that the next transaction starts the log over.
+    int64_t wal_restart_frames = 4096;
+  };
   // Opens (creating when needed) `<data_dir>/webhookd.db` and migrates it.
-  SqliteStore(const std::string& data_dir, crypto::SecretBox box,
-              int64_t wal_restart_frames = kWalRestartFrames);
+  SqliteStore(const std::string& data_dir, crypto::SecretBox box, Options options);
+  SqliteStore(const std::string& data_dir, crypto::SecretBox box)
+      : SqliteStore(data_dir, std::move(box), Options{}) {}
   ~SqliteStore() override;
 
   ApiToken CreateToken(const std::string& team_id, Role role, const std::string& hash,
@@ -172,9 +177,8 @@ class SqliteStore final : public Store {
   std::condition_variable checkpoint_cv_;  // only for stopping the checkpointer promptly
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> committed_writes_{0};
-  static int OnWalCommit(void* self, sqlite3* db, const char* name, int frames);
-  const int64_t wal_restart_frames_;
-  int64_t wal_size_ = 0;  // pages in the log after the last commit; writer thread only
+  const Options options_;
+  std::atomic<bool> restart_wanted_{false};  // set by the checkpointer, taken by the writer
   std::atomic<int64_t> wal_frames_{0};
   std::atomic<int64_t> wal_checkpointed_{0};
 
