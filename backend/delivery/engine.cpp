@@ -14,16 +14,6 @@
 #include "util/thread.h"
 
 namespace mambo::delivery {
-namespace {
-
-// Names the calling thread and lowers its CPU priority by `nice` steps.
-void SetUpEngineThread(const char* name, int nice) {
-  if (const std::string error = SetUpThread(name, nice); !error.empty()) {
-    spdlog::debug("could not lower the priority of {}: {}", name, error);
-  }
-}
-
-}  // namespace
 
 void EngineMetrics::Observe(int64_t duration_ms) {
   const double seconds = static_cast<double>(duration_ms) / 1000.0;
@@ -114,7 +104,9 @@ void DeliveryEngine::Wake() {
 }
 
 void DeliveryEngine::DispatchLoop() {
-  SetUpEngineThread("dispatcher", options_.nice);
+  if (const std::string error = SetUpThread("dispatcher", options_.nice); !error.empty()) {
+    spdlog::debug("could not lower the priority of the dispatcher: {}", error);
+  }
   // Leased tasks wait in memory up to this many; the dispatcher tops up at LowWater().
   const size_t high_water = static_cast<size_t>(options_.workers) * 4;
   std::unique_lock lock(mu_);
