@@ -132,6 +132,13 @@ int main(int argc, char** argv) {
       ->envname("WEBHOOKD_AUTO_DISABLE_AFTER_MS")
       ->capture_default_str();
   serve_cmd
+      ->add_option("--retention-days", serve.retention_days,
+                   "Delete finished deliveries, their attempts and events after this many days "
+                   "(0: keep forever)")
+      ->envname("WEBHOOKD_RETENTION_DAYS")
+      ->check(CLI::Range(0, 36500))
+      ->capture_default_str();
+  serve_cmd
       ->add_option("--retry-speedup", serve.retry_speedup,
                    "Divide the retry schedule by this factor (tests and demos only)")
       ->envname("WEBHOOKD_RETRY_SPEEDUP")

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <mutex>
 #include <random>
@@ -24,6 +25,7 @@
 #include "delivery/http_sender.h"
 #include "delivery/retry_policy.h"
 #include "store/sqlite_store.h"
+#include "util/thread.h"
 
 namespace mambo::app {
 namespace {
@@ -265,6 +267,54 @@ int RunServe(const ServeOptions& o) {
         "--workers 0: deliveries are queued durably but not sent until webhookd runs "
         "with workers again");
   }
+  // Retention: finished deliveries older than --retention-days go (with their attempts and
+  // events) in batches of 1,000, each its own transaction, so ingest and delivery go on between
+  // them; a sweep every minute, batches back to back while there is a backlog.
+  struct Retention {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool stop = false;
+    std::thread thread;
+    void Stop() {
+      {
+        std::lock_guard lock(mu);
+        stop = true;
+      }
+      cv.notify_all();
+      if (thread.joinable()) thread.join();
+    }
+    ~Retention() { Stop(); }
+  } retention;
+  if (o.retention_days > 0) {
+    retention.thread = std::thread([&] {
+      SetUpThread("retention", 10);
+      const int64_t keep_ms = int64_t{o.retention_days} * 24 * 3600 * 1000;
+      constexpr int64_t kBatch = 1000;
+      int64_t swept = 0;
+      std::unique_lock lock(retention.mu);
+      while (!retention.stop) {
+        lock.unlock();
+        int64_t deleted = 0;
+        try {
+          deleted = store->PruneBefore(clock.NowMs() - keep_ms, kBatch);
+          swept += deleted;
+          if (deleted < kBatch && swept > 0) {
+            spdlog::info(
+                "retention: deleted up to {} finished deliveries and events older than "
+                "{} days",
+                swept, o.retention_days);
+            swept = 0;
+          }
+        } catch (const std::exception& e) {
+          spdlog::error("retention sweep failed: {} (next try in a minute)", e.what());
+        }
+        lock.lock();
+        const auto pause =
+            deleted >= kBatch ? std::chrono::milliseconds(0) : std::chrono::milliseconds(60000);
+        retention.cv.wait_for(lock, pause, [&] { return retention.stop; });
+      }
+    });
+  }
   server->listen_after_bind();
   // listen_after_bind returns once stop() closed the socket; the thread pool has finished the
   // requests it had.
@@ -272,8 +322,9 @@ int RunServe(const ServeOptions& o) {
     pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes sigwait if we stopped otherwise
     signal_thread.join();
   }
-  engine.Stop();  // sends in progress finish; leased-but-unstarted work goes back to the queue
-  store.reset();  // joins the writer after its last commit
+  retention.Stop();  // a batch in progress commits first
+  engine.Stop();     // sends in progress finish; leased-but-unstarted work goes back to the queue
+  store.reset();     // joins the writer after its last commit
   spdlog::info("stopped cleanly");
   return 0;
 }

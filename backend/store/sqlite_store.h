@@ -87,6 +87,7 @@ class SqliteStore final : public Store {
   std::vector<Webhook> FailingWebhooks(int64_t since) override;
   bool DisableWebhook(const std::string& team_id, const std::string& id, const std::string& reason,
                       const AuditEntry& audit) override;
+  int64_t PruneBefore(int64_t before, size_t limit) override;
   int64_t ReclaimLeases(int64_t now) override;
   bool Healthy() override;
 

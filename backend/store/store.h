@@ -182,6 +182,12 @@ class Store {
   virtual bool DisableWebhook(const std::string& team_id, const std::string& id,
                               const std::string& reason, const AuditEntry& audit) = 0;
 
+  // Retention: deletes up to `limit` deliveries that ended (succeeded or exhausted) before
+  // `before`, with their attempts, then the events ingested before `before` that have no
+  // delivery left (up to `limit` too). Deliveries still waiting are kept however old. Returns
+  // the larger of the two counts: `limit` means more may be left.
+  virtual int64_t PruneBefore(int64_t before, size_t limit) = 0;
+
   // Makes every leased delivery due now. Only for a process that owns the queue alone (webhookd
   // holds the data dir's lock): leases found at start belong to a process that died.
   virtual int64_t ReclaimLeases(int64_t now) = 0;

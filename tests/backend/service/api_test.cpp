@@ -416,6 +416,9 @@ TEST_F(ApiTest, BadFlagsGiveAClearMessage) {
   r = RunWebhookd({"serve", "--web-root", "/definitely/not/here", "--data-dir", dir_.path()});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("web-root"), std::string::npos) << r.err;
+  r = RunWebhookd({"serve", "--retention-days", "-1", "--data-dir", dir_.path()});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("--retention-days"), std::string::npos) << r.err;
 }
 
 TEST(ServeStatic, ServesConsoleFilesWithTheRightTypesAndHealth) {

@@ -274,6 +274,56 @@ TEST_F(StoreTest, LeasePassesOverAHungWebhooksBacklogButNotEndlesslyAFilledOnes)
   EXPECT_EQ(tasks[0].event.id, "o2");
 }
 
+// Retention deletes finished deliveries (with their attempts) and the events left without one,
+// before the cutoff only, and never a delivery still waiting, however old.
+TEST_F(StoreTest, PruneDeletesWhatFinishedBeforeTheCutoffAndKeepsWhatWaits) {
+  auto s = Open();
+  Webhook w = MakeWebhook("t", {"device.enroll"});
+  s->CreateWebhook(w, Audit("t", w.id));
+  const auto d1 = s->IngestEvent(Event{"e1", "device.enroll", "t", 100, Json::object()}, 100);
+  const auto d2 = s->IngestEvent(Event{"e2", "device.enroll", "t", 100, Json::object()}, 100);
+  s->IngestEvent(Event{"orphan", "team.update", "t", 100, Json::object()}, 100);  // no delivery
+  const auto d3 = s->IngestEvent(Event{"e3", "device.enroll", "t", 300, Json::object()}, 300);
+  auto record = [&](const std::string& delivery_id, int64_t at, DeliveryStatus status) {
+    AttemptOutcome o;
+    o.attempt.id = "att_" + delivery_id;
+    o.attempt.delivery_id = delivery_id;
+    o.attempt.number = 1;
+    o.attempt.started_at = at;
+    o.attempt.http_status = status == DeliveryStatus::kSucceeded ? 200 : 500;
+    o.status = status;
+    o.next_attempt_at = 1'000'000'000;
+    s->RecordAttempt(o);
+  };
+  ASSERT_EQ(s->LeaseDue(1000, 10, 50000, {}).size(), 3u);
+  record(d1.delivery_ids[0], 150, DeliveryStatus::kSucceeded);
+  record(d2.delivery_ids[0], 150, DeliveryStatus::kFailed);  // waits for its retry
+  record(d3.delivery_ids[0], 350, DeliveryStatus::kSucceeded);
+  auto count = [&](const char* sql) {
+    Db db((dir_ / "webhookd.db").string(), true);
+    Query q(db, sql);
+    return q.Step() ? q.Int(0) : -1;
+  };
+  ASSERT_EQ(count("SELECT count(*) FROM attempts"), 3);
+
+  EXPECT_EQ(s->PruneBefore(200, 10), 2);  // d1; e1 and the orphan event
+  EXPECT_FALSE(s->GetDelivery("t", d1.delivery_ids[0]));
+  EXPECT_TRUE(s->GetDelivery("t", d2.delivery_ids[0]));
+  ASSERT_TRUE(s->GetDelivery("t", d3.delivery_ids[0]));
+  EXPECT_EQ(s->GetDelivery("t", d3.delivery_ids[0])->attempts.size(), 1u);
+  EXPECT_EQ(count("SELECT count(*) FROM attempts"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM events WHERE id IN ('e1', 'orphan')"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM events WHERE id IN ('e2', 'e3')"), 2);
+  EXPECT_EQ(s->PruneBefore(200, 10), 0);  // nothing more before the cutoff
+
+  // A later cutoff takes d3 and e3, one batch at a time; d2 still waits and keeps e2.
+  EXPECT_EQ(s->PruneBefore(1'000'000, 1), 1);
+  EXPECT_FALSE(s->GetDelivery("t", d3.delivery_ids[0]));
+  EXPECT_TRUE(s->GetDelivery("t", d2.delivery_ids[0]));
+  EXPECT_EQ(count("SELECT count(*) FROM events"), 1);
+  EXPECT_EQ(s->Stats().pending, 1);
+}
+
 TEST_F(StoreTest, LeaseRecordAndExpiredLeasesComeBack) {
   auto s = Open();
   Webhook w = MakeWebhook("t", {"device.enroll"});
