@@ -10,6 +10,7 @@
 
 #include "delivery/signature.h"
 #include "service/webhookd_process.h"
+#include "store/sqlite_db.h"
 #include "support/https_receiver.h"
 
 namespace mambo::testing {
@@ -283,6 +284,38 @@ TEST_F(DeliveryServiceTest, AReceiverThatClosesTheConnectionIsAFailureWithACause
   EXPECT_EQ(d["status"], "failed");
   EXPECT_EQ(d["attempts"][0]["cause"], "connection_closed") << d.dump();
   EXPECT_FALSE(d["attempts"][0]["error"].get<std::string>().empty());
+}
+
+// Retention end to end: a delivery that finished 31 days ago (its times moved back in the
+// database while webhookd was stopped) is deleted, with its event, by the retention thread when
+// webhookd starts again; one that finished now stays.
+TEST_F(DeliveryServiceTest, RetentionDeletesWhatFinishedLongAgo) {
+  HttpsReceiver receiver;
+  Start();
+  CreateWebhook(receiver.Url());
+  const std::string old_one = Ingest("old");
+  const std::string new_one = Ingest("new");
+  ASSERT_TRUE(WaitUntil(
+      [&] { return DeliveryIs(old_one, "succeeded") && DeliveryIs(new_one, "succeeded"); }));
+  EXPECT_EQ(server_->Stop(SIGTERM), 0);
+  {
+    store::Db db(dir_.path() + "/webhookd.db", false);
+    const int64_t ago =
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch() - std::chrono::hours(24 * 31))
+            .count();
+    store::Query(db, "UPDATE deliveries SET created_at = ?1, updated_at = ?1 WHERE id = ?2")
+        .Bind(1, ago)
+        .Bind(2, old_one)
+        .Run();
+    store::Query(db, "UPDATE events SET timestamp = ? WHERE id = 'old'").Bind(1, ago).Run();
+  }
+  Start();  // --retention-days 30, the default
+  EXPECT_TRUE(WaitUntil(
+      [&] { return server_->Call("GET", "/api/v1/deliveries/" + old_one, admin_).status == 404; }));
+  EXPECT_TRUE(DeliveryIs(new_one, "succeeded"));
+  // The event went with it: its id is new again.
+  EXPECT_FALSE(Ingest("old").empty());
 }
 
 // SIGKILL while thousands of deliveries are queued and some are in flight; after a restart every
