@@ -824,11 +824,9 @@ size_t SqliteStore::LeaseScan::Allowed(std::string_view webhook_id) const {
   return r != room->room.end() ? r->second : room->default_room;
 }
 
-size_t SqliteStore::LeaseScan::Left(std::string_view webhook_id) const {
-  const size_t allowed = Allowed(webhook_id);
+size_t SqliteStore::LeaseScan::Taken(std::string_view webhook_id) const {
   const auto t = taken.find(webhook_id);
-  const size_t used = t != taken.end() ? t->second : 0;
-  return allowed > used ? allowed - used : 0;
+  return t != taken.end() ? t->second : 0;
 }
 
 void SqliteStore::LeaseHasRoom(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
@@ -840,12 +838,14 @@ void SqliteStore::LeaseHasRoom(sqlite3_context* ctx, int /*argc*/, sqlite3_value
   const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
   const std::string_view webhook_id(text ? text : "",
                                     static_cast<size_t>(sqlite3_value_bytes(argv[0])));
-  if (scan->Left(webhook_id) > 0) {
-    sqlite3_result_int(ctx, 1);
-  } else if (scan->Allowed(webhook_id) == 0) {
+  // Called for every row the scan reaches, most of them passed over: one lookup in each map.
+  const size_t allowed = scan->Allowed(webhook_id);
+  if (allowed == 0) {
     // Out of room from the start (a hung endpoint): passed over however long its backlog, so
     // it never holds up the others.
     sqlite3_result_int(ctx, 0);
+  } else if (scan->Taken(webhook_id) < allowed) {
+    sqlite3_result_int(ctx, 1);
   } else {
     // Filled by this lease: passing over its backlog is bounded. Past the budget the row
     // passes, and LeaseDue, seeing a row without room, stops there.
@@ -888,7 +888,7 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
         std::vector<int64_t> rows;  // rowids of the deliveries taken
         while (tasks.size() < limit && q.Step()) {
           std::string webhook_id = q.Text(1);
-          if (scan.Left(webhook_id) == 0) {
+          if (scan.Taken(webhook_id) >= scan.Allowed(webhook_id)) {
             if (scan.budget < 0) break;  // the budget is spent
             continue;                    // (only if SQLite ever sorted before filtering)
           }

@@ -157,7 +157,7 @@ class SqliteStore final : public Store {
     std::map<std::string, size_t, std::less<>> taken;  // by webhook id
     int64_t budget = 0;  // rows of filled webhooks the query may still pass over
     size_t Allowed(std::string_view webhook_id) const;  // room at the start of the lease
-    size_t Left(std::string_view webhook_id) const;
+    size_t Taken(std::string_view webhook_id) const;    // rows taken so far
   };
   static void LeaseHasRoom(sqlite3_context* ctx, int argc, sqlite3_value** argv);
   LeaseScan* lease_scan_ = nullptr;
