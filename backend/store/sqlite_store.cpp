@@ -1220,35 +1220,43 @@ std::vector<Webhook> SqliteStore::FailingWebhooks(int64_t since) {
   });
 }
 
+namespace {
+
+// Retention's scan: `q` yields (seq, time, wanted) in seq order, which is creation order; the
+// seqs of the wanted rows, at most `limit`, stopping at the first row from `before` on. What it
+// passes over is only what is kept though old (still waiting), which is rare.
+std::vector<int64_t> OldestWanted(Query& q, int64_t before, size_t limit) {
+  std::vector<int64_t> rows;
+  while (rows.size() < limit && q.Step() && q.Int(1) < before) {
+    if (q.Int(2) != 0) rows.push_back(q.Int(0));
+  }
+  return rows;
+}
+
+}  // namespace
+
 int64_t SqliteStore::PruneBefore(int64_t before, size_t limit) {
   int64_t deleted = 0;
   Write([&](Db& db) {
-    // Rows are read in creation order (seq) and the scan stops at the first one created after
-    // the cutoff: what it passes over is only what is kept though old (still waiting), which is
-    // rare.
     std::vector<int64_t> rows;
     {
       Query q(db,
               "SELECT seq, created_at, status IN ('succeeded', 'exhausted') AND updated_at < ? "
               "FROM deliveries ORDER BY seq");
       q.Bind(1, before);
-      while (rows.size() < limit && q.Step() && q.Int(1) < before) {
-        if (q.Int(2) != 0) rows.push_back(q.Int(0));
-      }
+      rows = OldestWanted(q, before, limit);
     }
     for (const int64_t row : rows) {  // its attempts go with it (ON DELETE CASCADE)
       Query(db, "DELETE FROM deliveries WHERE seq = ?").Bind(1, row).Run();
     }
     // Events with no delivery left: those just emptied, and those that never had one (no
-    // subscriber when ingested). The same way, oldest first.
+    // subscriber when ingested).
     std::vector<int64_t> events;
     {
       Query q(db,
               "SELECT seq, timestamp, NOT EXISTS (SELECT 1 FROM deliveries d "
               "WHERE d.event_seq = events.seq) FROM events ORDER BY seq");
-      while (events.size() < limit && q.Step() && q.Int(1) < before) {
-        if (q.Int(2) != 0) events.push_back(q.Int(0));
-      }
+      events = OldestWanted(q, before, limit);
     }
     for (const int64_t e : events) {
       Query(db, "DELETE FROM events WHERE seq = ?").Bind(1, e).Run();
