@@ -195,15 +195,10 @@ void DeliveryEngine::StartSends(bool ask_when_idle) {
     std::lock_guard lock(mu_);
     if (!running_) return;
     store::DeliveryTask task;
-    // Attempts are recorded without waiting, but not without bound: past this many awaiting
-    // their commit nothing new starts, and the engine runs at the pace the store takes.
-    const int max_records = 4 * options_.workers;
-    while (sending_ < options_.workers && pending_records_ + sending_ < max_records &&
-           TakeRunnable(task)) {
+    while (sending_ < options_.workers && !HeldByRecords() && TakeRunnable(task)) {
       ++sending_;
       batch.push_back(std::move(task));
     }
-    held_by_records_ = pending_records_ + sending_ >= max_records;
     // A free slot and nothing to put in it: ask for more. (Low water alone is not enough:
     // tasks waiting behind endpoints at their cap can keep the backlog above it while slots
     // are free.)
@@ -302,8 +297,10 @@ void DeliveryEngine::Recorded(const store::DeliveryTask& task, const store::Atte
   bool resume;
   {
     std::lock_guard lock(mu_);
+    // Only StartSends raises pending + sending (a finished send moves one from sending to
+    // pending), so if it is at the bound now, StartSends stopped there.
+    resume = HeldByRecords() && running_;
     --pending_records_;
-    resume = held_by_records_ && running_;
     if (sending_ == 0 && pending_records_ == 0) idle_cv_.notify_all();
   }
   if (resume) StartSends(/*ask_when_idle=*/false);  // sends held back for the store's pace

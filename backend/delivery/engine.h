@@ -102,6 +102,9 @@ class DeliveryEngine {
   bool TakeRunnable(store::DeliveryTask& out);
   // The dispatcher leases more only when this few leased tasks are left waiting.
   size_t LowWater() const { return static_cast<size_t>(options_.workers); }
+  // Attempts are recorded without waiting, but not without bound: while this many are sending
+  // or awaiting their commit nothing new starts, and the engine runs at the pace the store takes.
+  bool HeldByRecords() const { return pending_records_ + sending_ >= 4 * options_.workers; }
 
   store::Store& store_;
   HttpSender& sender_;
@@ -129,9 +132,8 @@ class DeliveryEngine {
   int64_t next_auto_disable_check_ = 0;
   std::set<std::string> warned_;  // webhooks already warned about (dispatcher thread only)
 
-  int sending_ = 0;               // requests handed to the sender and not finished
-  int pending_records_ = 0;       // attempts handed to the store, not yet committed
-  bool held_by_records_ = false;  // sends held back until the store catches up
+  int sending_ = 0;          // requests handed to the sender and not finished
+  int pending_records_ = 0;  // attempts handed to the store, not yet committed
 
   std::thread dispatcher_;
 };
