@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "util/text.h"
+
 namespace mambo::delivery {
 namespace {
 
@@ -77,12 +79,6 @@ constexpr Rule kV6Rules[] = {
     {"ff00::/8", AddressClass::kMulticast},
     {"::/0", AddressClass::kReserved},  // not allocated for unicast by IANA
 };
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Parses "addr/prefix" (or a bare address); the message names the entry so an operator can find
 // the typo in a long list.

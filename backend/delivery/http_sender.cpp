@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "mambo/validation.h"
+#include "util/text.h"
 #include "util/thread.h"
 
 namespace mambo::delivery {
@@ -97,14 +98,6 @@ std::string Bracketed(const std::string& host) {
 
 std::string HostPort(const std::string& host, uint16_t port) {
   return Bracketed(host) + ":" + std::to_string(port);
-}
-
-std::string Trimmed(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() &&
-         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
-    s.remove_suffix(1);
-  return std::string(s);
 }
 
 void GlobalInit() {
@@ -416,12 +409,13 @@ struct HttpSender::Impl {
 
   static size_t OnHeader(char* data, size_t size, size_t count, void* clientp) {
     auto* t = static_cast<Transfer*>(clientp);
-    const std::string_view line(data, size * count);
+    std::string_view line(data, size * count);
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
     auto& headers = t->result.attempt.response_headers;
     if (line.rfind("HTTP/", 0) == 0) {
       headers.clear();  // a new response (after a 100 Continue, say): only the last one counts
     } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
-      headers.emplace_back(Trimmed(line.substr(0, colon)), Trimmed(line.substr(colon + 1)));
+      headers.emplace_back(Trim(line.substr(0, colon)), Trim(line.substr(colon + 1)));
     }
     return size * count;
   }

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "mambo/models.h"
+#include "util/text.h"
 
 namespace mambo::delivery {
 namespace {
@@ -100,12 +101,6 @@ std::optional<int64_t> ParseHttpDateMs(std::string_view text) {
   const int64_t days =
       DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   return ((days * 24 + h) * 60 + m) * 60 * kSecond + int64_t{sec} * kSecond;
-}
-
-std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
 }
 
 }  // namespace
