@@ -10,6 +10,7 @@
 #include "delivery/signature.h"
 #include "store/sqlite_store.h"
 #include "support/https_receiver.h"
+#include "support/wait_until.h"
 
 namespace mambo::delivery {
 namespace {
@@ -272,12 +273,10 @@ TEST_F(EngineTest, AutoDisablesAWebhookThatOnlyFailsForThePeriod) {
   engine_->Wake();
   // The dispatcher checks on its next turn: wait for the store's state, with a deadline.
   std::optional<Webhook> now;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
+  mambo::testing::WaitUntil([&] {
     now = store_->GetWebhook("acme", w.id);
-    if (!now->active) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+    return !now->active;
+  });
   ASSERT_FALSE(now->active);
   EXPECT_NE(now->disabled_reason->find("Disabled automatically"), std::string::npos);
   EXPECT_EQ(store_->ListAudit("acme", 1, "").items.at(0).action, "webhook.auto_disable");

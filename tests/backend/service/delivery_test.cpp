@@ -12,20 +12,10 @@
 #include "service/webhookd_process.h"
 #include "store/sqlite_db.h"
 #include "support/https_receiver.h"
+#include "support/wait_until.h"
 
 namespace mambo::testing {
 namespace {
-
-// Polls `done` until it holds or `timeout` passes: waiting on a condition, with a deadline.
-template <typename F>
-bool WaitUntil(F done, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return done();
-}
 
 class DeliveryServiceTest : public ::testing::Test {
  protected:

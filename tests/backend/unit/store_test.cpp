@@ -7,6 +7,7 @@
 
 #include "crypto/crypto.h"
 #include "store/sqlite_store.h"
+#include "support/wait_until.h"
 
 namespace mambo::store {
 namespace {
@@ -177,13 +178,13 @@ TEST_F(StoreTest, TheWriteAheadLogIsCheckpointedAndStartsOver) {
   const auto page_and_header = 4096 + 24;
   EXPECT_LT(std::filesystem::file_size(wal_file), 4 * kRestartFrames * page_and_header);
   // And the checkpointer copies the pages into the database file.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  auto w = s->WriteStatistics();
-  while (!(w.wal_frames > 0 && w.wal_checkpointed == w.wal_frames) &&
-         std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // polling a condition
-    w = s->WriteStatistics();
-  }
+  Store::WriteStats w;
+  mambo::testing::WaitUntil(
+      [&] {
+        w = s->WriteStatistics();
+        return w.wal_frames > 0 && w.wal_checkpointed == w.wal_frames;
+      },
+      std::chrono::seconds(20));
   EXPECT_GT(w.wal_frames, 0) << "no checkpoint ran";
   EXPECT_EQ(w.wal_checkpointed, w.wal_frames);
   EXPECT_GT(std::filesystem::file_size(db_file), db_size_before + 1200 * 500);
