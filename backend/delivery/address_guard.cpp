@@ -356,16 +356,19 @@ CachingResolverFns CachingResolver(ResolverFn inner, const Clock& clock, int64_t
     std::unordered_map<std::string, Entry> entries;  // "host|port"
   };
   auto cache = std::make_shared<Cache>();
-  auto cached = [&clock, cache](const std::string& host,
-                                uint16_t port) -> std::optional<ResolveResult> {
-    const std::string key = host + "|" + std::to_string(port);
+  auto key_of = [](const std::string& host, uint16_t port) {
+    return host + "|" + std::to_string(port);
+  };
+  auto cached = [&clock, cache, key_of](const std::string& host,
+                                        uint16_t port) -> std::optional<ResolveResult> {
+    const std::string key = key_of(host, port);
     std::lock_guard lock(cache->mu);
     auto it = cache->entries.find(key);
     if (it != cache->entries.end() && it->second.expires_at > clock.NowMs())
       return it->second.result;
     return std::nullopt;
   };
-  auto resolve = [inner = std::move(inner), &clock, ttl_ms, max_entries, cache, cached](
+  auto resolve = [inner = std::move(inner), &clock, ttl_ms, max_entries, cache, cached, key_of](
                      const std::string& host, uint16_t port) {
     if (auto hit = cached(host, port)) return *hit;
     const int64_t now = clock.NowMs();
@@ -373,7 +376,7 @@ CachingResolverFns CachingResolver(ResolverFn inner, const Clock& clock, int64_t
     if (fresh.error.empty()) {
       std::lock_guard lock(cache->mu);
       if (cache->entries.size() >= max_entries) cache->entries.clear();
-      cache->entries[host + "|" + std::to_string(port)] = Entry{fresh, now + ttl_ms};
+      cache->entries[key_of(host, port)] = Entry{fresh, now + ttl_ms};
     }
     return fresh;
   };
