@@ -4,6 +4,7 @@
 
 #include "crypto/crypto.h"
 #include "mambo/catalog.h"
+#include "mambo/text.h"
 #include "store/sqlite_db.h"
 
 namespace mambo::api {
@@ -46,7 +47,7 @@ const char* ReasonCode(int status) {
 
 void SendJson(Response& res, int status, const Json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(DumpJson(body), "application/json");
 }
 
 // Request bodies must be JSON: a body of another type is refused before it is read as JSON.
@@ -59,8 +60,9 @@ Json ParseBody(const Request& req, bool allow_empty) {
   if (type.rfind("application/json", 0) != 0) {
     throw ApiError{415, "unsupported_media_type", "Content-Type must be application/json", {}};
   }
-  auto j = ParseJson(req.body);
-  if (!j) throw ApiError::BadJson("Request body is not valid JSON");
+  std::string why;
+  auto j = ParseJson(req.body, &why);
+  if (!j) throw ApiError::BadJson(why.empty() ? "Request body is not valid JSON" : why);
   if (!j->is_object()) throw ApiError::BadJson("Request body must be a JSON object");
   return *j;
 }

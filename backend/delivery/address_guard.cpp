@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -276,6 +277,21 @@ std::string Describe(const IpAddress& address, const Classification& c) {
   return text;
 }
 
+std::string RefusalText(std::string_view name, const std::vector<AddressClass>& kinds) {
+  // The tenant sees the category only: the address an internal name resolves to is the
+  // operator's to know (it maps the network behind webhookd), and the log has it.
+  std::string what;
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    if (i > 0) what += i + 1 == kinds.size() ? " and " : ", ";
+    what += ToString(kinds[i]);
+  }
+  const bool literal = IpAddress::Parse(std::string(name)).has_value();
+  return "refused to connect: " + std::string(name) + (literal ? " is a " : " resolves to a ") +
+         what + (kinds.size() > 1 ? " addresses" : " address") +
+         "; webhooks may only reach globally routable addresses unless an operator "
+         "allow-lists the range";
+}
+
 bool Cidr::Contains(const IpAddress& address) const {
   if (address.family != network.family) return false;
   const int full = prefix / 8;
@@ -441,20 +457,19 @@ CheckResult AddressGuard::Verdict(const std::string& name, ResolveResult resolve
                 " failed: " + (resolved.error.empty() ? "no addresses" : resolved.error);
     return out;
   }
-  std::string blocked;
+  std::string blocked;  // for the operator's log: each address and the range it fell in
+  std::vector<AddressClass> kinds;
   for (const IpAddress& ip : resolved.addresses) {
     if (Allowed(ip)) continue;
     if (!blocked.empty()) blocked += "; ";
-    blocked += Describe(ip, Classify(ip));
+    const Classification c = Classify(ip);
+    blocked += Describe(ip, c);
+    if (std::find(kinds.begin(), kinds.end(), c.kind) == kinds.end()) kinds.push_back(c.kind);
   }
   if (!blocked.empty()) {
     out.cause = FailureCause::kBlockedAddress;
-    const bool literal = IpAddress::Parse(name).has_value();
-    out.error =
-        (literal ? "refused to connect: " : "refused to connect: " + name + " resolves to ") +
-        blocked +
-        "; webhooks may only reach globally routable addresses unless an operator "
-        "allow-lists the range";
+    out.error = RefusalText(name, kinds);
+    spdlog::debug("address guard: {} refused: {}", name, blocked);
     return out;
   }
   out.addresses = std::move(resolved.addresses);

@@ -59,6 +59,9 @@ enum class AddressClass {
 };
 
 std::string_view ToString(AddressClass c);  // "loopback", "private", ...
+// What a tenant is told when `name` (a host or an address literal) is refused: the categories
+// of the refused addresses, never the addresses themselves.
+std::string RefusalText(std::string_view name, const std::vector<AddressClass>& kinds);
 
 struct Classification {
   AddressClass kind = AddressClass::kGlobal;

@@ -11,6 +11,7 @@
 #include "crypto/crypto.h"
 #include "delivery/signature.h"
 #include "mambo/catalog.h"
+#include "mambo/text.h"
 #include "util/thread.h"
 
 namespace mambo::delivery {
@@ -42,13 +43,13 @@ std::string DeliveryEngine::Payload(const Event& event, std::string_view data_js
   std::string out;
   out.reserve(data_json.size() + 192);
   out += "{\"id\":";
-  out += Json(event.id).dump();
+  out += DumpJson(event.id);
   out += ",\"type\":";
-  out += Json(event.type).dump();
+  out += DumpJson(event.type);
   out += ",\"timestamp\":\"";
   out += FormatTimestamp(event.timestamp);
   out += "\",\"team_id\":";
-  out += Json(event.team_id).dump();
+  out += DumpJson(event.team_id);
   out += ",\"data\":";
   out += data_json;
   out += '}';

@@ -23,6 +23,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "mambo/text.h"
 #include "mambo/validation.h"
 #include "util/text.h"
 #include "util/thread.h"
@@ -125,6 +126,7 @@ struct HttpSender::Impl {
     curl_slist* resolve_list = nullptr;
     std::string blocked;  // why OpenSocket refused an address, if it did
     std::string excerpt;
+    size_t header_bytes = 0;  // of the response headers kept so far
     size_t total = 0;
     bool too_large = false;
     char error_buffer[CURL_ERROR_SIZE] = {};
@@ -387,9 +389,13 @@ struct HttpSender::Impl {
       for (const IpAddress& a : t->checked.addresses) listed = listed || a == *ip;
     }
     if (!ip || !listed || !t->impl->guard.Allowed(*ip)) {
-      t->blocked = "refused to connect: " +
-                   (ip ? Describe(*ip, Classify(*ip)) + (listed ? "" : " (not a checked address)")
-                       : std::string("an address of an unknown family"));
+      spdlog::debug("sender: refused to connect to {} for {}{}",
+                    ip ? Describe(*ip, Classify(*ip)) : "an address of an unknown family",
+                    t->target.host, listed ? "" : " (not a checked address)");
+      t->blocked = ip && !listed ? "refused to connect: an address of " + t->target.host +
+                                       " that the address guard did not check"
+                   : ip ? RefusalText(t->target.host, {Classify(*ip).kind})
+                        : "refused to connect: an address of an unknown family";
       return CURL_SOCKET_BAD;
     }
     const int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
@@ -411,11 +417,25 @@ struct HttpSender::Impl {
     auto* t = static_cast<Transfer*>(clientp);
     std::string_view line(data, size * count);
     while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
-    auto& headers = t->result.attempt.response_headers;
+    DeliveryAttempt& a = t->result.attempt;
     if (line.rfind("HTTP/", 0) == 0) {
-      headers.clear();  // a new response (after a 100 Continue, say): only the last one counts
+      // A new response (after a 100 Continue, say): only the last one counts.
+      a.response_headers.clear();
+      a.response_headers_truncated = false;
+      t->header_bytes = 0;
     } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
-      headers.emplace_back(Trim(line.substr(0, colon)), Trim(line.substr(colon + 1)));
+      // The receiver's bytes become text here, once: whatever it sent, what is stored, shown
+      // and serialised is valid UTF-8, and there is only so much of it.
+      std::string name = ToValidUtf8(Trim(line.substr(0, colon)));
+      std::string value = ToValidUtf8(Trim(line.substr(colon + 1)));
+      const size_t bytes = name.size() + value.size();
+      if (a.response_headers.size() >= kMaxStoredResponseHeaders ||
+          t->header_bytes + bytes > kMaxStoredResponseHeaderBytes) {
+        a.response_headers_truncated = true;
+      } else {
+        t->header_bytes += bytes;
+        a.response_headers.emplace_back(std::move(name), std::move(value));
+      }
     }
     return size * count;
   }
@@ -467,8 +487,8 @@ struct HttpSender::Impl {
     long connects = 0;
     curl_easy_getinfo(e, CURLINFO_NUM_CONNECTS, &connects);
     t.result.reused_connection = status > 0 && connects == 0;
-    a.response_excerpt = std::move(t.excerpt);
-    a.response_truncated = t.total > a.response_excerpt.size();
+    a.response_truncated = t.total > t.excerpt.size();
+    a.response_excerpt = ToValidUtf8(t.excerpt);
 
     const Target& target = t.target;
     const std::string endpoint = t.result.remote_address.empty()
@@ -590,6 +610,8 @@ struct HttpSender::Impl {
     t->result.attempt.duration_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - t->started)
             .count();
+    // libcurl's and OpenSSL's messages can quote what the peer sent.
+    t->result.attempt.error = ToValidUtf8(t->result.attempt.error);
     ERR_clear_error();  // OpenSSL's error queue is per thread: clean for the next request
     busy.fetch_sub(1);
     Done done = std::move(t->done);

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "mambo/text.h"
 #include "mambo/validation.h"
 #include "util/thread.h"
 
@@ -127,6 +128,10 @@ DROP INDEX deliveries_due;
 CREATE INDEX deliveries_due ON deliveries(due_at, webhook_id)
   WHERE status IN ('pending', 'failed', 'in_flight');
 )sql",
+    // A receiver's response headers are stored up to a bound; this says when some were dropped.
+    R"sql(
+ALTER TABLE attempts ADD COLUMN response_headers_truncated INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr size_t kMaxBatch = 2000;
@@ -149,7 +154,7 @@ std::vector<std::string> EventTypes(const std::string& json) {
 }
 
 std::string JsonText(const Json& j) {
-  return j.is_null() ? std::string() : j.dump();
+  return j.is_null() ? std::string() : DumpJson(j);
 }
 
 }  // namespace
@@ -599,7 +604,7 @@ void SqliteStore::CreateWebhook(const Webhook& w, const AuditEntry& audit) {
     Query q(db,
             "INSERT INTO webhooks(id, team_id, url, events, secret_enc, active, description, "
             "disabled_reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
-    q.Bind(1, w.id).Bind(2, w.team_id).Bind(3, w.url).Bind(4, Json(w.events).dump());
+    q.Bind(1, w.id).Bind(2, w.team_id).Bind(3, w.url).Bind(4, DumpJson(Json(w.events)));
     if (sealed) {
       q.BindBlob(5, *sealed);
     } else {
@@ -652,7 +657,7 @@ bool SqliteStore::UpdateWebhook(const Webhook& w, bool secret_changed, const Aud
     Query q(db,
             "UPDATE webhooks SET url = ?, events = ?, secret_enc = ?, active = ?, description = ?, "
             "disabled_reason = ?, updated_at = ? WHERE team_id = ? AND id = ?");
-    q.Bind(1, w.url).Bind(2, Json(w.events).dump());
+    q.Bind(1, w.url).Bind(2, DumpJson(Json(w.events)));
     if (sealed) {
       q.BindBlob(3, *sealed);
     } else {
@@ -772,7 +777,7 @@ void SqliteStore::OnWriterRowChange(void* self, int /*op*/, const char* /*db*/, 
 
 IngestResult SqliteStore::IngestEvent(const Event& event, int64_t now) {
   // Serialised here, not in the writer: the writer is the one thread every write waits for.
-  const std::string data = event.data.dump();
+  const std::string data = DumpJson(event.data);
   IngestResult result;
   Write([&](Db& db) {
     result = IngestResult{};
@@ -806,7 +811,7 @@ IngestResult SqliteStore::IngestEvent(const Event& event, int64_t now) {
 
 std::string SqliteStore::QueueSingleDelivery(const Event& event, const std::string& webhook_id,
                                              int64_t now) {
-  const std::string data = event.data.dump();
+  const std::string data = DumpJson(event.data);
   std::string id;
   Write([&](Db& db) {
     EnsureTeam(db, event.team_id, now);
@@ -938,7 +943,7 @@ void SqliteStore::RecordAttempt(const AttemptOutcome& o) {
 
 // Serialised by the caller: the writer thread is the one every write waits on.
 SqliteStore::HeaderTexts SqliteStore::SerializeHeaders(const AttemptOutcome& o) {
-  return {Json(o.attempt.request_headers).dump(), Json(o.attempt.response_headers).dump()};
+  return {DumpJson(Json(o.attempt.request_headers)), DumpJson(Json(o.attempt.response_headers))};
 }
 
 void SqliteStore::RecordAttemptAsync(AttemptOutcome outcome,
@@ -957,7 +962,8 @@ void SqliteStore::RecordAttemptIn(Db& db, const AttemptOutcome& o, const HeaderT
     Query(db,
           "INSERT INTO attempts(id, delivery_id, number, started_at, duration_ms, http_status, "
           "cause, error, request_headers, response_headers, response_excerpt, "
-          "response_truncated) VALUES (?,?,?,?,?,?,NULLIF(?, ''),?,?,?,?,?)")
+          "response_truncated, response_headers_truncated) "
+          "VALUES (?,?,?,?,?,?,NULLIF(?, ''),?,?,?,?,?,?)")
         .Bind(1, a.id)
         .Bind(2, a.delivery_id)
         .Bind(3, a.number)
@@ -970,6 +976,7 @@ void SqliteStore::RecordAttemptIn(Db& db, const AttemptOutcome& o, const HeaderT
         .Bind(10, headers.response)
         .BindBlob(11, a.response_excerpt)
         .Bind(12, a.response_truncated)
+        .Bind(13, a.response_headers_truncated)
         .Run();
     const int64_t now = a.started_at + a.duration_ms;
     Query(db,
@@ -1034,7 +1041,7 @@ void SqliteStore::ReleaseLeases(const std::vector<std::string>& delivery_ids) {
 }
 
 int64_t SqliteStore::NextDueAt(const std::vector<std::string>& exclude) {
-  const std::string excluded = Json(exclude).dump();
+  const std::string excluded = DumpJson(Json(exclude));
   int64_t next = 0;
   // On the writer, not a reader: leases are answered before their commit, and the attempts
   // recorded in the same batch decide when the next retry is due. A reader would see the
@@ -1120,7 +1127,8 @@ std::optional<Delivery> SqliteStore::GetDelivery(const std::string& team_id,
     Query a(db,
             "SELECT id, delivery_id, number, started_at, duration_ms, http_status, "
             "COALESCE(cause, ''), error, request_headers, response_headers, response_excerpt, "
-            "response_truncated FROM attempts WHERE delivery_id = ? ORDER BY seq");
+            "response_truncated, response_headers_truncated FROM attempts "
+            "WHERE delivery_id = ? ORDER BY seq");
     a.Bind(1, d.id);
     while (a.Step()) {
       DeliveryAttempt at;
@@ -1136,6 +1144,7 @@ std::optional<Delivery> SqliteStore::GetDelivery(const std::string& team_id,
       at.response_headers = ParseJson(a.Text(9)).value_or(Json::array()).get<Headers>();
       at.response_excerpt = a.Text(10);
       at.response_truncated = a.Int(11) != 0;
+      at.response_headers_truncated = a.Int(12) != 0;
       d.attempts.push_back(std::move(at));
     }
     return d;

@@ -174,7 +174,11 @@ std::optional<int64_t> ParseTimestamp(std::string_view t) {
   const int64_t days =
       DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const int64_t secs = days * 86400 + hour * 3600 + minute * 60 + std::min(second, 59);
-  return (secs - offset_minutes * 60) * 1000 + millis;
+  const int64_t unix_ms = (secs - offset_minutes * 60) * 1000 + millis;
+  // An offset can move an instant near year 0 or 9999 out of the four-digit years RFC 3339 can
+  // write ("0000-01-01T00:00:00+23:59" is in year -1): what we accept must format back.
+  if (unix_ms < kMinTimestampMs || unix_ms > kMaxTimestampMs) return std::nullopt;
+  return unix_ms;
 }
 
 void to_json(Json& j, const Webhook& w) {
@@ -231,7 +235,8 @@ void to_json(Json& j, const DeliveryAttempt& a) {
            {"request_headers", a.request_headers},
            {"response_headers", a.response_headers},
            {"response_excerpt", a.response_excerpt},
-           {"response_truncated", a.response_truncated}};
+           {"response_truncated", a.response_truncated},
+           {"response_headers_truncated", a.response_headers_truncated}};
 }
 
 void from_json(const Json& j, DeliveryAttempt& a) {
@@ -247,6 +252,7 @@ void from_json(const Json& j, DeliveryAttempt& a) {
   a.response_headers = j.value("response_headers", Headers{});
   a.response_excerpt = j.value("response_excerpt", std::string());
   a.response_truncated = j.value("response_truncated", false);
+  a.response_headers_truncated = j.value("response_headers_truncated", false);
 }
 
 void to_json(Json& j, const Delivery& d) {

@@ -3,44 +3,10 @@
 #include <set>
 
 #include "mambo/catalog.h"
+#include "mambo/text.h"
 
 namespace mambo {
 namespace {
-
-// Number of code points when `text` is valid UTF-8 (no overlongs, surrogates or > U+10FFFF).
-std::optional<size_t> Utf8Length(std::string_view text) {
-  size_t count = 0;
-  for (size_t i = 0; i < text.size(); ++count) {
-    const auto c = static_cast<unsigned char>(text[i]);
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-      len = 1;
-      cp = c;
-    } else if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return std::nullopt;
-    }
-    if (i + len > text.size()) return std::nullopt;
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(text[i + k]);
-      if ((cc & 0xc0) != 0x80) return std::nullopt;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    static constexpr uint32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return std::nullopt;
-    i += len;
-  }
-  return count;
-}
 
 const char* TypeName(const Json& j) {
   switch (j.type()) {
@@ -65,7 +31,12 @@ void to_json(Json& j, const FieldError& e) {
   j = Json{{"field", e.field}, {"message", e.message}};
 }
 
-std::optional<Json> ParseJson(std::string_view text) {
+std::optional<Json> ParseJson(std::string_view text, std::string* error) {
+  // The depth is checked on the text, before a value exists to recurse over.
+  if (JsonNestingDepth(text) > kMaxJsonDepth) {
+    if (error) *error = "JSON is nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+    return std::nullopt;
+  }
   Json j = Json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return std::nullopt;
   return j;
@@ -125,8 +96,9 @@ FieldErrors EventsErrors(const std::vector<std::string>& events) {
 FieldErrors ParseWebhookInput(std::string_view body, InputMode mode, WebhookInput& out) {
   out = WebhookInput{};
   FieldErrors errors;
-  auto parsed = ParseJson(body);
-  if (!parsed) return {{"", "Request body is not valid JSON"}};
+  std::string why;
+  auto parsed = ParseJson(body, &why);
+  if (!parsed) return {{"", why.empty() ? "Request body is not valid JSON" : why}};
   const Json& j = *parsed;
   if (!j.is_object()) return {{"", "Request body must be a JSON object"}};
 

@@ -108,6 +108,35 @@ TEST(Timestamp, RoundTripsEveryMillisecondValue) {
   }
 }
 
+TEST(Timestamp, RefusesInstantsItCouldNotWriteBack) {
+  // Valid text whose instant falls outside years 0000-9999 once the offset is applied.
+  EXPECT_EQ(ParseTimestamp("0000-01-01T00:00:00+23:59"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("0000-01-01T00:00:00.000+00:01"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("9999-12-31T23:59:59-00:01"), std::nullopt);
+  EXPECT_EQ(ParseTimestamp("9999-12-31T23:59:59.999-23:59"), std::nullopt);
+  // The limits themselves, written any way, still parse and format back.
+  EXPECT_EQ(ParseTimestamp("0000-01-01T00:00:00Z"), kMinTimestampMs);
+  EXPECT_EQ(ParseTimestamp("0000-01-01T23:59:00+23:59"), kMinTimestampMs);
+  EXPECT_EQ(ParseTimestamp("9999-12-31T23:59:59.999Z"), kMaxTimestampMs);
+  EXPECT_EQ(ParseTimestamp("9999-12-31T00:00:59.999-23:59"), kMaxTimestampMs);
+  EXPECT_EQ(FormatTimestamp(kMinTimestampMs), "0000-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatTimestamp(kMaxTimestampMs), "9999-12-31T23:59:59.999Z");
+  // Every offset at the edges: whatever parses formats as RFC 3339 and parses back to itself.
+  for (const char* base : {"0000-01-01T00:30:00", "9999-12-31T23:30:00"}) {
+    for (int minutes = -(23 * 60 + 59); minutes <= 23 * 60 + 59; minutes += 7) {
+      char text[40];
+      const int a = minutes < 0 ? -minutes : minutes;
+      std::snprintf(text, sizeof text, "%s%c%02d:%02d", base, minutes < 0 ? '-' : '+', a / 60,
+                    a % 60);
+      if (auto ms = ParseTimestamp(text)) {
+        const std::string back = FormatTimestamp(*ms);
+        EXPECT_EQ(back.size(), 24u) << text << " -> " << back;
+        EXPECT_EQ(ParseTimestamp(back), ms) << text << " -> " << back;
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Model JSON
 
@@ -361,7 +390,8 @@ TEST(Json, ParseJsonNeverThrows) {
     EXPECT_EQ(ParseJson(text), std::nullopt) << text;
   }
   EXPECT_EQ(ParseJson(std::string(100000, '[')), std::nullopt);
-  EXPECT_EQ(ParseJson(std::string(100000, '[') + std::string(100000, ']'))->size(), 1u);
+  // Well formed but deeper than kMaxJsonDepth: refused too (text_test.cpp has the limit).
+  EXPECT_EQ(ParseJson(std::string(100000, '[') + std::string(100000, ']')), std::nullopt);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -411,8 +441,11 @@ TEST(WebhookInput, BodyMustBeAnObject) {
 
 TEST(WebhookInput, DeeplyNestedBodyDoesNotCrash) {
   const std::string deep = std::string(50000, '[') + std::string(50000, ']');
-  EXPECT_EQ(Parse(deep), kNotObject);
-  EXPECT_EQ(Parse("{\"description\": " + deep + "}"),
+  const FieldErrors kTooDeep = {{"", "JSON is nested deeper than 64 levels"}};
+  EXPECT_EQ(Parse(deep), kTooDeep);
+  EXPECT_EQ(Parse("{\"description\": " + deep + "}"), kTooDeep);
+  const std::string shallow = std::string(60, '[') + std::string(60, ']');
+  EXPECT_EQ(Parse("{\"description\": " + shallow + "}"),
             (FieldErrors{{"description", "Must be a string or null, not an array"}}));
 }
 

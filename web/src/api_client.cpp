@@ -282,6 +282,7 @@ Delivery ParseDelivery(const Json& j) {
       at.response_headers = ParseHeaders(a, "response_headers");
       at.response_excerpt = JStr(a, "response_excerpt");
       at.response_truncated = JBool(a, "response_truncated");
+      at.response_headers_truncated = JBool(a, "response_headers_truncated");
       d.attempts.push_back(std::move(at));
     }
   }

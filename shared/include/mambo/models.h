@@ -70,9 +70,14 @@ struct DeliveryAttempt {
   Headers response_headers;
   std::string response_excerpt;  // at most kResponseExcerptLimit bytes
   bool response_truncated = false;
+  bool response_headers_truncated = false;  // more than kMaxStoredResponseHeaders or ...Bytes
 };
 
 inline constexpr size_t kResponseExcerptLimit = 16 * 1024;
+// A receiver's response headers are kept up to these bounds (names and values together); the
+// rest is dropped and the attempt says so. A receiver decides how many headers it sends.
+inline constexpr size_t kMaxStoredResponseHeaders = 64;
+inline constexpr size_t kMaxStoredResponseHeaderBytes = 8 * 1024;
 
 struct Delivery {
   std::string id;
@@ -94,8 +99,14 @@ std::string_view ToString(DeliveryStatus status);
 std::optional<DeliveryStatus> ParseDeliveryStatus(std::string_view text);
 std::string_view ToString(FailureCause cause);
 
+// The instants RFC 3339 can write with a four-digit year, in UTC: 0000-01-01T00:00:00.000Z and
+// 9999-12-31T23:59:59.999Z.
+inline constexpr int64_t kMinTimestampMs = -62167219200000;
+inline constexpr int64_t kMaxTimestampMs = 253402300799999;
+
 // RFC 3339 UTC with milliseconds. ParseTimestamp accepts "Z" or a numeric offset and fractional
-// seconds of any length; it returns nullopt for anything else.
+// seconds of any length, for instants from kMinTimestampMs to kMaxTimestampMs (so that every
+// instant it returns formats back as RFC 3339); it returns nullopt for anything else.
 std::string FormatTimestamp(int64_t unix_ms);
 // Days from 1970-01-01 to y-m-d (proleptic Gregorian, exact for every representable date);
 // what timegm does, without its dependence on the TZ environment.

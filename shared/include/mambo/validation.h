@@ -55,8 +55,9 @@ enum class InputMode { kCreate, kUpdate };
 // unknown fields and invalid values give one error per field. Never throws.
 FieldErrors ParseWebhookInput(std::string_view body, InputMode mode, WebhookInput& out);
 
-// Non-throwing JSON parse: nullopt when the text is not one JSON value.
-std::optional<Json> ParseJson(std::string_view text);
+// Non-throwing JSON parse: nullopt when the text is not one JSON value, or nests deeper than
+// kMaxJsonDepth (mambo/text.h); `error`, when given, then says which.
+std::optional<Json> ParseJson(std::string_view text, std::string* error = nullptr);
 
 // Strict base64 (RFC 4648 alphabet, padding required): nullopt when not valid.
 std::optional<std::string> DecodeBase64(std::string_view text);

@@ -49,7 +49,8 @@ TEST_F(StoreTest, MigratesOnceAndReopens) {
   EXPECT_EQ(s->ListWebhooks("t", 10, "").items.size(), 1u);
 }
 
-// A database of schema version 1 (queue index on due_at alone) is migrated with its queue intact.
+// A database of schema version 1 (queue index on due_at alone, no response_headers_truncated) is
+// migrated with its queue intact.
 TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
   Webhook w = MakeWebhook("t", {"device.enroll"});
   {
@@ -63,6 +64,7 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
     db.Exec(
         "CREATE INDEX deliveries_due ON deliveries(due_at) "
         "WHERE status IN ('pending', 'failed', 'in_flight')");
+    db.Exec("ALTER TABLE attempts DROP COLUMN response_headers_truncated");  // schema 3
     db.Exec("PRAGMA user_version=1");
   }
   auto s = Open();
@@ -70,7 +72,7 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
     Db db((dir_ / "webhookd.db").string(), true);
     Query v(db, "PRAGMA user_version");
     ASSERT_TRUE(v.Step());
-    EXPECT_EQ(v.Int(0), 2);
+    EXPECT_EQ(v.Int(0), 3);
     Query cols(db, "SELECT count(*) FROM pragma_index_info('deliveries_due')");
     ASSERT_TRUE(cols.Step());
     EXPECT_EQ(cols.Int(0), 2);  // due_at, webhook_id

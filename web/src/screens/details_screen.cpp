@@ -635,8 +635,14 @@ void DetailsScreen::DrawInspector(ScreenContext& ctx) {
     headers_table("req_headers", a.request_headers);
   }
   ui.RecordLastItem("request_headers");
-  if (ImGui::CollapsingHeader("Response headers"))
+  if (ImGui::CollapsingHeader("Response headers")) {
     headers_table("resp_headers", a.response_headers);
+    if (a.response_headers_truncated) {
+      ImGui::TextDisabled("(the first %d headers or %d KiB kept)",
+                          static_cast<int>(kMaxStoredResponseHeaders),
+                          static_cast<int>(kMaxStoredResponseHeaderBytes / 1024));
+    }
+  }
   if (ImGui::CollapsingHeader("Response body", ImGuiTreeNodeFlags_DefaultOpen)) {
     if (a.response_excerpt.empty()) {
       ImGui::TextDisabled("empty");
