@@ -77,6 +77,25 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1024, 64 * 1024 * 1024))
       ->capture_default_str();
   serve_cmd
+      ->add_option("--max-connections", serve.max_connections,
+                   "Open client connections; at the limit the oldest idle one is closed, and a "
+                   "new one is refused with 503 when none is idle")
+      ->envname("WEBHOOKD_MAX_CONNECTIONS")
+      ->check(CLI::Range(16, 1000000))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--http-request-timeout-ms", serve.http_request_timeout_ms,
+                   "Time a client has from a request's first byte to its last (then 408)")
+      ->envname("WEBHOOKD_HTTP_REQUEST_TIMEOUT_MS")
+      ->check(CLI::Range(int64_t{100}, int64_t{600000}))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--http-idle-timeout-ms", serve.http_idle_timeout_ms,
+                   "How long a kept-alive client connection may wait between requests")
+      ->envname("WEBHOOKD_HTTP_IDLE_TIMEOUT_MS")
+      ->check(CLI::Range(int64_t{100}, int64_t{3600000}))
+      ->capture_default_str();
+  serve_cmd
       ->add_option("--token-cache-ms", serve.token_cache_ms,
                    "How long an API token found active is trusted without a database lookup; a "
                    "revocation still counts from the next request (0: look up every request)")
@@ -137,6 +156,13 @@ int main(int argc, char** argv) {
                    "(0: keep forever)")
       ->envname("WEBHOOKD_RETENTION_DAYS")
       ->check(CLI::Range(0, 36500))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--lease-ms", serve.lease_ms,
+                   "How long a leased delivery belongs to this process (0: 2 x "
+                   "--request-timeout-ms + 30 s)")
+      ->envname("WEBHOOKD_LEASE_MS")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400000}))
       ->capture_default_str();
   serve_cmd
       ->add_option("--retry-speedup", serve.retry_speedup,

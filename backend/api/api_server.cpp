@@ -30,16 +30,28 @@ const char* ReasonCode(int status) {
       return "not_found";
     case 405:
       return "method_not_allowed";
+    case 408:
+      return "request_timeout";
     case 413:
       return "payload_too_large";
     case 414:
       return "uri_too_long";
     case 415:
       return "unsupported_media_type";
+    case 417:
+      return "expectation_failed";
     case 422:
       return "validation_failed";
+    case 429:
+      return "rate_limited";
+    case 431:
+      return "headers_too_large";
+    case 501:
+      return "not_implemented";
     case 503:
       return "unavailable";
+    case 505:
+      return "http_version_not_supported";
     default:
       return status >= 500 ? "internal" : "error";
   }
@@ -125,6 +137,25 @@ void WriteError(Response& res, const ApiError& e) {
   for (const auto& f : e.fields) fields.push_back(f);
   SendJson(res, e.status,
            Json{{"error", {{"code", e.code}, {"message", e.message}, {"fields", fields}}}});
+}
+
+std::string ErrorJson(int status, const std::string& message) {
+  return DumpJson(Json{
+      {"error", {{"code", ReasonCode(status)}, {"message", message}, {"fields", Json::array()}}}});
+}
+
+const httplib::Headers& SecurityHeaders() {
+  static const httplib::Headers kHeaders = {
+      {"Content-Security-Policy",
+       "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
+       "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'none'; frame-ancestors 'none'"},
+      {"X-Frame-Options", "DENY"},
+      {"X-Content-Type-Options", "nosniff"},
+      {"Referrer-Policy", "no-referrer"},
+      {"Cross-Origin-Opener-Policy", "same-origin"},
+  };
+  return kHeaders;
 }
 
 std::string TokenHash(std::string_view token) {
@@ -218,6 +249,18 @@ void ApiServer::Register(httplib::Server& server) {
     if (res.status == 404) message = "No route for " + req.method + " " + req.path;
     WriteError(res, ApiError{res.status, ReasonCode(res.status), message, {}});
   });
+  // Every answer, the console's files and httplib's own errors included: the security headers,
+  // and no caching of anything but the console's files (which are revalidated).
+  server.set_post_routing_handler([](const Request& req, Response& res) {
+    for (const auto& [name, value] : SecurityHeaders()) {
+      if (!res.has_header(name)) res.set_header(name, value);
+    }
+    if (!res.has_header("Cache-Control")) {
+      const bool dynamic = req.path.rfind("/api/", 0) == 0 || req.path == "/healthz" ||
+                           req.path == "/readyz" || req.path == "/metrics" || res.status >= 400;
+      res.set_header("Cache-Control", dynamic ? "no-store" : "no-cache");
+    }
+  });
   server.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
     std::string what = "unknown";
     try {
@@ -229,7 +272,7 @@ void ApiServer::Register(httplib::Server& server) {
       what = e.what();
     } catch (...) {
     }
-    spdlog::error("{} {}: internal error: {}", req.method, req.path, what);
+    spdlog::error("{} {}: internal error: {}", req.method, ToValidUtf8(req.path), what);
     WriteError(res, ApiError{500, "internal", "Internal error; the server log has details", {}});
   });
 

@@ -56,6 +56,13 @@ struct ApiError {
 };
 
 void WriteError(httplib::Response& res, const ApiError& e);
+// The JSON text WriteError sends, for answers written outside httplib (the HTTP front).
+std::string ErrorJson(int status, const std::string& message);
+
+// Browser security headers on every answer (ApiServer::Register adds them to httplib's; the
+// front adds them to its own). The console needs 'wasm-unsafe-eval' to compile its wasm and
+// nothing inline: its script and style sheet are files (web/shell.js, web/shell.css).
+const httplib::Headers& SecurityHeaders();
 
 class ApiServer {
  public:

@@ -14,10 +14,13 @@ struct ServeOptions {
   std::string tls_cert, tls_key;
   std::string master_key_file;  // default <data_dir>/master.key, created on first start
   std::string log_level = "info";
-  // httplib holds one thread per keep-alive connection: more concurrent clients than threads
-  // wait. Size it above the number of clients you expect (API users, console tabs, producers).
+  // Threads that run API handlers on complete requests; connections are read by one event loop
+  // (http/front_server.h), so this bounds concurrent handlers, not clients.
   int http_threads = 64;
   size_t max_body_bytes = 256 * 1024;
+  size_t max_connections = 10000;           // open client connections; the oldest idle one yields
+  int64_t http_request_timeout_ms = 20000;  // a request's first byte to its last
+  int64_t http_idle_timeout_ms = 60000;     // a kept-alive connection between requests
   int64_t token_cache_ms = 60000;  // how long an API token found active is trusted (see ApiOptions)
 
   // Delivery engine.

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "delivery/engine.h"
 #include "delivery/http_sender.h"
 #include "delivery/retry_policy.h"
+#include "http/front_server.h"
 #include "store/sqlite_store.h"
 #include "util/thread.h"
 
@@ -106,22 +108,45 @@ int RunServe(const ServeOptions& o) {
     return 1;
   }
 
+  // Each connection is a descriptor: thousands of clients need more than the usual soft limit
+  // of 1,024, and the hard limit is the operator's to set.
+  if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &files);
+  }
   std::unique_ptr<httplib::Server> server;
   if (!o.tls_cert.empty()) {
+    // HTTPS served directly is a convenience (tests, demos): httplib's own TLS server, a thread
+    // per connection, without the front's protection against slow clients. Production puts a
+    // TLS-terminating proxy in front of the plain listener (README).
     server = std::make_unique<httplib::SSLServer>(o.tls_cert.c_str(), o.tls_key.c_str());
     if (!server->is_valid()) {
       std::fprintf(stderr, "webhookd: cannot load --tls-cert/--tls-key\n");
       return 1;
     }
+    const int threads = o.http_threads;
+    server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server->set_read_timeout(30, 0);
+    server->set_payload_max_length(o.max_body_bytes);
+    spdlog::warn(
+        "--tls-cert: HTTPS is served by a thread per connection without limits on slow "
+        "clients; put a TLS-terminating proxy in front for production");
   } else {
-    server = std::make_unique<httplib::Server>();
+    http::FrontOptions front;
+    front.workers = o.http_threads;
+    front.limits.max_body_bytes = o.max_body_bytes;
+    front.max_connections = o.max_connections;
+    front.request_timeout_ms = o.http_request_timeout_ms;
+    front.idle_timeout_ms = o.http_idle_timeout_ms;
+    front.answer_headers = api::SecurityHeaders();
+    front.answer_headers.emplace("Cache-Control", "no-store");
+    front.error_body = api::ErrorJson;
+    server = std::make_unique<http::FrontServer>(std::move(front));
   }
   // Nagle + delayed ACK cost ~22 ms per keep-alive request otherwise (TOOLCHAIN.md).
   server->set_tcp_nodelay(true);
-  const int threads = o.http_threads;
-  server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server->set_keep_alive_max_count(10000);
-  server->set_read_timeout(30, 0);
+  server->set_keep_alive_timeout(o.http_idle_timeout_ms / 1000);
 
   // The delivery engine: guard -> sender -> engine, all on one clock.
   delivery::SystemClock clock;
