@@ -264,6 +264,7 @@ int RunServe(const ServeOptions& o) {
     std::fprintf(stderr, "webhookd: cannot listen on %s\n", o.listen.c_str());
     return 1;
   }
+  if (auto* front = dynamic_cast<http::FrontServer*>(server.get())) front->WidenListenBacklog();
 
   std::thread signal_thread([&] {
     int sig = 0;

@@ -316,6 +316,10 @@ struct HttpSender::Impl {
         e, CURLOPT_URL,
         ("https://" + HostPort(target.host, target.port) + target.path_and_query).c_str());
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "https");
+    // Never a proxy, whatever https_proxy, HTTPS_PROXY or ALL_PROXY say: a proxy resolves the
+    // receiver's name itself, around the address guard. ("" is libcurl's "no proxy, ignore the
+    // environment".)
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
     curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L);  // already percent-encoded by Boost.URL
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);

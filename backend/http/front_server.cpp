@@ -161,8 +161,8 @@ struct FrontServer::Conn {
   int64_t deadline = 0;
   size_t counted = 0;  // of framer.buffered(), in FrontServer::buffered_
   size_t served = 0;
-  size_t drained = 0;  // bytes discarded while draining before close
-  int64_t opened = 0;
+  size_t drained = 0;       // bytes discarded while draining before close
+  uint64_t idle_since = 0;  // FrontServer::idle_seq_ when it last became idle: lower is older
 };
 
 // httplib hands each accepted socket to its task queue; this one passes it straight to the
@@ -200,6 +200,10 @@ FrontServer::~FrontServer() {
 
 FrontServer::Stats FrontServer::stats() const {
   return Stats{open_.load(), refused_.load(), timed_out_.load()};
+}
+
+void FrontServer::WidenListenBacklog(int backlog) {
+  if (svr_sock_ != INVALID_SOCKET) ::listen(svr_sock_, backlog);
 }
 
 void FrontServer::Wake() {
@@ -274,6 +278,7 @@ void FrontServer::LoopThread() {
         continue;
       }
       c->state = Conn::State::kReading;
+      c->idle_since = ++idle_seq_;
       c->deadline = now + options_.idle_timeout_ms;
       epoll_event ev{};
       ev.events = EPOLLIN | EPOLLRDHUP;
@@ -307,7 +312,7 @@ void FrontServer::Adopt(int fd, int64_t now) {
     Conn* oldest = nullptr;
     for (auto& [_, c] : conns_) {
       if (c->state == Conn::State::kReading && !c->framer.in_request() &&
-          (oldest == nullptr || c->opened < oldest->opened)) {
+          (oldest == nullptr || c->idle_since < oldest->idle_since)) {
         oldest = c.get();
       }
     }
@@ -319,6 +324,8 @@ void FrontServer::Adopt(int fd, int64_t now) {
       refused_.fetch_add(1);
       return;
     }
+    spdlog::debug("http front: at {} connections; closing the one idle longest ({}:{})",
+                  conns_.size(), oldest->peer.remote_ip, oldest->peer.remote_port);
     Close(oldest->fd);
   }
   ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -327,7 +334,7 @@ void FrontServer::Adopt(int fd, int64_t now) {
   auto c = std::make_unique<Conn>();
   c->fd = fd;
   c->framer = RequestFramer(options_.limits);
-  c->opened = now;
+  c->idle_since = ++idle_seq_;
   c->deadline = now + options_.idle_timeout_ms;
   sockaddr_storage addr{};
   socklen_t len = sizeof addr;

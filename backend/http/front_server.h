@@ -72,6 +72,11 @@ class FrontServer : public httplib::Server {
   };
   Stats stats() const;
 
+  // httplib listens with a backlog of 5 (compiled into Debian's library): a burst of new
+  // connections beyond it waits for SYN retransmits, 1 s and more. Call after binding; Linux
+  // takes a second listen() on the socket as the new backlog.
+  void WidenListenBacklog(int backlog = 4096);
+
   // Runs one request given as raw bytes through the same framer and httplib routing, without a
   // socket: for the fuzz target. Returns what would have been written to the client.
   std::string HandleBytesForTest(std::string_view bytes);
@@ -110,6 +115,7 @@ class FrontServer : public httplib::Server {
   std::unordered_map<int, std::unique_ptr<Conn>> conns_;
   size_t buffered_ = 0;
   int64_t last_sweep_ = 0;
+  uint64_t idle_seq_ = 0;
 
   // Handed between threads.
   std::mutex mu_;

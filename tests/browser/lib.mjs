@@ -148,24 +148,35 @@ export async function uiState(page) {
   return text === null ? null : JSON.parse(text);
 }
 
-// Polls ui_state_json() inside the page on every animation frame until `predicate(state, arg)`
-// holds for a frame drawn after `afterFrame` (so the state reflects input sent before the call),
-// then returns that state. `predicate` runs in the page: it must be self-contained, and `arg` must
-// be JSON-serialisable.
+// Reads ui_state_json() once per animation frame until `predicate(state, arg)` holds for a frame
+// drawn after `afterFrame` (so the state reflects input sent before the call), then returns that
+// state. The predicate runs here in node: the page's Content-Security-Policy (no eval, no
+// new Function) is the one webhookd serves, and a test must not need it loosened.
 export async function waitForUi(page, predicate, { afterFrame = 0, arg = null, timeout = 30000 } = {}) {
-  const handle = await page.waitForFunction(
-    ({ source, afterFrame, arg }) => {
-      const M = globalThis.Module;
-      if (!M || !M.calledRun || typeof M.ccall !== 'function') return false;
-      const state = JSON.parse(M.ccall('ui_state_json', 'string', [], []));
-      if (state.frame <= afterFrame) return false;
-      // eslint-disable-next-line no-new-func
-      return new Function('state', 'arg', `return (${source})(state, arg);`)(state, arg) ? state : false;
-    },
-    { source: predicate.toString(), afterFrame, arg },
-    { timeout, polling: 'raf' },
-  );
-  return handle.jsonValue();
+  const deadline = Date.now() + timeout;
+  let last = null;
+  for (;;) {
+    const text = await page.evaluate(
+      () =>
+        new Promise((resolve) =>
+          requestAnimationFrame(() => {
+            const M = globalThis.Module;
+            if (!M || !M.calledRun || typeof M.ccall !== 'function') return resolve(null);
+            resolve(M.ccall('ui_state_json', 'string', [], []));
+          }),
+        ),
+    );
+    if (text !== null) {
+      last = JSON.parse(text);
+      if (last.frame > afterFrame && predicate(last, arg)) return last;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(
+        `waitForUi: timed out after ${timeout} ms waiting for ${predicate}; last state: ` +
+          JSON.stringify(last && { screen: last.screen, frame: last.frame, error: last.error }),
+      );
+    }
+  }
 }
 
 // Rectangle (CSS pixels) of a widget from the state, or throws naming the widgets present.

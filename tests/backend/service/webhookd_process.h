@@ -41,6 +41,7 @@ class WebhookdProcess {
 
   bool started() const { return port_ > 0; }
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   // Sends `sig` and waits; returns the exit status (or 128 + signal).
   int Stop(int sig = 15);
   std::string Log() const;  // everything written to stderr so far
