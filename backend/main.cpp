@@ -41,6 +41,9 @@ std::unique_ptr<mambo::store::SqliteStore> OpenStore(const std::string& data_dir
 int main(int argc, char** argv) {
   // Logs go to stderr; stdout carries only what scripts read (the listen line, a new token).
   spdlog::set_default_logger(spdlog::stderr_color_mt("webhookd"));
+  // Everything webhookd creates (database, main key, lock and marker files) is its owner's
+  // alone, whatever umask it was started with.
+  ::umask(0077);
 
   CLI::App cli{"webhookd: mambo EMM webhook service"};
   cli.require_subcommand(1);
@@ -75,6 +78,18 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-body-bytes", serve.max_body_bytes, "Largest request body accepted")
       ->envname("WEBHOOKD_MAX_BODY_BYTES")
       ->check(CLI::Range(1024, 64 * 1024 * 1024))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--max-webhooks-per-team", serve.max_webhooks_per_team,
+                   "Webhooks a team may have (creating one more answers 422)")
+      ->envname("WEBHOOKD_MAX_WEBHOOKS_PER_TEAM")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  serve_cmd
+      ->add_option("--sends-per-minute", serve.sends_per_minute,
+                   "Test events and resends a team may ask for per minute (then 429)")
+      ->envname("WEBHOOKD_SENDS_PER_MINUTE")
+      ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   serve_cmd
       ->add_option("--max-connections", serve.max_connections,

@@ -133,6 +133,7 @@ bool IsValidEventId(const std::string& id) {
 }  // namespace
 
 void WriteError(Response& res, const ApiError& e) {
+  if (e.retry_after_s > 0) res.set_header("Retry-After", std::to_string(e.retry_after_s));
   Json fields = Json::array();
   for (const auto& f : e.fields) fields.push_back(f);
   SendJson(res, e.status,
@@ -166,12 +167,39 @@ std::string NewToken() {
   return "mwh_" + crypto::Base64UrlEncode(crypto::RandomBytes(32));
 }
 
+bool RateLimiter::Allow(const std::string& key, int64_t now_ms, int64_t* wait_ms) {
+  std::lock_guard lock(mu_);
+  auto [it, fresh] = buckets_.try_emplace(key, Bucket{static_cast<double>(per_minute_), now_ms});
+  Bucket& b = it->second;
+  const double per_ms = per_minute_ / 60000.0;
+  b.tokens = std::min<double>(per_minute_, b.tokens + (now_ms - b.at) * per_ms);
+  b.at = now_ms;
+  if (b.tokens >= 1.0) {
+    b.tokens -= 1.0;
+    return true;
+  }
+  if (wait_ms) *wait_ms = static_cast<int64_t>((1.0 - b.tokens) / per_ms) + 1;
+  return false;
+}
+
 ApiServer::ApiServer(store::Store& store, NowFn now, ApiOptions options,
                      std::function<void()> on_work)
     : store_(store),
       now_(std::move(now)),
       options_(std::move(options)),
+      sends_(options_.sends_per_minute),
       on_work_(std::move(on_work)) {}
+
+void ApiServer::ChargeSend(const ApiToken& who) {
+  int64_t wait_ms = 0;
+  if (!sends_.Allow(who.team_id, now_(), &wait_ms)) {
+    const int64_t seconds = (wait_ms + 999) / 1000;
+    throw ApiError::RateLimited("This team may send " + std::to_string(options_.sends_per_minute) +
+                                    " test events and resends a minute; try again in " +
+                                    std::to_string(seconds) + " s",
+                                seconds);
+  }
+}
 
 ApiToken ApiServer::Authenticate(const Request& req, std::optional<Role> role) {
   const std::string header = req.get_header_value("Authorization");
@@ -343,7 +371,12 @@ void ApiServer::CreateWebhook(const Request& req, Response& res, const ApiToken&
   w.active = in.active.value_or(true);
   w.description = in.description;
   w.created_at = w.updated_at = now;
-  store_.CreateWebhook(w, Audit(who, "webhook.create", w.id, nullptr, Json(w)));
+  if (!store_.CreateWebhook(w, Audit(who, "webhook.create", w.id, nullptr, Json(w)),
+                            options_.max_webhooks_per_team)) {
+    throw ApiError::Quota("This team has " + std::to_string(options_.max_webhooks_per_team) +
+                          " webhooks, the most allowed; delete one first or ask the operator "
+                          "to raise --max-webhooks-per-team");
+  }
   Json body = w;
   // The one response that carries a secret set by this request: shown once.
   if (w.secret) body["secret"] = *w.secret;
@@ -529,6 +562,7 @@ void ApiServer::ResendDelivery(const Request& req, Response& res, const ApiToken
   const std::string id = req.matches[1];
   auto d = store_.GetDelivery(who.team_id, id);
   if (!d) throw ApiError::NotFound("Delivery " + id);
+  ChargeSend(who);
   if (!store_.ResendDelivery(who.team_id, id, now_())) {
     throw ApiError::Conflict("Delivery " + id + " is being sent right now; try again when it ends");
   }
@@ -563,6 +597,7 @@ void ApiServer::RecoverDeliveries(const Request& req, Response& res, const ApiTo
 void ApiServer::SendTestEvent(const Request& req, Response& res, const ApiToken& who) {
   ParseBody(req, true);
   const Webhook w = LoadWebhook(who, req.matches[1]);
+  ChargeSend(who);
   Event e;
   e.timestamp = now_();
   e.id = crypto::NewId("evt", e.timestamp);

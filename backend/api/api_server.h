@@ -25,6 +25,10 @@ struct ApiOptions {
   // 0: every request looks its token up.
   int64_t token_cache_ms = 60000;
   int64_t rotation_grace_ms = 24LL * 3600 * 1000;
+  size_t max_webhooks_per_team = 100;
+  // POST .../test and .../resend send to a receiver on a person's click: a team gets this many
+  // a minute (a bucket that refills continuously), then 429 with Retry-After.
+  int sends_per_minute = 60;
   std::string version = "0.1.0";
 };
 
@@ -53,6 +57,33 @@ struct ApiError {
   static ApiError Conflict(std::string message) {
     return {409, "conflict", std::move(message), {}};
   }
+  static ApiError Quota(std::string message) {
+    return {422, "quota_exceeded", std::move(message), {}};
+  }
+  static ApiError RateLimited(std::string message, int64_t retry_after_s) {
+    ApiError e{429, "rate_limited", std::move(message), {}};
+    e.retry_after_s = retry_after_s;
+    return e;
+  }
+  int64_t retry_after_s = 0;  // sent as Retry-After when > 0
+};
+
+// Per-key token buckets: `per_minute` actions a minute, refilled continuously, up to that many
+// at once. In memory, per process (a restart forgives).
+class RateLimiter {
+ public:
+  explicit RateLimiter(int per_minute) : per_minute_(per_minute) {}
+  // True if `key` may act at `now_ms`; else false and how long until it may, in ms.
+  bool Allow(const std::string& key, int64_t now_ms, int64_t* wait_ms);
+
+ private:
+  struct Bucket {
+    double tokens = 0;
+    int64_t at = 0;
+  };
+  int per_minute_;
+  std::mutex mu_;
+  std::unordered_map<std::string, Bucket> buckets_;
 };
 
 void WriteError(httplib::Response& res, const ApiError& e);
@@ -98,6 +129,8 @@ class ApiServer {
   void SendTestEvent(const httplib::Request&, httplib::Response&, const store::ApiToken&);
 
   Webhook LoadWebhook(const store::ApiToken& who, const std::string& id);
+  // Throws 429 when the team has used its sends for now.
+  void ChargeSend(const store::ApiToken& who);
 
   // The token behind a hash, from the cache while it is valid, else from the store.
   std::optional<store::ApiToken> FindToken(const std::string& hash);
@@ -113,6 +146,7 @@ class ApiServer {
   std::mutex tokens_mu_;
   std::string tokens_stamp_;  // the store's TokensStamp() the entries were found under
   std::unordered_map<std::string, CachedToken> tokens_;  // by token hash
+  RateLimiter sends_;                                    // test events and resends, by team
   std::function<void()> on_work_;
 };
 

@@ -22,6 +22,8 @@ struct ServeOptions {
   int64_t http_request_timeout_ms = 20000;  // a request's first byte to its last
   int64_t http_idle_timeout_ms = 60000;     // a kept-alive connection between requests
   int64_t token_cache_ms = 60000;  // how long an API token found active is trusted (see ApiOptions)
+  size_t max_webhooks_per_team = 100;
+  int sends_per_minute = 60;  // test events and resends per team
 
   // Delivery engine.
   int workers = 32;                  // concurrent outgoing requests

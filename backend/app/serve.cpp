@@ -195,6 +195,8 @@ int RunServe(const ServeOptions& o) {
   api::ApiOptions api_options;
   api_options.max_body_bytes = o.max_body_bytes;
   api_options.token_cache_ms = o.token_cache_ms;
+  api_options.max_webhooks_per_team = o.max_webhooks_per_team;
+  api_options.sends_per_minute = o.sends_per_minute;
   api_options.version = MAMBO_VERSION;
   api::ApiServer api(
       *store, [&clock] { return clock.NowMs(); }, api_options, [&engine] { engine.Wake(); });

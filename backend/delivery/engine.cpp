@@ -12,6 +12,7 @@
 #include "delivery/signature.h"
 #include "mambo/catalog.h"
 #include "mambo/text.h"
+#include "mambo/validation.h"
 #include "util/thread.h"
 
 namespace mambo::delivery {
@@ -362,8 +363,8 @@ void DeliveryEngine::CheckAutoDisable() {
       store::AuditEntry audit{crypto::NewId("aud", now), w.team_id, "system", now,
                               "webhook.auto_disable",    w.id,      Json(w),  Json(after)};
       if (store_.DisableWebhook(w.team_id, w.id, reason, audit)) {
-        spdlog::warn("webhook {} of team {} ({}) auto-disabled: {}", w.id, w.team_id, w.url,
-                     reason);
+        spdlog::warn("webhook {} of team {} ({}) auto-disabled: {}", w.id, w.team_id,
+                     RedactUrl(w.url), reason);
       }
     }
   } catch (const std::exception& e) {

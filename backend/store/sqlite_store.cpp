@@ -183,6 +183,14 @@ SqliteStore::SqliteStore(const std::string& data_dir, crypto::SecretBox box, Opt
   if (::mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
     throw StoreError("cannot create data dir " + data_dir + ": " + std::strerror(errno));
   }
+  // The database holds sealed secrets, token hashes and every payload: owner only, whatever the
+  // umask. SQLite gives the -wal and -shm files the database file's mode, so the file is made
+  // (or corrected, for a data dir from before) here, before SQLite opens it.
+  if (const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) {
+    ::fchmod(fd, 0600);
+    ::close(fd);
+  }
+  for (const char* suffix : {"-wal", "-shm"}) ::chmod((path_ + suffix).c_str(), 0600);
   writer_db_ = std::make_unique<Db>(path_, false);
   Db& db = *writer_db_;
   db.Exec("PRAGMA journal_mode=WAL");
@@ -596,10 +604,16 @@ Webhook SqliteStore::LoadWebhookRow(Query& q, SecretLoad secret) {
   return w;
 }
 
-void SqliteStore::CreateWebhook(const Webhook& w, const AuditEntry& audit) {
+bool SqliteStore::CreateWebhook(const Webhook& w, const AuditEntry& audit, size_t max_per_team) {
   const std::optional<std::string> sealed =
       w.secret ? std::optional(box_.Seal(*w.secret, w.id)) : std::nullopt;
+  bool created = false;
   Write([&](Db& db) {
+    if (max_per_team != SIZE_MAX) {
+      Query count(db, "SELECT count(*) FROM webhooks WHERE team_id = ?");
+      count.Bind(1, w.team_id);
+      if (count.Step() && static_cast<size_t>(count.Int(0)) >= max_per_team) return;
+    }
     EnsureTeam(db, w.team_id, w.created_at);
     Query q(db,
             "INSERT INTO webhooks(id, team_id, url, events, secret_enc, active, description, "
@@ -613,7 +627,9 @@ void SqliteStore::CreateWebhook(const Webhook& w, const AuditEntry& audit) {
     q.Bind(6, w.active).Bind(7, w.description).Bind(8, w.disabled_reason);
     q.Bind(9, w.created_at).Bind(10, w.updated_at).Run();
     InsertAudit(db, audit);
+    created = true;
   });
+  return created;
 }
 
 std::optional<Webhook> SqliteStore::GetWebhook(const std::string& team_id, const std::string& id) {

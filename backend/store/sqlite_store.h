@@ -49,7 +49,8 @@ class SqliteStore final : public Store {
   bool RevokeToken(const std::string& token_id, int64_t now) override;
   std::string TokensStamp() override;
 
-  void CreateWebhook(const Webhook& webhook, const AuditEntry& audit) override;
+  bool CreateWebhook(const Webhook& webhook, const AuditEntry& audit,
+                     size_t max_per_team = SIZE_MAX) override;
   std::optional<Webhook> GetWebhook(const std::string& team_id, const std::string& id) override;
   Page<Webhook> ListWebhooks(const std::string& team_id, size_t limit,
                              const std::string& cursor) override;

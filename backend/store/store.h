@@ -99,7 +99,10 @@ class Store {
   virtual std::string TokensStamp() = 0;
 
   // --- Webhooks; each mutation writes its audit entry in the same transaction ---
-  virtual void CreateWebhook(const Webhook& webhook, const AuditEntry& audit) = 0;
+  // False (and nothing written) when the team already has `max_per_team` webhooks; counted in
+  // the same transaction, so concurrent creates cannot pass the bound together.
+  virtual bool CreateWebhook(const Webhook& webhook, const AuditEntry& audit,
+                             size_t max_per_team = SIZE_MAX) = 0;
   // With its current secret (plaintext): callers decide what to reveal.
   virtual std::optional<Webhook> GetWebhook(const std::string& team_id, const std::string& id) = 0;
   // Listed webhooks carry no secret value: `secret` is an empty string when one is set.

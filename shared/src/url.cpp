@@ -128,6 +128,22 @@ std::optional<std::string> PortError(std::string_view port) {
 
 }  // namespace
 
+std::string RedactUrl(std::string_view url) {
+  const size_t scheme_end = url.find("://");
+  const size_t authority_start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  const size_t authority_end = std::min(url.find_first_of("/?#", authority_start), url.size());
+  const size_t at = url.substr(0, authority_end).rfind('@');
+  const size_t host_start =
+      at != std::string_view::npos && at >= authority_start ? at + 1 : authority_start;
+  std::string out(url.substr(0, authority_start));
+  out += url.substr(host_start, authority_end - host_start);
+  const std::string_view tail = url.substr(authority_end);
+  const size_t query = tail.find_first_of("?#");
+  out += tail.substr(0, query);
+  if (query != std::string_view::npos) out += "?...";
+  return out;
+}
+
 std::optional<std::string> UrlError(std::string_view text) {
   if (text.empty()) return "URL is required";
   if (text.size() > kMaxUrlLength) return "URL must be at most 2048 characters";

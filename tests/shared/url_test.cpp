@@ -296,3 +296,21 @@ TEST(UrlTable, LengthHelperBuildsExactLengths) {
 
 }  // namespace
 }  // namespace mambo
+
+namespace mambo {
+namespace {
+
+TEST(RedactUrl, DropsUserInfoAndQuery) {
+  EXPECT_EQ(RedactUrl("https://hooks.example.com/a/b"), "https://hooks.example.com/a/b");
+  EXPECT_EQ(RedactUrl("https://hooks.example.com/a?token=s3cret&x=1"),
+            "https://hooks.example.com/a?...");
+  EXPECT_EQ(RedactUrl("https://user:pw@hooks.example.com:8443/a?k=v"),
+            "https://hooks.example.com:8443/a?...");
+  EXPECT_EQ(RedactUrl("https://hooks.example.com?k=v"), "https://hooks.example.com?...");
+  EXPECT_EQ(RedactUrl("https://hooks.example.com/#frag"), "https://hooks.example.com/?...");
+  EXPECT_EQ(RedactUrl("not a url?secret"), "not a url?...");
+  EXPECT_EQ(RedactUrl("https://a@b@c.example/"), "https://c.example/");
+}
+
+}  // namespace
+}  // namespace mambo

@@ -28,6 +28,9 @@ inline constexpr std::string_view kSecretPrefix = "whsec_";
 
 // nullopt when `url` is an acceptable webhook target URL, else the message for the user.
 std::optional<std::string> UrlError(std::string_view url);
+// `url` as logs may show it: without user info and with the query replaced by "?...", where
+// receivers put their credentials ("?token=..."). Also for URLs that are not valid.
+std::string RedactUrl(std::string_view url);
 // nullopt when `secret` is acceptable: "whsec_" + base64 of 24..64 bytes, or 16..256 printable
 // ASCII characters. "generate" is not a secret (the caller asks for one to be made).
 std::optional<std::string> SecretError(std::string_view secret);

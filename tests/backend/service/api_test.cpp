@@ -143,6 +143,26 @@ TEST_F(ApiTest, MainKeyFileIsPrivate) {
   EXPECT_EQ(st.st_mode & 0777, 0600);
 }
 
+TEST(ServeFiles, DataFilesAreTheOwnersAloneWhateverTheUmask) {
+  TempDir dir;
+  const mode_t old = ::umask(0);  // webhookd inherits it
+  const std::string admin = CreateToken(dir.path(), "acme", "admin");
+  {
+    WebhookdProcess server(dir.path());
+    ::umask(old);
+    ASSERT_TRUE(server.started());
+    EXPECT_EQ(server.Call("POST", "/api/v1/webhooks", admin, kCreateBody).status, 201);
+    for (const char* name : {"webhookd.db", "webhookd.db-wal", "webhookd.db-shm", "master.key",
+                             "webhookd.lock", "tokens.changed"}) {
+      struct stat st {};
+      ASSERT_EQ(::stat((dir.path() + "/" + name).c_str(), &st), 0) << name;
+      EXPECT_EQ(st.st_mode & 0077, 0u)
+          << name << " is readable by others: " << std::oct << (st.st_mode & 0777);
+    }
+  }
+  ::umask(old);
+}
+
 TEST_F(ApiTest, ValidationErrorsNameEveryBadField) {
   auto r = server_->Call("POST", "/api/v1/webhooks", admin_,
                          R"({"url":"http://example.com","events":["device.enroll","nope"],

@@ -291,6 +291,47 @@ TEST_F(HardeningTest, EveryAnswerCarriesTheSecurityHeaders) {
   check(Raw("GET /\xff HTTP/1.1\r\nHost: x\r\n\r\n"), "no-store", "front 400");
 }
 
+TEST_F(HardeningTest, QuotasAnswerWithClearErrors) {
+  const std::string other = CreateToken(dir_.path(), "globex", "admin");
+  Start({"--max-webhooks-per-team", "2", "--sends-per-minute", "3"});
+  std::string id;
+  for (int i = 0; i < 2; ++i) {
+    auto r = server_->Call("POST", "/api/v1/webhooks", admin_, kCreateBody);
+    ASSERT_EQ(r.status, 201) << r.raw;
+    id = r.body["id"];
+  }
+  auto over = server_->Call("POST", "/api/v1/webhooks", admin_, kCreateBody);
+  EXPECT_EQ(over.status, 422) << over.raw;
+  EXPECT_EQ(over.body["error"]["code"], "quota_exceeded");
+  EXPECT_NE(over.raw.find("2 webhooks"), std::string::npos) << over.raw;
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks", admin_).body["data"].size(), 2u);
+  // Another team has its own quota.
+  EXPECT_EQ(server_->Call("POST", "/api/v1/webhooks", other, kCreateBody).status, 201);
+
+  // Test events and resends share a bucket of 3 a minute per team.
+  std::string delivery;
+  for (int i = 0; i < 3; ++i) {
+    auto r = server_->Call("POST", "/api/v1/webhooks/" + id + "/test", admin_, "");
+    ASSERT_EQ(r.status, 202) << r.raw;
+    delivery = r.body["deliveries"][0];
+  }
+  for (const std::string path :
+       {"/api/v1/webhooks/" + id + "/test", "/api/v1/deliveries/" + delivery + "/resend"}) {
+    auto r = server_->Call("POST", path, admin_, "");
+    EXPECT_EQ(r.status, 429) << path << ": " << r.raw;
+    EXPECT_EQ(r.body["error"]["code"], "rate_limited");
+    int retry_after = 0;
+    for (const auto& [k, v] : r.headers) {
+      if (k == "Retry-After") retry_after = std::stoi(v);
+    }
+    EXPECT_GE(retry_after, 1) << path;
+    EXPECT_LE(retry_after, 20) << path;
+  }
+  const std::string other_id =
+      server_->Call("GET", "/api/v1/webhooks", other).body["data"][0]["id"];
+  EXPECT_EQ(server_->Call("POST", "/api/v1/webhooks/" + other_id + "/test", other, "").status, 202);
+}
+
 // --- Receivers --------------------------------------------------------------------------------
 
 class HostileReceiverTest : public HardeningTest {

@@ -36,6 +36,13 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+// The binary under test: the one built beside these tests, or MAMBO_WEBHOOKD_PATH (an older
+// build, to show a test fails without a fix; a sanitized build).
+std::string WebhookdPath() {
+  const char* path = std::getenv("MAMBO_WEBHOOKD_PATH");
+  return path != nullptr && *path != '\0' ? path : WEBHOOKD_PATH;
+}
+
 }  // namespace
 
 TempDir::TempDir() {
@@ -50,7 +57,7 @@ TempDir::~TempDir() {
 }
 
 CommandResult RunWebhookd(const std::vector<std::string>& args) {
-  std::vector<std::string> full{WEBHOOKD_PATH};
+  std::vector<std::string> full{WebhookdPath()};
   full.insert(full.end(), args.begin(), args.end());
   int out_pipe[2], err_pipe[2];
   if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) return {};
@@ -89,8 +96,8 @@ std::string CreateToken(const std::string& data_dir, const std::string& team,
 
 WebhookdProcess::WebhookdProcess(std::string data_dir, std::vector<std::string> extra_args)
     : data_dir_(std::move(data_dir)), log_path_(data_dir_ + "/webhookd.log") {
-  std::vector<std::string> args{WEBHOOKD_PATH, "serve",      "--listen",
-                                "127.0.0.1:0", "--data-dir", data_dir_};
+  std::vector<std::string> args{WebhookdPath(), "serve",      "--listen",
+                                "127.0.0.1:0",  "--data-dir", data_dir_};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   int out_pipe[2];
   if (::pipe(out_pipe) != 0) return;
