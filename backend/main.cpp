@@ -136,6 +136,13 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 19))
       ->capture_default_str();
   serve_cmd
+      ->add_option("--per-team-concurrency", serve.per_team_concurrency,
+                   "Concurrent deliveries of one team, all its endpoints together (0: three "
+                   "quarters of --workers)")
+      ->envname("WEBHOOKD_PER_TEAM_CONCURRENCY")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  serve_cmd
       ->add_option("--per-endpoint-concurrency", serve.per_endpoint_concurrency,
                    "Concurrent deliveries to one endpoint")
       ->envname("WEBHOOKD_PER_ENDPOINT_CONCURRENCY")

@@ -29,6 +29,7 @@ struct ServeOptions {
   int workers = 32;                  // concurrent outgoing requests
   int delivery_nice = 0;             // dispatcher's and sender's nice steps below the API's
   int64_t dns_cache_ms = 30000;      // how long a resolved receiver address is reused
+  int per_team_concurrency = 0;      // 0: three quarters of --workers; one team's share of them
   int per_endpoint_concurrency = 8;  // cap per webhook URL host, so one slow receiver cannot
                                      // take every worker
   int64_t connect_timeout_ms = 5000;

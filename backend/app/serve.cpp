@@ -187,6 +187,7 @@ int RunServe(const ServeOptions& o) {
   engine_options.workers = o.workers;
   engine_options.nice = o.delivery_nice;
   engine_options.per_endpoint_concurrency = o.per_endpoint_concurrency;
+  engine_options.per_team_concurrency = o.per_team_concurrency;
   engine_options.lease_ms = o.lease_ms > 0 ? o.lease_ms : 2 * o.request_timeout_ms + 30000;
   engine_options.auto_disable_after_ms = o.auto_disable_after_ms;
   engine_options.version = MAMBO_VERSION;

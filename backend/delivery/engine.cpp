@@ -119,19 +119,31 @@ void DeliveryEngine::DispatchLoop() {
     // well within a lease, however slow it is. Tasks waiting behind an endpoint at its cap do
     // not count against the backlog the others get: a hung endpoint must not starve them.
     const size_t per_endpoint = 2 * static_cast<size_t>(options_.per_endpoint_concurrency);
+    // And each team at most 2 x its concurrency over all its endpoints.
+    const size_t per_team = 2 * static_cast<size_t>(PerTeam());
     store::Store::LeaseRoom room;
     room.default_room = per_endpoint;
+    room.default_team_room = per_team;
     std::vector<std::string> full;
+    std::map<std::string, size_t> team_held;
     size_t runnable = 0;
     at_cap_.clear();
     for (const auto& [id, endpoint] : endpoints_) {
       const size_t held = endpoint.held();
       room.room[id] = held >= per_endpoint ? 0 : per_endpoint - held;
+      team_held[endpoint.team] += held;
       if (held >= per_endpoint) {
         full.push_back(id);
         at_cap_.insert(id);
       }
-      if (endpoint.active < options_.per_endpoint_concurrency) runnable += endpoint.waiting.size();
+      // Tasks behind an endpoint or a team at its cap cannot start: they must not keep the
+      // others from getting a backlog.
+      if (endpoint.active < options_.per_endpoint_concurrency && TeamHasSlot(endpoint.team)) {
+        runnable += endpoint.waiting.size();
+      }
+    }
+    for (const auto& [team, held] : team_held) {
+      room.team_room[team] = held >= per_team ? 0 : per_team - held;
     }
     const size_t capacity =
         runnable <= LowWater() ? high_water - std::min(high_water, runnable) : 0;
@@ -152,7 +164,9 @@ void DeliveryEngine::DispatchLoop() {
     }
     lock.lock();
     for (auto& task : leased) {
-      endpoints_[task.delivery.webhook_id].waiting.push_back(std::move(task));
+      Endpoint& endpoint = endpoints_[task.delivery.webhook_id];
+      endpoint.team = task.delivery.team_id;
+      endpoint.waiting.push_back(std::move(task));
       ++waiting_total_;
     }
     // Endpoints this lease filled up: their draining is what makes room for more.
@@ -180,10 +194,12 @@ bool DeliveryEngine::TakeRunnable(store::DeliveryTask& out) {
   // Oldest-first would need a heap across endpoints; endpoints are few and each queue is
   // short (bounded by the dispatcher), so a scan is cheap and fair enough.
   for (auto& [id, endpoint] : endpoints_) {
-    if (!endpoint.waiting.empty() && endpoint.active < options_.per_endpoint_concurrency) {
+    if (!endpoint.waiting.empty() && endpoint.active < options_.per_endpoint_concurrency &&
+        TeamHasSlot(endpoint.team)) {
       out = std::move(endpoint.waiting.front());
       endpoint.waiting.pop_front();
       ++endpoint.active;
+      ++team_active_[endpoint.team];
       --waiting_total_;
       return true;
     }
@@ -239,6 +255,10 @@ void DeliveryEngine::Sent(const std::shared_ptr<store::DeliveryTask>& context, S
     --sending_;
     auto it = endpoints_.find(webhook_id);
     bool endpoint_drained = false;
+    if (auto team = team_active_.find(context->delivery.team_id);
+        team != team_active_.end() && --team->second <= 0) {
+      team_active_.erase(team);
+    }
     if (it != endpoints_.end()) {
       --it->second.active;
       endpoint_drained =

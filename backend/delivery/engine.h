@@ -7,7 +7,9 @@
 //
 // Fairness: each webhook (endpoint) has a concurrency cap and a small in-memory backlog; a
 // webhook at its cap is left out of the next lease, so a slow or dead endpoint holds at most
-// `per_endpoint_concurrency` send slots and never delays the others.
+// `per_endpoint_concurrency` send slots and never delays the others. Each team has the same
+// kind of cap over all its endpoints (`per_team_concurrency`), so one team's many dead
+// endpoints cannot take every slot either.
 
 #include <atomic>
 #include <condition_variable>
@@ -30,6 +32,10 @@ namespace mambo::delivery {
 struct EngineOptions {
   int workers = 32;  // requests in flight at once, all receivers together
   int per_endpoint_concurrency = 8;
+  // Requests in flight for one team, all its endpoints together (0: three quarters of
+  // `workers`). A team whose endpoints all hang holds at most this many slots; the rest stay
+  // free for the other teams.
+  int per_team_concurrency = 0;
   // How long a lease lasts: longer than a send can take (request timeout) plus the wait in the
   // in-memory backlog, so a live process never sees its own work handed out again.
   int64_t lease_ms = 60000;
@@ -121,11 +127,21 @@ class DeliveryEngine {
   bool wake_ = false;
   // Per webhook: tasks leased and waiting, and how many are being sent now.
   struct Endpoint {
+    std::string team;
     std::deque<store::DeliveryTask> waiting;
     int active = 0;
     size_t held() const { return static_cast<size_t>(active) + waiting.size(); }  // sending+waiting
   };
   std::map<std::string, Endpoint> endpoints_;
+  std::map<std::string, int> team_active_;  // requests in flight by team
+  int PerTeam() const {
+    return options_.per_team_concurrency > 0 ? options_.per_team_concurrency
+                                             : std::max(1, options_.workers * 3 / 4);
+  }
+  bool TeamHasSlot(const std::string& team) const {
+    const auto it = team_active_.find(team);
+    return it == team_active_.end() || it->second < PerTeam();
+  }
   size_t waiting_total_ = 0;
   std::set<std::string> at_cap_;  // endpoints whose backlog was full at the last lease
   bool nothing_due_ = false;      // the last lease found nothing due, and nothing was queued since

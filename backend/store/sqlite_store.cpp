@@ -241,6 +241,12 @@ SqliteStore::SqliteStore(const std::string& data_dir, crypto::SecretBox box, Opt
                               &SqliteStore::LeaseHasRoom, nullptr, nullptr) != SQLITE_OK) {
     throw StoreError(std::string("cannot register lease_has_room: ") + sqlite3_errmsg(db.raw()));
   }
+  if (sqlite3_create_function(db.raw(), "lease_team_has_room", 1, SQLITE_UTF8 | SQLITE_DIRECTONLY,
+                              this, &SqliteStore::LeaseTeamHasRoom, nullptr,
+                              nullptr) != SQLITE_OK) {
+    throw StoreError(std::string("cannot register lease_team_has_room: ") +
+                     sqlite3_errmsg(db.raw()));
+  }
   writer_ = std::thread([this] { WriterLoop(); });
   checkpointer_ = std::thread([this] { CheckpointLoop(); });
 }
@@ -850,28 +856,53 @@ size_t SqliteStore::LeaseScan::Taken(std::string_view webhook_id) const {
   return t != taken.end() ? t->second : 0;
 }
 
+size_t SqliteStore::LeaseScan::TeamAllowed(std::string_view team_id) const {
+  const auto r = room->team_room.find(team_id);
+  return r != room->team_room.end() ? r->second : room->default_team_room;
+}
+
+size_t SqliteStore::LeaseScan::TeamTaken(std::string_view team_id) const {
+  const auto t = team_taken.find(team_id);
+  return t != team_taken.end() ? t->second : 0;
+}
+
+namespace {
+
+// The text of an SQL function's only argument.
+std::string_view TextArg(sqlite3_value** argv) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
+  return std::string_view(text ? text : "", static_cast<size_t>(sqlite3_value_bytes(argv[0])));
+}
+
+// Whether the lease may take a row of a webhook (or team) that had `allowed` rows of room when
+// the lease began and has taken `taken` of them.
+int HasRoom(size_t allowed, size_t taken, int64_t& budget) {
+  // Out of room from the start (a hung endpoint, a team whose endpoints all hang): passed over
+  // however long its backlog, so it never holds up the others.
+  if (allowed == 0) return 0;
+  if (taken < allowed) return 1;
+  // Filled by this lease: passing over its backlog is bounded. Past the budget the row passes,
+  // and LeaseDue, seeing a row without room, stops there.
+  return --budget < 0 ? 1 : 0;
+}
+
+}  // namespace
+
 void SqliteStore::LeaseHasRoom(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
   LeaseScan* scan = static_cast<SqliteStore*>(sqlite3_user_data(ctx))->lease_scan_;
-  if (scan == nullptr) {
-    sqlite3_result_int(ctx, 1);
-    return;
-  }
-  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(argv[0]));
-  const std::string_view webhook_id(text ? text : "",
-                                    static_cast<size_t>(sqlite3_value_bytes(argv[0])));
+  if (scan == nullptr) return sqlite3_result_int(ctx, 1);
   // Called for every row the scan reaches, most of them passed over: one lookup in each map.
-  const size_t allowed = scan->Allowed(webhook_id);
-  if (allowed == 0) {
-    // Out of room from the start (a hung endpoint): passed over however long its backlog, so
-    // it never holds up the others.
-    sqlite3_result_int(ctx, 0);
-  } else if (scan->Taken(webhook_id) < allowed) {
-    sqlite3_result_int(ctx, 1);
-  } else {
-    // Filled by this lease: passing over its backlog is bounded. Past the budget the row
-    // passes, and LeaseDue, seeing a row without room, stops there.
-    sqlite3_result_int(ctx, --scan->budget < 0 ? 1 : 0);
-  }
+  const std::string_view webhook_id = TextArg(argv);
+  sqlite3_result_int(ctx,
+                     HasRoom(scan->Allowed(webhook_id), scan->Taken(webhook_id), scan->budget));
+}
+
+void SqliteStore::LeaseTeamHasRoom(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
+  LeaseScan* scan = static_cast<SqliteStore*>(sqlite3_user_data(ctx))->lease_scan_;
+  if (scan == nullptr) return sqlite3_result_int(ctx, 1);
+  const std::string_view team_id = TextArg(argv);
+  sqlite3_result_int(ctx,
+                     HasRoom(scan->TeamAllowed(team_id), scan->TeamTaken(team_id), scan->budget));
 }
 
 std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64_t lease_until,
@@ -886,7 +917,7 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
         // Rows of webhooks this lease fills are passed over; passing over no more than this
         // many keeps a lease cheap behind one webhook's long backlog (out of room in the next
         // lease, that webhook's rows are then passed over without counting).
-        LeaseScan scan{&room, {}, static_cast<int64_t>(std::min<size_t>(limit, 1 << 20)) * 4};
+        LeaseScan scan{&room, {}, {}, static_cast<int64_t>(std::min<size_t>(limit, 1 << 20)) * 4};
         lease_scan_ = &scan;
         struct Reset {
           LeaseScan*& scan;
@@ -902,18 +933,21 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
                 "w.active, d.seq FROM deliveries d JOIN events e ON e.seq = d.event_seq "
                 "JOIN webhooks w ON w.id = d.webhook_id "
                 "WHERE d.status IN ('pending', 'failed', 'in_flight') AND d.due_at <= ?1 "
-                "AND lease_has_room(d.webhook_id) "
+                "AND lease_has_room(d.webhook_id) AND lease_team_has_room(d.team_id) "
                 "AND (w.active = 1 OR e.type = 'webhook.test') "
                 "ORDER BY d.due_at LIMIT ?2");
         q.Bind(1, now).Bind(2, static_cast<int64_t>(limit) + 1);
         std::vector<int64_t> rows;  // rowids of the deliveries taken
         while (tasks.size() < limit && q.Step()) {
           std::string webhook_id = q.Text(1);
-          if (scan.Taken(webhook_id) >= scan.Allowed(webhook_id)) {
+          const std::string team_id = q.Text(2);
+          if (scan.Taken(webhook_id) >= scan.Allowed(webhook_id) ||
+              scan.TeamTaken(team_id) >= scan.TeamAllowed(team_id)) {
             if (scan.budget < 0) break;  // the budget is spent
             continue;                    // (only if SQLite ever sorted before filtering)
           }
           ++scan.taken[webhook_id];
+          ++scan.team_taken[team_id];
           DeliveryTask t;
           Delivery& d = t.delivery;
           d.id = q.Text(0);

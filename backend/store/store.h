@@ -133,9 +133,13 @@ class Store {
   // How many deliveries of each webhook one lease may hand out: `room` for the webhooks it
   // names (0: none), `default_room` for the others. The engine sizes it so that no endpoint's
   // backlog outgrows what it can send within a lease.
+  // The same by team (team_room, default_team_room): a team whose endpoints all hang gets no
+  // more than its share of the engine's backlog.
   struct LeaseRoom {
     std::map<std::string, size_t, std::less<>> room;
     size_t default_room = std::numeric_limits<size_t>::max();
+    std::map<std::string, size_t, std::less<>> team_room;
+    size_t default_team_room = std::numeric_limits<size_t>::max();
   };
   // Leases up to `limit` due deliveries (pending, or failed with next_attempt_at <= now, or
   // in flight with an expired lease) until `lease_until`, oldest due first within each

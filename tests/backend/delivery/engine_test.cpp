@@ -68,20 +68,21 @@ class EngineTest : public ::testing::Test {
     return ok ? outcomes_[n - 1] : Seen{};
   }
 
-  Webhook AddWebhook(const std::string& url, std::optional<std::string> secret = kSecret) {
+  Webhook AddWebhook(const std::string& url, std::optional<std::string> secret = kSecret,
+                     const std::string& team = "acme") {
     Webhook w;
     w.id = crypto::NewId("wh", kStart);
-    w.team_id = "acme";
+    w.team_id = team;
     w.url = url;
     w.events = {"device.enroll"};
     w.secret = secret;
     w.created_at = w.updated_at = clock_.NowMs();
-    store_->CreateWebhook(w, store::AuditEntry{crypto::NewId("aud", kStart), "acme", "test", kStart,
+    store_->CreateWebhook(w, store::AuditEntry{crypto::NewId("aud", kStart), team, "test", kStart,
                                                "webhook.create", w.id, nullptr, nullptr});
     return w;
   }
-  void Ingest(const std::string& id) {
-    store_->IngestEvent(Event{id, "device.enroll", "acme", clock_.NowMs(), Json{{"device", id}}},
+  void Ingest(const std::string& id, const std::string& team = "acme") {
+    store_->IngestEvent(Event{id, "device.enroll", team, clock_.NowMs(), Json{{"device", id}}},
                         clock_.NowMs());
     engine_->Wake();
   }
@@ -291,6 +292,37 @@ TEST_F(EngineTest, ASlowEndpointNeverDelaysTheOthers) {
 // The same with the whole backlog queued before the engine starts, so the first lease holds
 // both endpoints' deliveries: the hung endpoint's share waits in memory, and must neither
 // starve the other endpoint nor grow past what it can send within a lease.
+TEST_F(EngineTest, ATeamWhoseEndpointsAllHangGetsABoundedShareOfTheWorkers) {
+  // Team "tarpit": six webhooks on a receiver that never answers; each alone is within the
+  // per-endpoint cap (2), together they would hold all 8 workers for the whole request timeout
+  // (10 s here, minutes in the field with retries). Team "acme": one healthy webhook.
+  HttpsReceiver* tarpit_ptr = nullptr;
+  HttpsReceiver tarpit([&](const httplib::Request&, httplib::Response& res) {
+    tarpit_ptr->Hang();
+    res.set_content("late", "text/plain");
+  });
+  tarpit_ptr = &tarpit;
+  HttpsReceiver healthy;
+  for (int i = 0; i < 6; ++i)
+    AddWebhook(tarpit.Url("/hook" + std::to_string(i)), kSecret, "tarpit");
+  AddWebhook(healthy.Url(), kSecret, "acme");
+  EngineOptions options;
+  options.workers = 8;
+  options.per_endpoint_concurrency = 2;
+  options.per_team_concurrency = 4;
+  StartEngine(options);
+  for (int i = 0; i < 20; ++i) Ingest("tarpit-" + std::to_string(i), "tarpit");
+  // The tarpit team takes its share first: 4 requests hang at the receiver.
+  ASSERT_TRUE(tarpit.WaitForCount(4)) << tarpit.Count();
+  for (int i = 0; i < 20; ++i) Ingest("acme-" + std::to_string(i), "acme");
+  // The other team's deliveries go out while those hang (well before the 10 s timeout).
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(healthy.WaitForCount(20, std::chrono::seconds(5))) << healthy.Count();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  EXPECT_EQ(tarpit.Count(), 4u) << "the tarpit team held more than its share";
+  tarpit.Release();
+}
+
 TEST_F(EngineTest, AHungEndpointsLeasedBacklogDoesNotStarveTheOthers) {
   ExpectAHungEndpointNotToStarve(30, true);
 }

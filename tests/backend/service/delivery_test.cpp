@@ -336,6 +336,8 @@ TEST_F(DeliveryServiceTest, CrashWithThousandsInFlightLosesNothing) {
                                        std::to_string(kWorkers),
                                        "--per-endpoint-concurrency",
                                        std::to_string(kWorkers),
+                                       "--per-team-concurrency",
+                                       std::to_string(kWorkers),
                                        "--request-timeout-ms",
                                        "600000"};
   Start(flags);

@@ -247,20 +247,30 @@ TEST_F(HardeningTest, ARequestThatArrivesTooSlowlyIsAnswered408AndClosed) {
   EXPECT_EQ(StatusOf(quiet.ReadResponse()), 200);
 }
 
-TEST_F(HardeningTest, AtTheConnectionLimitTheOldestIdleConnectionMakesRoom) {
+TEST_F(HardeningTest, AtTheConnectionLimitAnIdleConnectionMakesRoom) {
   Start({"--max-connections", "16", "--log-level", "debug"});
   std::vector<RawConnection> conns;
   for (int i = 0; i < 16; ++i) conns.emplace_back(server_->port());
-  // Each is known to the server once it has answered on it.
   for (auto& c : conns) {
     c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_EQ(StatusOf(c.ReadResponse()), 200);
   }
+  // A 17th client is served: one idle connection was closed for it (the one idle longest, as
+  // far as webhookd knows: a worker may still be handing a just-answered one back).
   RawConnection newcomer(server_->port());
   newcomer.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(StatusOf(newcomer.ReadResponse()), 200);
-  EXPECT_TRUE(conns.front().ClosedByPeer()) << "the oldest idle connection was closed\n"
-                                            << server_->Log();
+  int closed = 0;
+  for (auto& c : conns) {
+    c.Send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    const std::string answer = c.ReadResponse();
+    if (answer.empty()) {
+      ++closed;
+    } else {
+      EXPECT_EQ(StatusOf(answer), 200);
+    }
+  }
+  EXPECT_EQ(closed, 1) << server_->Log();
 }
 
 TEST_F(HardeningTest, EveryAnswerCarriesTheSecurityHeaders) {

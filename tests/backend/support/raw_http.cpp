@@ -46,6 +46,13 @@ RawConnection::RawConnection(int port) {
   if (fd_ >= 0) ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+int RawConnection::local_port() const {
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  return ntohs(addr.sin_port);
+}
+
 RawConnection::~RawConnection() {
   if (fd_ >= 0) ::close(fd_);
 }

@@ -17,6 +17,7 @@ class RawConnection {
   RawConnection& operator=(const RawConnection&) = delete;
 
   bool connected() const { return fd_ >= 0; }
+  int local_port() const;  // this end's port, as the server's logs name the client
   // False when the peer has closed or reset the connection.
   bool Send(std::string_view bytes);
   // True when an answer (or the peer's close) is waiting to be read.
