@@ -120,16 +120,6 @@ Json PageJson(const store::Page<T>& page) {
   return j;
 }
 
-bool IsValidEventId(const std::string& id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 void WriteError(Response& res, const ApiError& e) {
@@ -487,41 +477,12 @@ void ApiServer::ListAudit(const Request& req, Response& res, const ApiToken& who
 
 void ApiServer::IngestEvent(const Request& req, Response& res, const ApiToken& who) {
   const Json body = ParseBody(req, false);
-  FieldErrors errors;
   Event e;
+  if (FieldErrors errors = ParseEventInput(body, e); !errors.empty()) {
+    throw ApiError::Validation(std::move(errors));
+  }
   e.team_id = who.team_id;
   e.timestamp = now_();
-  bool has_type = false, has_data = false;
-  for (const auto& [key, value] : body.items()) {
-    if (key == "type") {
-      has_type = true;
-      if (!value.is_string()) {
-        errors.push_back({key, "Must be a string"});
-      } else if (!FindEventType(value.get<std::string>())) {
-        errors.push_back({key, "Unknown event type \"" + value.get<std::string>() + "\""});
-      } else {
-        e.type = value.get<std::string>();
-      }
-    } else if (key == "data") {
-      has_data = true;
-      if (!value.is_object()) {
-        errors.push_back({key, "Must be a JSON object"});
-      } else {
-        e.data = value;
-      }
-    } else if (key == "id") {
-      if (!value.is_string() || !IsValidEventId(value.get<std::string>())) {
-        errors.push_back({key, "Must be 1 to 64 letters, digits, '_' or '-'"});
-      } else {
-        e.id = value.get<std::string>();
-      }
-    } else {
-      errors.push_back({key, "Unknown field"});
-    }
-  }
-  if (!has_type) errors.push_back({"type", "type is required"});
-  if (!has_data) errors.push_back({"data", "data is required"});
-  if (!errors.empty()) throw ApiError::Validation(std::move(errors));
   if (e.id.empty()) e.id = crypto::NewId("evt", e.timestamp);
   const store::IngestResult r = store_.IngestEvent(e, e.timestamp);
   if (r.created && !r.delivery_ids.empty() && on_work_) on_work_();

@@ -47,6 +47,23 @@ bool SplitHostPort(const std::string& listen, std::string& host, int& port) {
   return port <= 65535;
 }
 
+// The HTTP front's connections and refusals for /metrics ("" when HTTPS is served directly).
+std::string HttpFrontMetrics(httplib::Server& server) {
+  auto* front = dynamic_cast<http::FrontServer*>(&server);
+  if (front == nullptr) return "";
+  const http::FrontServer::Stats s = front->stats();
+  return "# HELP mambo_http_connections Client connections open.\n"
+         "# TYPE mambo_http_connections gauge\nmambo_http_connections " +
+         std::to_string(s.connections) +
+         "\n# HELP mambo_http_refused_total Requests the front answered with an error (limits, "
+         "malformed, too slow) since start.\n# TYPE mambo_http_refused_total counter\n"
+         "mambo_http_refused_total " +
+         std::to_string(s.refused) +
+         "\n# HELP mambo_http_timed_out_total Of those, requests not received in time (408).\n"
+         "# TYPE mambo_http_timed_out_total counter\nmambo_http_timed_out_total " +
+         std::to_string(s.timed_out) + "\n";
+}
+
 }  // namespace
 
 int RunServe(const ServeOptions& o) {
@@ -143,7 +160,8 @@ int RunServe(const ServeOptions& o) {
     front.error_body = api::ErrorJson;
     server = std::make_unique<http::FrontServer>(std::move(front));
   }
-  // Nagle + delayed ACK cost ~22 ms per keep-alive request otherwise (TOOLCHAIN.md).
+  // Nagle + delayed ACK cost ~22 ms per keep-alive request otherwise (measured here with
+  // httplib's client: 45 req/s on one keep-alive connection without it, 8,700 with it).
   server->set_tcp_nodelay(true);
   server->set_keep_alive_max_count(10000);
   server->set_keep_alive_timeout(o.http_idle_timeout_ms / 1000);
@@ -222,7 +240,7 @@ int RunServe(const ServeOptions& o) {
             "\n# HELP mambo_store_wal_checkpointed_frames Of those, copied into the database "
             "file.\n# TYPE mambo_store_wal_checkpointed_frames gauge\n"
             "mambo_store_wal_checkpointed_frames " +
-            std::to_string(w.wal_checkpointed) + "\n",
+            std::to_string(w.wal_checkpointed) + "\n" + HttpFrontMetrics(*server),
         "text/plain; version=0.0.4");
   });
 

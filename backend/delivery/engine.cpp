@@ -427,6 +427,27 @@ std::string DeliveryEngine::PrometheusText() {
          "been due.\n"
       << "# TYPE mambo_delivery_oldest_pending_age_seconds gauge\n"
       << "mambo_delivery_oldest_pending_age_seconds " << oldest_age << "\n";
+  // The engine's own state: what a stalled queue is waiting for.
+  int sending, records;
+  size_t waiting, endpoints, teams;
+  {
+    std::lock_guard lock(mu_);
+    sending = sending_;
+    records = pending_records_;
+    waiting = waiting_total_;
+    endpoints = endpoints_.size();
+    teams = team_active_.size();
+  }
+  out << "# HELP mambo_engine_sending Requests handed to the sender and not finished.\n"
+      << "# TYPE mambo_engine_sending gauge\nmambo_engine_sending " << sending << "\n"
+      << "# HELP mambo_engine_awaiting_record Attempts sent and not yet committed.\n"
+      << "# TYPE mambo_engine_awaiting_record gauge\nmambo_engine_awaiting_record " << records
+      << "\n# HELP mambo_engine_leased_waiting Leased deliveries waiting in memory for a slot.\n"
+      << "# TYPE mambo_engine_leased_waiting gauge\nmambo_engine_leased_waiting " << waiting
+      << "\n# HELP mambo_engine_endpoints Webhooks with deliveries leased by this process.\n"
+      << "# TYPE mambo_engine_endpoints gauge\nmambo_engine_endpoints " << endpoints
+      << "\n# HELP mambo_engine_teams_sending Teams with requests in flight.\n"
+      << "# TYPE mambo_engine_teams_sending gauge\nmambo_engine_teams_sending " << teams << "\n";
   return out.str();
 }
 

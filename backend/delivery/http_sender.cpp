@@ -419,28 +419,7 @@ struct HttpSender::Impl {
 
   static size_t OnHeader(char* data, size_t size, size_t count, void* clientp) {
     auto* t = static_cast<Transfer*>(clientp);
-    std::string_view line(data, size * count);
-    while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
-    DeliveryAttempt& a = t->result.attempt;
-    if (line.rfind("HTTP/", 0) == 0) {
-      // A new response (after a 100 Continue, say): only the last one counts.
-      a.response_headers.clear();
-      a.response_headers_truncated = false;
-      t->header_bytes = 0;
-    } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
-      // The receiver's bytes become text here, once: whatever it sent, what is stored, shown
-      // and serialised is valid UTF-8, and there is only so much of it.
-      std::string name = ToValidUtf8(Trim(line.substr(0, colon)));
-      std::string value = ToValidUtf8(Trim(line.substr(colon + 1)));
-      const size_t bytes = name.size() + value.size();
-      if (a.response_headers.size() >= kMaxStoredResponseHeaders ||
-          t->header_bytes + bytes > kMaxStoredResponseHeaderBytes) {
-        a.response_headers_truncated = true;
-      } else {
-        t->header_bytes += bytes;
-        a.response_headers.emplace_back(std::move(name), std::move(value));
-      }
-    }
+    AddResponseHeadLine(std::string_view(data, size * count), t->result.attempt, t->header_bytes);
     return size * count;
   }
 
@@ -624,6 +603,26 @@ struct HttpSender::Impl {
     done(std::move(result));
   }
 };
+
+void AddResponseHeadLine(std::string_view line, DeliveryAttempt& a, size_t& kept_bytes) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  if (line.rfind("HTTP/", 0) == 0) {
+    a.response_headers.clear();
+    a.response_headers_truncated = false;
+    kept_bytes = 0;
+  } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
+    std::string name = ToValidUtf8(Trim(line.substr(0, colon)));
+    std::string value = ToValidUtf8(Trim(line.substr(colon + 1)));
+    const size_t bytes = name.size() + value.size();
+    if (a.response_headers.size() >= kMaxStoredResponseHeaders ||
+        kept_bytes + bytes > kMaxStoredResponseHeaderBytes) {
+      a.response_headers_truncated = true;
+    } else {
+      kept_bytes += bytes;
+      a.response_headers.emplace_back(std::move(name), std::move(value));
+    }
+  }
+}
 
 std::optional<std::string> HeaderValue(const Headers& headers, std::string_view name) {
   for (const auto& [k, v] : headers) {

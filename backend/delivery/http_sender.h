@@ -3,11 +3,11 @@
 // DeliveryAttempt: the receiver's status, or (when there is no usable answer) which stage failed
 // and why, so an operator can tell "DNS", "refused", "bad certificate" and "too slow" apart.
 //
-// Safety rules it enforces (WEBHOOKS.md): the host is resolved once by the AddressGuard and the
-// connection goes to one of the checked addresses (libcurl's CURLOPT_RESOLVE, and every socket
-// libcurl opens is checked again), while SNI, the Host header and certificate verification still
-// use the URL's host name; redirects are never followed; every request has a connect timeout and
-// a whole-request deadline; the response body is read only up to a hard cap.
+// Safety rules it enforces (README, "Outgoing deliveries"): the host is resolved once by the
+// AddressGuard and the connection goes to one of the checked addresses (libcurl's CURLOPT_RESOLVE,
+// and every socket libcurl opens is checked again), while SNI, the Host header and certificate
+// verification still use the URL's host name; redirects are never followed; every request has a
+// connect timeout and a whole-request deadline; the response body is read only up to a hard cap.
 //
 // All requests run on one thread, an event loop over libcurl's multi interface, with kept-alive
 // connections shared by all. The engine used to block one thread per request: on this VM a
@@ -32,6 +32,14 @@ namespace mambo::delivery {
 // The value of the first header named `name`, compared without regard to case (HTTP header
 // names are case-insensitive).
 std::optional<std::string> HeaderValue(const Headers& headers, std::string_view name);
+
+// One line of a receiver's response head as libcurl hands it over (the status line or a header,
+// with or without its CRLF), applied to `attempt`: a status line starts a new response (after a
+// 100 Continue, only the last counts); a header is made valid UTF-8 and kept while the attempt
+// holds fewer than kMaxStoredResponseHeaders headers and kMaxStoredResponseHeaderBytes bytes,
+// else response_headers_truncated is set. `kept_bytes` carries the bytes kept between calls.
+// The receiver's bytes become text here, once.
+void AddResponseHeadLine(std::string_view line, DeliveryAttempt& attempt, size_t& kept_bytes);
 
 struct HttpSenderOptions {
   int64_t connect_timeout_ms = 5000;   // TCP connect, and again the TLS handshake

@@ -1,5 +1,6 @@
 #pragma once
-// Standard Webhooks signatures (spec/standard-webhooks.md): the sender signs
+// Standard Webhooks signatures (https://www.standardwebhooks.com, "Signature scheme"; the test
+// vectors in tests/backend/delivery/signature_test.cpp): the sender signs
 // "<webhook-id>.<webhook-timestamp>.<raw body>" with HMAC-SHA256 and sends "v1,<base64>"; during a
 // secret rotation it sends one signature per active secret, space-separated, so a receiver that
 // still has the old secret (or already has the new one) verifies either way.

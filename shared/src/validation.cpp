@@ -31,6 +31,52 @@ void to_json(Json& j, const FieldError& e) {
   j = Json{{"field", e.field}, {"message", e.message}};
 }
 
+bool IsValidEventId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+FieldErrors ParseEventInput(const Json& body, Event& e) {
+  FieldErrors errors;
+  if (!body.is_object()) return {{"", "Request body must be a JSON object"}};
+  bool has_type = false, has_data = false;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "type") {
+      has_type = true;
+      if (!value.is_string()) {
+        errors.push_back({key, "Must be a string"});
+      } else if (!FindEventType(value.get<std::string>())) {
+        errors.push_back({key, "Unknown event type \"" + value.get<std::string>() + "\""});
+      } else {
+        e.type = value.get<std::string>();
+      }
+    } else if (key == "data") {
+      has_data = true;
+      if (!value.is_object()) {
+        errors.push_back({key, "Must be a JSON object"});
+      } else {
+        e.data = value;
+      }
+    } else if (key == "id") {
+      if (!value.is_string() || !IsValidEventId(value.get<std::string>())) {
+        errors.push_back({key, "Must be 1 to 64 letters, digits, '_' or '-'"});
+      } else {
+        e.id = value.get<std::string>();
+      }
+    } else {
+      errors.push_back({key, "Unknown field"});
+    }
+  }
+  if (!has_type) errors.push_back({"type", "type is required"});
+  if (!has_data) errors.push_back({"data", "data is required"});
+  return errors;
+}
+
 std::optional<Json> ParseJson(std::string_view text, std::string* error) {
   // The depth is checked on the text, before a value exists to recurse over.
   if (JsonNestingDepth(text) > kMaxJsonDepth) {

@@ -86,8 +86,10 @@ export async function startStaticServer(root = webRoot) {
   };
 }
 
-// The flags that reliably give WebGL2 in Debian's headless chromium (/work/shared/TOOLCHAIN.md),
-// minus --user-data-dir, which playwright takes as launchPersistentContext's first argument.
+// The flags that reliably give WebGL2 in Debian's headless chromium (found by trial here:
+// --use-angle=swiftshader, not --use-gl=swiftshader, which has no WebGL2; the network flags keep
+// chromium from calling out of this closed network), minus --user-data-dir, which playwright
+// takes as launchPersistentContext's first argument.
 export const chromiumArgs = [
   '--headless',
   '--no-sandbox',

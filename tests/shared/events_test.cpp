@@ -117,3 +117,41 @@ TEST(Description, RejectsInvalidUtf8) {
 
 }  // namespace
 }  // namespace mambo
+
+namespace mambo {
+namespace {
+
+// POST /events bodies: the checks the API runs, here in both builds.
+TEST(EventInput, AcceptsTypeDataAndAnOptionalId) {
+  Event e;
+  EXPECT_TRUE(
+      ParseEventInput(
+          Json{{"type", "device.enroll"}, {"data", {{"device_id", "d1"}}}, {"id", "e-1"}}, e)
+          .empty());
+  EXPECT_EQ(e.type, "device.enroll");
+  EXPECT_EQ(e.id, "e-1");
+  EXPECT_EQ(e.data["device_id"], "d1");
+  Event no_id;
+  EXPECT_TRUE(
+      ParseEventInput(Json{{"type", "team.update"}, {"data", Json::object()}}, no_id).empty());
+  EXPECT_EQ(no_id.id, "");
+}
+
+TEST(EventInput, NamesEveryBadField) {
+  Event e;
+  const FieldErrors errors = ParseEventInput(
+      Json{{"type", "nope"}, {"data", Json::array()}, {"id", "has space"}, {"extra", 1}}, e);
+  EXPECT_EQ(errors, (FieldErrors{{"data", "Must be a JSON object"},
+                                 {"extra", "Unknown field"},
+                                 {"id", "Must be 1 to 64 letters, digits, '_' or '-'"},
+                                 {"type", "Unknown event type \"nope\""}}));
+  EXPECT_EQ(ParseEventInput(Json::object(), e),
+            (FieldErrors{{"type", "type is required"}, {"data", "data is required"}}));
+  EXPECT_EQ(ParseEventInput(Json::array(), e),
+            (FieldErrors{{"", "Request body must be a JSON object"}}));
+  EXPECT_FALSE(IsValidEventId(std::string(65, 'a')));
+  EXPECT_TRUE(IsValidEventId(std::string(64, 'a')));
+}
+
+}  // namespace
+}  // namespace mambo

@@ -54,6 +54,44 @@ class DeliveryServiceTest : public ::testing::Test {
   bool DeliveryIs(const std::string& id, const std::string& status) {
     return Delivery(id).value("status", "") == status;
   }
+  // What a failed wait should print: the engine's and store's metrics, the queue by state (read
+  // from the database beside the running process) and the end of webhookd's log.
+  std::string Diagnose() {
+    std::string out = "--- /metrics\n";
+    if (auto r = server_->Client().Get("/metrics")) {
+      for (const std::string_view prefix :
+           {"mambo_deliver", "mambo_engine", "mambo_store", "mambo_http"}) {
+        size_t pos = 0;
+        while ((pos = r->body.find(prefix, pos)) != std::string::npos) {
+          const size_t end = r->body.find('\n', pos);
+          if (pos == 0 || r->body[pos - 1] == '\n') out += r->body.substr(pos, end - pos) + "\n";
+          pos = end;
+        }
+      }
+    } else {
+      out += "(no answer)\n";
+    }
+    out += "--- deliveries by status (due_at relative to now, ms)\n";
+    try {
+      store::Db db(dir_.path() + "/webhookd.db", true);
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      store::Query q(db,
+                     "SELECT status, count(*), min(due_at) - ?1, max(due_at) - ?1, "
+                     "sum(attempt_count) FROM deliveries GROUP BY status");
+      q.Bind(1, now);
+      while (q.Step()) {
+        out += q.Text(0) + ": " + std::to_string(q.Int(1)) + " (due " + std::to_string(q.Int(2)) +
+               " .. " + std::to_string(q.Int(3)) + ", attempts " + std::to_string(q.Int(4)) + ")\n";
+      }
+    } catch (const std::exception& e) {
+      out += std::string("(database: ") + e.what() + ")\n";
+    }
+    const std::string log = server_->Log();
+    out += "--- webhookd log (end)\n" + log.substr(log.size() > 4000 ? log.size() - 4000 : 0);
+    return out;
+  }
 
   TempDir dir_;
   std::string admin_, ingest_;
@@ -360,7 +398,9 @@ TEST_F(DeliveryServiceTest, CrashWithThousandsInFlightLosesNothing) {
   for (auto& p : producers) p.join();
   ASSERT_EQ(accepted.load(), kEvents);
   // kAnswered delivered, kWorkers held open in flight, the rest queued: now kill.
-  ASSERT_TRUE(receiver.WaitForCount(kAnswered + kWorkers));
+  ASSERT_TRUE(receiver.WaitForCount(kAnswered + kWorkers))
+      << "received " << receiver.Count() << " of " << kAnswered + kWorkers << "\n"
+      << Diagnose();
   EXPECT_EQ(server_->Stop(SIGKILL), 128 + SIGKILL);
   const size_t before_restart = receiver.Count();
   EXPECT_GE(before_restart, static_cast<size_t>(kAnswered + kWorkers));
@@ -385,7 +425,8 @@ TEST_F(DeliveryServiceTest, CrashWithThousandsInFlightLosesNothing) {
         }
         return true;
       },
-      std::chrono::seconds(120)));
+      std::chrono::seconds(120)))
+      << Diagnose();
   std::lock_guard lock(mu);
   int duplicates = 0;
   for (const auto& [id, n] : seen) duplicates += n - 1;
