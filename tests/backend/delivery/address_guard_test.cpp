@@ -6,6 +6,8 @@
 
 #include <map>
 
+#include "support/fake_dns.h"
+
 namespace mambo::delivery {
 namespace {
 
@@ -207,19 +209,7 @@ TEST(AddressGuardCidrTest, ErrorsSayWhatIsWrongAndWhere) {
   }
 }
 
-// A resolver that answers from a table, so Check is tested without DNS.
-AddressGuard::Resolver FakeDns(std::map<std::string, std::vector<std::string>> table) {
-  return [table](const std::string& host, uint16_t) {
-    ResolveResult r;
-    auto it = table.find(host);
-    if (it == table.end()) {
-      r.error = "Name or service not known";
-      return r;
-    }
-    for (const auto& a : it->second) r.addresses.push_back(*IpAddress::Parse(a));
-    return r;
-  };
-}
+using testing::FakeDns;
 
 TEST(AddressGuardCheckTest, GlobalAddressesAreReturnedToConnectTo) {
   AddressGuard guard({}, FakeDns({{"hooks.example.com", {"93.184.216.34", "2606:2800::1"}}}));

@@ -1,6 +1,7 @@
-// HttpSender against real HTTPS servers on 127.0.0.1 (port 0), with a self-signed certificate
-// generated at test time. No sleeps: servers are ready once bound (the kernel queues connections
-// before accept), hanging handlers block on a condition variable that the test releases.
+// HttpSender against real HTTPS servers on 127.0.0.1 (port 0; tests/backend/support), with a
+// self-signed certificate generated at test time. No sleeps: servers are ready once bound (the
+// kernel queues connections before accept), hanging handlers block on a condition variable that the
+// test releases.
 #include "delivery/http_sender.h"
 
 #include <arpa/inet.h>
@@ -22,107 +23,23 @@
 #include <thread>
 
 #include "delivery/signature.h"
+#include "support/fake_dns.h"
+#include "support/tls_server.h"
 
 namespace mambo::delivery {
 namespace {
 
-namespace fs = std::filesystem;
-
-// One certificate for the whole binary: CN=127.0.0.1 with SANs for the IP and two names.
-class CertEnvironment : public ::testing::Environment {
- public:
-  static inline std::string dir, cert, key;
-
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "mambo-delivery-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir = tmpl;
-    cert = dir + "/cert.pem";
-    key = dir + "/key.pem";
-    const std::string cmd = std::string(MAMBO_OPENSSL_CLI) +
-                            " req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-                            " -keyout " +
-                            key + " -out " + cert +
-                            " -days 2 -subj /CN=127.0.0.1 -addext"
-                            " subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:receiver.test"
-                            " >/dev/null 2>&1";
-    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-};
-const auto* const kCertEnv = ::testing::AddGlobalTestEnvironment(new CertEnvironment);
-
-class TestServer {
- public:
-  TestServer() : svr_(CertEnvironment::cert.c_str(), CertEnvironment::key.c_str()) {
-    svr_.set_tcp_nodelay(true);
-  }
-  ~TestServer() {
-    Release();
-    if (thread_.joinable()) {
-      // stop() is a no-op until listen_after_bind has started: wait for it (it is already
-      // running in every test that made a request).
-      while (!svr_.is_running()) std::this_thread::yield();
-      svr_.stop();
-      thread_.join();
-    }
-  }
-  httplib::SSLServer& svr() { return svr_; }
-  void Start() {
-    ASSERT_TRUE(svr_.is_valid());
-    port_ = svr_.bind_to_any_port("127.0.0.1");
-    ASSERT_GT(port_, 0);
-    thread_ = std::thread([this] { svr_.listen_after_bind(); });
-  }
-  int port() const { return port_; }
-  std::string Url(const std::string& path, const std::string& host = "127.0.0.1") const {
-    return "https://" + host + ":" + std::to_string(port_) + path;
-  }
-  // For hanging handlers: block until the test (or the destructor) releases them.
-  void Hang() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    cv_.wait(lock, [this] { return released_; });
-  }
-  void Release() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      released_ = true;
-    }
-    cv_.notify_all();
-  }
-
- private:
-  httplib::SSLServer svr_;
-  int port_ = 0;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool released_ = false;
-};
+using testing::FakeDns;
+using testing::TestCert;
+using TestServer = testing::TlsServer;
 
 std::vector<Cidr> AllowLoopback() {
   return ParseCidrList("127.0.0.0/8,::1/128").cidrs;
 }
 
-AddressGuard::Resolver FakeDns(std::map<std::string, std::vector<std::string>> table) {
-  return [table](const std::string& host, uint16_t) {
-    ResolveResult r;
-    auto it = table.find(host);
-    if (it == table.end()) {
-      r.error = "Name or service not known";
-      return r;
-    }
-    for (const auto& a : it->second) r.addresses.push_back(*IpAddress::Parse(a));
-    return r;
-  };
-}
-
 HttpSenderOptions TrustingTestCa() {
   HttpSenderOptions o;
-  o.extra_ca_file = CertEnvironment::cert;
+  o.extra_ca_file = TestCert::Get().cert;
   return o;
 }
 

@@ -13,13 +13,9 @@
 #include <thread>
 #include <vector>
 
-namespace mambo::testing {
+#include "support/tls_server.h"
 
-// One certificate per test process, removed at exit.
-struct TestCert {
-  std::string dir, cert, key;
-  static const TestCert& Get();
-};
+namespace mambo::testing {
 
 struct ReceivedRequest {
   std::string path;
@@ -37,7 +33,7 @@ class HttpsReceiver {
   HttpsReceiver(const HttpsReceiver&) = delete;
   HttpsReceiver& operator=(const HttpsReceiver&) = delete;
 
-  int port() const { return port_; }
+  int port() const { return server_.port(); }
   std::string Url(const std::string& path = "/hook") const;
   std::vector<ReceivedRequest> Requests() const;
   size_t Count() const;
@@ -45,18 +41,15 @@ class HttpsReceiver {
   bool WaitForCount(size_t n, std::chrono::milliseconds timeout = std::chrono::seconds(30)) const;
 
   // For handlers that must hang: blocks until Release() (called by the destructor too).
-  void Hang();
-  void Release();
+  void Hang() { server_.Hang(); }
+  void Release() { server_.Release(); }
 
  private:
-  httplib::SSLServer server_;
+  TlsServer server_;
   Handler handler_;
-  int port_ = 0;
-  std::thread thread_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::vector<ReceivedRequest> requests_;
-  bool released_ = false;
 };
 
 }  // namespace mambo::testing
