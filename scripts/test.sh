@@ -26,9 +26,16 @@ if compgen -G "tests/browser/*.test.mjs" >/dev/null; then
 fi
 
 echo
+# The shared tests run in both builds: the same count proves the browser and the backend run the
+# same checks. A difference (a test compiled out of one build) fails the run.
 native=$(ctest --test-dir build -N | sed -n 's/^Total Tests: //p')
+native_shared=$(ctest --test-dir build -N -L shared 2>/dev/null | sed -n 's/^Total Tests: //p')
 wasm=$(ctest --test-dir build-web -N | sed -n 's/^Total Tests: //p')
-echo "shared test count: native $(ctest --test-dir build -N -L shared 2>/dev/null | sed -n 's/^Total Tests: //p'), wasm $wasm (all native suites: $native)"
+echo "shared test count: native $native_shared, wasm $wasm (all native suites: $native)"
+if [ -z "$native_shared" ] || [ "$native_shared" != "$wasm" ]; then
+  echo "the native and WebAssembly shared test counts differ ($native_shared vs $wasm)" >&2
+  failed+=("shared test counts")
+fi
 if [ ${#failed[@]} -gt 0 ]; then
   echo "FAILED: ${failed[*]}"
   exit 1
