@@ -37,7 +37,7 @@ class HardeningTest : public ::testing::Test {
     server_ = std::make_unique<WebhookdProcess>(dir_.path(), std::move(extra));
     ASSERT_TRUE(server_->started());
   }
-  bool Alive() const { return ::kill(server_->pid(), 0) == 0; }
+  bool Alive() const { return server_->Running(); }
   bool Healthy() const {
     auto r = server_->Client().Get("/healthz");
     return r && r->status == 200;

@@ -135,8 +135,20 @@ WebhookdProcess::~WebhookdProcess() {
   if (pid_ > 0) Stop(SIGKILL);
 }
 
+bool WebhookdProcess::Running() {
+  if (pid_ <= 0 || reaped_) return false;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == 0) return true;
+  reaped_ = true;
+  return false;
+}
+
 int WebhookdProcess::Stop(int sig) {
   if (pid_ <= 0) return -1;
+  if (reaped_) {
+    pid_ = -1;
+    return -1;
+  }
   ::kill(pid_, sig);
   int status = 0;
   ::waitpid(pid_, &status, 0);

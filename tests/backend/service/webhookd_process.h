@@ -42,6 +42,9 @@ class WebhookdProcess {
   bool started() const { return port_ > 0; }
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
+  // Whether the process is still running (a dead child is reaped here: kill(pid, 0) succeeds on
+  // a zombie, so it cannot tell). After it died, pid() is the dead process's id still.
+  bool Running();
   // Sends `sig` and waits; returns the exit status (or 128 + signal).
   int Stop(int sig = 15);
   std::string Log() const;  // everything written to stderr so far
@@ -62,6 +65,7 @@ class WebhookdProcess {
   std::string data_dir_;
   std::string log_path_;
   pid_t pid_ = -1;
+  bool reaped_ = false;
   int port_ = 0;
 };
 
