@@ -130,7 +130,9 @@ std::optional<std::string> PortError(std::string_view port) {
 
 std::string RedactUrl(std::string_view url) {
   const size_t scheme_end = url.find("://");
-  const size_t authority_start = scheme_end == std::string_view::npos ? 0 : scheme_end + 3;
+  const bool has_scheme =
+      scheme_end != std::string_view::npos && IsSchemeSyntax(url.substr(0, scheme_end));
+  const size_t authority_start = has_scheme ? scheme_end + 3 : 0;
   const size_t authority_end = std::min(url.find_first_of("/?#", authority_start), url.size());
   const size_t at = url.substr(0, authority_end).rfind('@');
   const size_t host_start =

@@ -314,3 +314,14 @@ TEST(RedactUrl, DropsUserInfoAndQuery) {
 
 }  // namespace
 }  // namespace mambo
+
+namespace mambo {
+namespace {
+
+TEST(RedactUrl, TextBeforeSomethingLikeASchemeIsNotTrusted) {
+  // Found by fuzz_url: a '#' before "://" once survived, with what followed it.
+  EXPECT_EQ(RedactUrl("h#x://a.example/?q"), "h?...");
+}
+
+}  // namespace
+}  // namespace mambo
