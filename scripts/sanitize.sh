@@ -71,9 +71,10 @@ asan_run() {
   local reports=$PWD/build-asan/sanitizer-reports
   rm -rf "$reports" && mkdir -p "$reports"
   # Inherited by webhookd. halt_on_error: the first report ends the process with a failure.
+  local asan="halt_on_error=1:detect_leaks=1:check_initialization_order=1"
+  local ubsan="halt_on_error=1:print_stacktrace=1"
   local rc=0
-  ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:check_initialization_order=1:log_path=$reports/asan" \
-    UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan" \
+  ASAN_OPTIONS="$asan:log_path=$reports/asan" UBSAN_OPTIONS="$ubsan:log_path=$reports/ubsan" \
     ctest --test-dir build-asan --output-on-failure -j 2 --timeout 600 || rc=1
   check_reports "$reports" "asan" || rc=1
   return $rc
@@ -85,7 +86,8 @@ tsan_build() {
 }
 
 tsan_options() {
-  echo "halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/sanitizers/tsan.supp:log_path=$1/tsan"
+  local supp=$PWD/tests/sanitizers/tsan.supp
+  echo "halt_on_error=1:second_deadlock_stack=1:suppressions=$supp:log_path=$1/tsan"
 }
 
 tsan_run() {
