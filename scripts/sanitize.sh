@@ -4,6 +4,8 @@
 #         unit, delivery, engine, service). webhookd, started by the service tests, is sanitized
 #         too: its stderr is a log file the test deletes, so every process writes its reports to
 #         files in build-asan/sanitizer-reports/ (log_path), and any file there fails the run.
+#         Leaks are checked at exit: webhookd's in the CLI runs and the tests that stop it with
+#         SIGTERM, not in those that end it with SIGKILL.
 #   tsan: build-tsan/, -fsanitize=thread, the threaded suites without a webhookd process: store
 #         (backend_unit_tests), engine and delivery (http_sender, address_guard, ...). Nothing is
 #         suppressed (tests/sanitizers/tsan.supp is empty, and says why): the one false positive,
