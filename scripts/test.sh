@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): installs what is missing, builds both targets, runs
 # every suite: native ctest (shared + backend unit + service tests against a real webhookd), the
-# shared tests again as WebAssembly under node, and the browser tests in headless Chromium.
-# Exits non-zero when anything fails; runs every suite even after a failure.
+# shared tests again as WebAssembly under node, the browser tests in headless Chromium, and then
+# the native suites again under ASan+UBSan and TSan (scripts/sanitize.sh, in their own build dirs;
+# any sanitizer report fails). Exits non-zero when anything fails; runs every suite even after a
+# failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,8 @@ if compgen -G "tests/browser/*.test.mjs" >/dev/null; then
   run "browser tests (headless chromium)" env MAMBO_WEB_ROOT="$PWD/build-web/web" \
     MAMBO_BUILD_DIR="$PWD/build" node --test --test-concurrency=1 tests/browser/
 fi
+run "asan+ubsan build and native tests (build-asan/)" scripts/sanitize.sh asan
+run "tsan build and threaded tests (build-tsan/)" scripts/sanitize.sh tsan
 
 echo
 # The shared tests run in both builds: the same count proves the browser and the backend run the

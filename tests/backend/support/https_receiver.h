@@ -45,11 +45,13 @@ class HttpsReceiver {
   void Release() { server_.Release(); }
 
  private:
-  TlsServer server_;
   Handler handler_;
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   std::vector<ReceivedRequest> requests_;
+  // Last, so it is destroyed first: its destructor releases hanging handlers and joins the
+  // threads that run the route above, which uses every member before this one.
+  TlsServer server_;
 };
 
 }  // namespace mambo::testing
