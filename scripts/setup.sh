@@ -14,7 +14,7 @@ PACKAGES=(
   emscripten
   libcpp-httplib-dev nlohmann-json3-dev libssl-dev zlib1g-dev libbrotli-dev
   libgtest-dev googletest libsqlite3-dev sqlite3 libjemalloc-dev libcurl4-openssl-dev libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev
-  chromium nginx-light wrk clang-format
+  chromium nginx-light wrk clang-format clang libclang-rt-14-dev
 )
 
 say() { printf '[setup] %s\n' "$*"; }

@@ -28,6 +28,8 @@ if compgen -G "tests/browser/*.test.mjs" >/dev/null; then
 fi
 run "asan+ubsan build and native tests (build-asan/)" scripts/sanitize.sh asan
 run "tsan build and threaded tests (build-tsan/)" scripts/sanitize.sh tsan
+# Every fuzz target briefly (scripts/fuzz.sh for longer runs): a crash or sanitizer report fails.
+run "fuzz targets, ${MAMBO_FUZZ_SECONDS:-10} s each (build-fuzz/)" scripts/fuzz.sh "${MAMBO_FUZZ_SECONDS:-10}"
 
 echo
 # The shared tests run in both builds: the same count proves the browser and the backend run the
