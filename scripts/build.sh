@@ -8,7 +8,11 @@ what=${1:-all}
 jobs=$(nproc)
 
 if [ "$what" = all ] || [ "$what" = native ]; then
-  [ -f build/build.ninja ] || cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  # -g1 (line tables, what perf and sanitizer stacks use) instead of -g: the same code, compiled
+  # faster.
+  [ -f build/build.ninja ] || cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
+    -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" >/dev/null
   cmake --build build -j "$jobs"
 fi
 if [ "$what" = all ] || [ "$what" = web ]; then

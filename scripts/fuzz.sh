@@ -14,8 +14,10 @@ targets=("$@")
                                      fuzz_receiver_response fuzz_http_request)
 
 if [ ! -f build-fuzz/build.ninja ]; then
-  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DMAMBO_FUZZ=ON >/dev/null
+  # -O1 -g1 (line tables): the stacks of a report are as good, and the build, which compiles the
+  # whole backend for the HTTP target, takes a third less time.
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_C_FLAGS_DEBUG="-O1 -g1" -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DMAMBO_FUZZ=ON >/dev/null
 fi
 cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]}"
 
