@@ -355,15 +355,24 @@ TEST_F(DeliveryServiceTest, CrashWithThousandsInFlightLosesNothing) {
   constexpr int kEvents = 2000, kAnswered = 600, kWorkers = 16;
   std::mutex mu;
   std::map<std::string, int> seen;  // webhook-id -> times received
+  std::vector<std::string> held;    // webhook-ids of the requests held open
+  int received = 0;
   HttpsReceiver* self = nullptr;
   std::atomic<bool> hold{true};
   HttpsReceiver receiver([&](const httplib::Request& req, httplib::Response& res) {
+    bool hang;
     {
+      // Numbered here, under the lock that counts it: the first kAnswered are answered, later
+      // ones held. (Count() read after the receiver recorded this request can include later
+      // ones already: request 600 was then held too, all 16 receiver threads hung with 615
+      // requests received, and the wait for 616 below timed out.)
       std::lock_guard lock(mu);
-      ++seen[req.get_header_value("webhook-id")];
+      const std::string id = req.get_header_value("webhook-id");
+      ++seen[id];
+      hang = hold && ++received > kAnswered;
+      if (hang) held.push_back(id);
     }
-    // Count() includes this request: the first kAnswered are answered, later ones held.
-    if (hold && self->Count() > static_cast<size_t>(kAnswered)) self->Hang();
+    if (hang) self->Hang();
     res.set_content("ok", "text/plain");
   });
   self = &receiver;
@@ -405,10 +414,6 @@ TEST_F(DeliveryServiceTest, CrashWithThousandsInFlightLosesNothing) {
   const size_t before_restart = receiver.Count();
   EXPECT_GE(before_restart, static_cast<size_t>(kAnswered + kWorkers));
   EXPECT_LT(before_restart, static_cast<size_t>(kEvents / 2));  // most still queued
-  // The events whose sends were held at the kill (the receiver's requests after kAnswered).
-  std::vector<std::string> held;
-  for (const auto& r : receiver.Requests()) held.push_back(r.Header("webhook-id"));
-  held.erase(held.begin(), held.begin() + kAnswered);
   hold = false;
   receiver.Release();  // the held requests end (their sender is gone); new ones are answered
 

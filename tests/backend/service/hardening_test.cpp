@@ -149,10 +149,12 @@ std::pair<std::string, size_t> StreamUntilAnswered(RawConnection& c, const std::
                                                    const std::string& chunk, size_t max_bytes) {
   size_t sent = 0;
   if (!c.Send(head)) return {"", 0};
-  while (sent < max_bytes && !c.Readable()) {
+  // At least one chunk: an answer to the head alone (the length-less case) must still see the
+  // garbage that follows it.
+  do {
     if (!c.Send(chunk)) break;
     sent += chunk.size();
-  }
+  } while (sent < max_bytes && !c.Readable());
   return {c.ReadResponse(), sent};
 }
 
