@@ -144,7 +144,6 @@ int RunServe(const ServeOptions& o) {
     const int threads = o.http_threads;
     server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server->set_read_timeout(30, 0);
-    server->set_payload_max_length(o.max_body_bytes);
     spdlog::warn(
         "--tls-cert: HTTPS is served by a thread per connection without limits on slow "
         "clients; put a TLS-terminating proxy in front for production");

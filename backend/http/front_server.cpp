@@ -138,7 +138,6 @@ class RequestStream : public httplib::Stream {
     failed_ = !ok;
     return ok;
   }
-  bool failed() const { return failed_; }
 
  private:
   std::string_view in_;
