@@ -47,11 +47,9 @@ bool SplitHostPort(const std::string& listen, std::string& host, int& port) {
   return port <= 65535;
 }
 
-// The HTTP front's connections and refusals for /metrics ("" when HTTPS is served directly).
-std::string HttpFrontMetrics(httplib::Server& server) {
-  auto* front = dynamic_cast<http::FrontServer*>(&server);
-  if (front == nullptr) return "";
-  const http::FrontServer::Stats s = front->stats();
+// The HTTP front's connections and refusals for /metrics.
+std::string HttpFrontMetrics(const http::FrontServer& front) {
+  const http::FrontServer::Stats s = front.stats();
   return "# HELP mambo_http_connections Client connections open.\n"
          "# TYPE mambo_http_connections gauge\nmambo_http_connections " +
          std::to_string(s.connections) +
@@ -131,34 +129,24 @@ int RunServe(const ServeOptions& o) {
     files.rlim_cur = files.rlim_max;
     ::setrlimit(RLIMIT_NOFILE, &files);
   }
-  std::unique_ptr<httplib::Server> server;
+  http::FrontOptions front;
+  front.workers = o.http_threads;
+  front.limits.max_body_bytes = o.max_body_bytes;
+  front.max_connections = o.max_connections;
+  front.request_timeout_ms = o.http_request_timeout_ms;
+  front.idle_timeout_ms = o.http_idle_timeout_ms;
+  front.answer_headers = api::SecurityHeaders();
+  front.answer_headers.emplace("Cache-Control", "no-store");
+  front.error_body = api::ErrorJson;
   if (!o.tls_cert.empty()) {
-    // HTTPS served directly is a convenience (tests, demos): httplib's own TLS server, a thread
-    // per connection, without the front's protection against slow clients. Production puts a
-    // TLS-terminating proxy in front of the plain listener (README).
-    server = std::make_unique<httplib::SSLServer>(o.tls_cert.c_str(), o.tls_key.c_str());
-    if (!server->is_valid()) {
-      std::fprintf(stderr, "webhookd: cannot load --tls-cert/--tls-key\n");
+    std::string error;
+    front.tls = http::LoadServerTls(o.tls_cert, o.tls_key, &error);
+    if (!front.tls) {
+      std::fprintf(stderr, "webhookd: --tls-cert/--tls-key: %s\n", error.c_str());
       return 1;
     }
-    const int threads = o.http_threads;
-    server->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-    server->set_read_timeout(30, 0);
-    spdlog::warn(
-        "--tls-cert: HTTPS is served by a thread per connection without limits on slow "
-        "clients; put a TLS-terminating proxy in front for production");
-  } else {
-    http::FrontOptions front;
-    front.workers = o.http_threads;
-    front.limits.max_body_bytes = o.max_body_bytes;
-    front.max_connections = o.max_connections;
-    front.request_timeout_ms = o.http_request_timeout_ms;
-    front.idle_timeout_ms = o.http_idle_timeout_ms;
-    front.answer_headers = api::SecurityHeaders();
-    front.answer_headers.emplace("Cache-Control", "no-store");
-    front.error_body = api::ErrorJson;
-    server = std::make_unique<http::FrontServer>(std::move(front));
   }
+  auto server = std::make_unique<http::FrontServer>(std::move(front));
   // Nagle + delayed ACK cost ~22 ms per keep-alive request otherwise (measured here with
   // httplib's client: 45 req/s on one keep-alive connection without it, 8,700 with it).
   server->set_tcp_nodelay(true);
@@ -284,7 +272,7 @@ int RunServe(const ServeOptions& o) {
     std::fprintf(stderr, "webhookd: cannot listen on %s\n", o.listen.c_str());
     return 1;
   }
-  if (auto* front = dynamic_cast<http::FrontServer*>(server.get())) front->WidenListenBacklog();
+  server->WidenListenBacklog();
 
   std::thread signal_thread([&] {
     int sig = 0;

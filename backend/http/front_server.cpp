@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/epoll.h>
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <stdexcept>
 
@@ -67,6 +69,32 @@ const char* Reason(int status) {
   }
 }
 
+struct SslFree {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+
+// What the TLS engine has written to its outgoing memory buffer: handshake messages, alerts,
+// sealed answers.
+std::string TakeSealed(SSL* ssl) {
+  std::string out;
+  char buf[16 * 1024];
+  int n;
+  while ((n = BIO_read(SSL_get_wbio(ssl), buf, sizeof buf)) > 0)
+    out.append(buf, static_cast<size_t>(n));
+  return out;
+}
+
+// `plain` as TLS records. The engine writes into a memory buffer, which always takes all of it.
+std::string Seal(SSL* ssl, std::string_view plain) {
+  while (!plain.empty()) {
+    const int n =
+        SSL_write(ssl, plain.data(), static_cast<int>(std::min<size_t>(plain.size(), INT_MAX)));
+    if (n <= 0) break;
+    plain.remove_prefix(static_cast<size_t>(n));
+  }
+  return TakeSealed(ssl);
+}
+
 // One complete request, held in memory, as cpp-httplib's input; its answer goes to the socket
 // (or, for the fuzz target, to a string). Writes are gathered and sent in as few calls as
 // possible: httplib writes the status line, the headers and the body separately.
@@ -76,9 +104,14 @@ class RequestStream : public httplib::Stream {
     std::string remote_ip, local_ip;
     int remote_port = 0, local_port = 0;
   };
-  RequestStream(std::string_view in, int fd, int64_t write_timeout_ms, const Peer& peer,
+  RequestStream(std::string_view in, int fd, SSL* ssl, int64_t write_timeout_ms, const Peer& peer,
                 std::string* sink)
-      : in_(in), fd_(fd), write_timeout_ms_(write_timeout_ms), peer_(peer), sink_(sink) {}
+      : in_(in),
+        fd_(fd),
+        ssl_(ssl),
+        write_timeout_ms_(write_timeout_ms),
+        peer_(peer),
+        sink_(sink) {}
 
   bool is_readable() const override { return pos_ < in_.size(); }
   bool is_writable() const override {
@@ -117,6 +150,7 @@ class RequestStream : public httplib::Stream {
       out_.clear();
       return true;
     }
+    if (ssl_ != nullptr) out_ = Seal(ssl_, out_);
     const int64_t deadline = NowMs() + write_timeout_ms_;
     size_t off = 0;
     while (off < out_.size()) {
@@ -143,6 +177,7 @@ class RequestStream : public httplib::Stream {
   std::string_view in_;
   size_t pos_ = 0;
   int fd_;
+  SSL* ssl_;
   int64_t write_timeout_ms_;
   const Peer& peer_;
   std::string* sink_;
@@ -154,6 +189,7 @@ class RequestStream : public httplib::Stream {
 
 struct FrontServer::Conn {
   int fd = -1;
+  std::unique_ptr<SSL, SslFree> ssl;  // HTTPS only; used by the loop, or by the worker holding it
   RequestFramer framer;
   RequestStream::Peer peer;
   enum class State { kReading, kDispatched, kDraining } state = State::kReading;
@@ -175,6 +211,35 @@ class FrontServer::InlineQueue : public httplib::TaskQueue {
  private:
   FrontServer* front_;
 };
+
+std::shared_ptr<SSL_CTX> LoadServerTls(const std::string& cert_chain_file,
+                                       const std::string& key_file, std::string* error) {
+  std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+  const auto fail = [&](const std::string& what) {
+    char reason[256] = "unknown error";
+    if (const unsigned long e = ERR_get_error(); e != 0)
+      ERR_error_string_n(e, reason, sizeof reason);
+    ERR_clear_error();
+    if (error != nullptr) *error = what + " (" + reason + ")";
+    return nullptr;
+  };
+  if (!ctx) return fail("cannot create a TLS context");
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  SSL_CTX_set_options(
+      ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  // Idle connections give their 34 KiB of record buffers back.
+  SSL_CTX_set_mode(ctx.get(), SSL_MODE_RELEASE_BUFFERS);
+  if (SSL_CTX_use_certificate_chain_file(ctx.get(), cert_chain_file.c_str()) != 1) {
+    return fail("cannot load the certificate chain " + cert_chain_file);
+  }
+  if (SSL_CTX_use_PrivateKey_file(ctx.get(), key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    return fail("cannot load the private key " + key_file);
+  }
+  if (SSL_CTX_check_private_key(ctx.get()) != 1) {
+    return fail("the private key " + key_file + " does not match the certificate");
+  }
+  return ctx;
+}
 
 FrontServer::FrontServer(FrontOptions options) : options_(std::move(options)) {
   epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
@@ -316,6 +381,11 @@ void FrontServer::Adopt(int fd, int64_t now) {
       }
     }
     if (oldest == nullptr) {
+      if (options_.tls) {  // no HTTP can be spoken before a handshake
+        ::close(fd);
+        refused_.fetch_add(1);
+        return;
+      }
       const std::string answer = ErrorAnswer(503, "Too many connections; try again shortly");
       [[maybe_unused]] ssize_t n =
           ::send(fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -335,6 +405,20 @@ void FrontServer::Adopt(int fd, int64_t now) {
   c->framer = RequestFramer(options_.limits);
   c->idle_since = ++idle_seq_;
   c->deadline = now + options_.idle_timeout_ms;
+  if (options_.tls) {
+    c->ssl.reset(SSL_new(options_.tls.get()));
+    BIO* in = BIO_new(BIO_s_mem());
+    BIO* out = BIO_new(BIO_s_mem());
+    if (!c->ssl || in == nullptr || out == nullptr) {
+      BIO_free(in);
+      BIO_free(out);
+      ::close(fd);
+      return;
+    }
+    SSL_set_bio(c->ssl.get(), in, out);
+    SSL_set_accept_state(c->ssl.get());
+    c->deadline = now + options_.request_timeout_ms;  // for the handshake
+  }
   sockaddr_storage addr{};
   socklen_t len = sizeof addr;
   if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
@@ -395,16 +479,63 @@ void FrontServer::OnReadable(Conn& c, int64_t now) {
       }
       continue;
     }
-    if (buffered_ + static_cast<size_t>(n) > options_.max_buffered_bytes) {
-      Answer(c, 503, "The server is reading too many requests at once; try again shortly");
+    if (!c.ssl) {
+      if (!Received(c, std::string_view(buf, static_cast<size_t>(n)), now)) return;
+      continue;
+    }
+    // HTTPS: the ciphertext goes into the TLS engine; what it decrypts goes to the framer, what
+    // it answers (handshake, alerts) to the client.
+    SSL* ssl = c.ssl.get();
+    BIO_write(SSL_get_rbio(ssl), buf, static_cast<int>(n));
+    std::string plain;
+    char text[16 * 1024];
+    bool end = false;
+    for (;;) {
+      const int r = SSL_read(ssl, text, sizeof text);
+      if (r > 0) {
+        plain.append(text, static_cast<size_t>(r));
+        continue;
+      }
+      end = SSL_get_error(ssl, r) != SSL_ERROR_WANT_READ;  // close_notify, or a TLS failure
+      ERR_clear_error();
+      break;
+    }
+    const std::string sealed = TakeSealed(ssl);
+    if (!sealed.empty() &&
+        ::send(c.fd, sealed.data(), sealed.size(), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+            static_cast<ssize_t>(sealed.size())) {
+      end = true;  // a client that does not read its handshake is not one to wait for
+    }
+    if (end) {
+      Close(c.fd);
       return;
     }
-    const bool was_in_request = c.framer.in_request();
-    c.framer.Feed(std::string_view(buf, static_cast<size_t>(n)));
-    if (!was_in_request) c.deadline = now + options_.request_timeout_ms;
-    Advance(c, now);
-    if (c.state != Conn::State::kReading) return;
+    if (!plain.empty() && !Received(c, plain, now)) return;
   }
+}
+
+// Plaintext from the client; false when the connection is no longer being read.
+bool FrontServer::Received(Conn& c, std::string_view bytes, int64_t now) {
+  if (buffered_ + bytes.size() > options_.max_buffered_bytes) {
+    Answer(c, 503, "The server is reading too many requests at once; try again shortly");
+    return false;
+  }
+  const bool was_in_request = c.framer.in_request();
+  c.framer.Feed(bytes);
+  if (!was_in_request) c.deadline = now + options_.request_timeout_ms;
+  Advance(c, now);
+  return c.state == Conn::State::kReading;
+}
+
+// Writes a short answer from the loop without waiting; false when it did not all fit.
+bool FrontServer::SendNow(Conn& c, std::string_view plain) {
+  std::string sealed;
+  if (c.ssl) {
+    sealed = Seal(c.ssl.get(), plain);
+    plain = sealed;
+  }
+  return ::send(c.fd, plain.data(), plain.size(), MSG_NOSIGNAL | MSG_DONTWAIT) ==
+         static_cast<ssize_t>(plain.size());
 }
 
 void FrontServer::Advance(Conn& c, int64_t now) {
@@ -422,9 +553,7 @@ void FrontServer::Advance(Conn& c, int64_t now) {
     c.deadline = now + options_.request_timeout_ms;  // a pipelined request has begun
   }
   if (c.framer.wants_continue()) {
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    [[maybe_unused]] ssize_t n =
-        ::send(c.fd, kContinue.data(), kContinue.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    SendNow(c, "HTTP/1.1 100 Continue\r\n\r\n");
     c.framer.ContinueSent();
   }
 }
@@ -459,10 +588,14 @@ std::string FrontServer::ErrorAnswer(int status, const std::string& message) con
 void FrontServer::Answer(Conn& c, int status, const std::string& message) {
   refused_.fetch_add(1);
   if (status == 408) timed_out_.fetch_add(1);
-  const std::string answer = ErrorAnswer(status, message);
   // Small enough for the socket buffer; what does not fit is dropped with the connection.
-  [[maybe_unused]] ssize_t n =
-      ::send(c.fd, answer.data(), answer.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  SendNow(c, ErrorAnswer(status, message));
+  if (c.ssl && SSL_is_init_finished(c.ssl.get())) {
+    SSL_shutdown(c.ssl.get());  // close_notify, so the client knows the answer is whole
+    const std::string sealed = TakeSealed(c.ssl.get());
+    [[maybe_unused]] ssize_t n =
+        ::send(c.fd, sealed.data(), sealed.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
   ::shutdown(c.fd, SHUT_WR);
   c.state = Conn::State::kDraining;
   c.framer = RequestFramer(options_.limits);
@@ -501,7 +634,8 @@ void FrontServer::WorkerThread() {
       jobs_.pop_front();
     }
     Conn& c = *job.conn;
-    RequestStream stream(job.request, c.fd, options_.write_timeout_ms, c.peer, nullptr);
+    RequestStream stream(job.request, c.fd, c.ssl.get(), options_.write_timeout_ms, c.peer,
+                         nullptr);
     bool closed = false;
     bool stopping;
     {
@@ -531,7 +665,7 @@ std::string FrontServer::HandleBytesForTest(std::string_view bytes) {
     }
     if (s != RequestFramer::State::kComplete) break;
     const std::string request = framer.Take().Serialize();
-    RequestStream stream(request, -1, 0, peer, &out);
+    RequestStream stream(request, -1, nullptr, 0, peer, &out);
     bool closed = false;
     if (!process_request(stream, false, closed, nullptr) || closed) break;
     stream.Flush();

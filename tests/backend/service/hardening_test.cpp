@@ -16,6 +16,7 @@
 #include "service/webhookd_process.h"
 #include "support/https_receiver.h"
 #include "support/raw_http.h"
+#include "support/tls_server.h"
 #include "support/wait_until.h"
 
 namespace mambo::testing {
@@ -301,6 +302,54 @@ TEST_F(HardeningTest, EveryAnswerCarriesTheSecurityHeaders) {
   }
   // The front's own answers too.
   check(Raw("GET /\xff HTTP/1.1\r\nHost: x\r\n\r\n"), "no-store", "front 400");
+}
+
+TEST_F(HardeningTest, HttpsIsServedByTheSameFrontWithTheSameLimits) {
+  const TestCert& cert = TestCert::Get();
+  Start({"--tls-cert", cert.cert, "--tls-key", cert.key, "--http-request-timeout-ms", "2000"});
+  auto https = [&] {
+    auto cli = std::make_unique<httplib::SSLClient>("127.0.0.1", server_->port());
+    cli->set_ca_cert_path(cert.cert.c_str());
+    cli->enable_server_certificate_verification(true);
+    cli->set_connection_timeout(5, 0);
+    cli->set_read_timeout(10, 0);
+    return cli;
+  };
+  // 500 connections that never begin their handshake (and 500 more with a request begun over
+  // plain HTTP, which TLS reads as garbage) do not hold the API.
+  std::vector<RawConnection> idle;
+  for (int i = 0; i < 1000; ++i) {
+    idle.emplace_back(server_->port());
+    ASSERT_TRUE(idle.back().connected());
+    if (i % 2 == 1) idle.back().Send("GET /healthz HTTP/1.1\r\n");
+  }
+  for (int round = 0; round < 3; ++round) {
+    const auto start = Clock::now();
+    auto cli = https();
+    auto r = cli->Get("/healthz");
+    const auto took = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+    ASSERT_TRUE(r) << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_LT(took.count(), 1000) << "round " << round;
+    EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff");
+    auto listed = cli->Get("/api/v1/webhooks", {{"Authorization", "Bearer " + admin_}});
+    ASSERT_TRUE(listed);
+    EXPECT_EQ(listed->status, 200) << listed->body;
+  }
+  // The framer's limits hold inside TLS: a body over the limit is refused by the front, in the
+  // API's JSON.
+  auto cli = https();
+  auto big = cli->Post("/api/v1/events", {{"Authorization", "Bearer " + ingest_}},
+                       std::string(300 * 1024, 'x'), "application/json");
+  ASSERT_TRUE(big) << httplib::to_string(big.error());
+  EXPECT_EQ(big->status, 413) << big->body;
+  EXPECT_TRUE(Json::parse(big->body, nullptr, false).contains("error")) << big->body;
+  // A connection that never finishes its handshake is closed after the request deadline.
+  RawConnection stalled(server_->port());
+  stalled.Send(std::string("\x16\x03\x01\x00\x10", 5));  // a ClientHello header, no body
+  EXPECT_EQ(stalled.ReadResponse(), "");
+  EXPECT_TRUE(stalled.ClosedByPeer());
+  EXPECT_TRUE(Alive());
 }
 
 TEST_F(HardeningTest, QuotasAnswerWithClearErrors) {
