@@ -31,7 +31,7 @@ void to_json(Json& j, const FieldError& e) {
   j = Json{{"field", e.field}, {"message", e.message}};
 }
 
-bool IsValidEventId(std::string_view id) {
+bool IsValidId(std::string_view id) {
   if (id.empty() || id.size() > 64) return false;
   for (char c : id) {
     const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -63,7 +63,7 @@ FieldErrors ParseEventInput(const Json& body, Event& e) {
         e.data = value;
       }
     } else if (key == "id") {
-      if (!value.is_string() || !IsValidEventId(value.get<std::string>())) {
+      if (!value.is_string() || !IsValidId(value.get<std::string>())) {
         errors.push_back({key, "Must be 1 to 64 letters, digits, '_' or '-'"});
       } else {
         e.id = value.get<std::string>();

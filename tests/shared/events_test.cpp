@@ -149,8 +149,8 @@ TEST(EventInput, NamesEveryBadField) {
             (FieldErrors{{"type", "type is required"}, {"data", "data is required"}}));
   EXPECT_EQ(ParseEventInput(Json::array(), e),
             (FieldErrors{{"", "Request body must be a JSON object"}}));
-  EXPECT_FALSE(IsValidEventId(std::string(65, 'a')));
-  EXPECT_TRUE(IsValidEventId(std::string(64, 'a')));
+  EXPECT_FALSE(IsValidId(std::string(65, 'a')));
+  EXPECT_TRUE(IsValidId(std::string(64, 'a')));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "browser.h"
+#include "mambo/validation.h"
 #include "ui_state.h"
 #include "widgets.h"
 
@@ -26,16 +27,6 @@ std::vector<std::string> Split(const std::string& path) {
     i = j + 1;
   }
   return parts;
-}
-
-bool IsId(const std::string& s) {
-  if (s.empty() || s.size() > 64) return false;
-  for (char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-';
-    if (!ok) return false;
-  }
-  return true;
 }
 
 }  // namespace
@@ -156,10 +147,10 @@ void App::Route(const std::string& hash) {
   } else if (p[0] == "webhooks" && p.size() == 2 && p[1] == "new") {
     screen_ = ScreenId::kCreate;
     form_.OpenCreate();
-  } else if (p[0] == "webhooks" && p.size() == 2 && IsId(p[1])) {
+  } else if (p[0] == "webhooks" && p.size() == 2 && IsValidId(p[1])) {
     screen_ = ScreenId::kDetails;
     details_.Open(ctx_, p[1]);
-  } else if (p[0] == "webhooks" && p.size() == 3 && IsId(p[1]) && p[2] == "edit") {
+  } else if (p[0] == "webhooks" && p.size() == 3 && IsValidId(p[1]) && p[2] == "edit") {
     screen_ = ScreenId::kEdit;
     form_.OpenEdit(ctx_, p[1]);
   } else if (p.size() == 1 && p[0] == "audit") {

@@ -61,8 +61,9 @@ FieldErrors ParseWebhookInput(std::string_view body, InputMode mode, WebhookInpu
 // The body of POST /events, already parsed as a JSON object: {type, data, id?}. Fills `out`'s
 // type, data and id (empty when the producer gave none); one error per bad or unknown field.
 FieldErrors ParseEventInput(const Json& body, Event& out);
-// An event id a producer may choose: 1 to 64 letters, digits, '_' or '-'.
-bool IsValidEventId(std::string_view id);
+// An id as webhookd writes them and a producer may choose for an event: 1 to 64 letters,
+// digits, '_' or '-'. The console checks route ids with it too.
+bool IsValidId(std::string_view id);
 
 // Non-throwing JSON parse: nullopt when the text is not one JSON value, or nests deeper than
 // kMaxJsonDepth (mambo/text.h); `error`, when given, then says which.
