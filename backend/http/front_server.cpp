@@ -312,16 +312,6 @@ void FrontServer::LoopThread() {
   for (;;) {
     const int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 100);
     const int64_t now = NowMs();
-    for (int i = 0; i < n; ++i) {
-      const int fd = events[static_cast<size_t>(i)].data.fd;
-      if (fd == wake_fd_) {
-        uint64_t count;
-        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
-        continue;
-      }
-      auto it = conns_.find(fd);
-      if (it != conns_.end()) OnReadable(*it->second, now);
-    }
     std::vector<int> adopted;
     std::vector<std::pair<Conn*, bool>> returned;
     bool stopping;
@@ -330,13 +320,11 @@ void FrontServer::LoopThread() {
       adopted.swap(adopted_);
       returned.swap(returned_);
       stopping = stopping_;
+      dispatched_ -= returned.size();
     }
-    for (int fd : adopted) Adopt(fd, now);
+    // Connections workers handed back come first: a worker lists one before re-arming it, so
+    // any event this wait returned for it finds it being read again.
     for (auto [c, close] : returned) {
-      {
-        std::lock_guard lock(mu_);
-        --dispatched_;
-      }
       if (close || stopping) {
         Close(c->fd);
         continue;
@@ -344,12 +332,23 @@ void FrontServer::LoopThread() {
       c->state = Conn::State::kReading;
       c->idle_since = ++idle_seq_;
       c->deadline = now + options_.idle_timeout_ms;
-      epoll_event ev{};
-      ev.events = EPOLLIN | EPOLLRDHUP;
-      ev.data.fd = c->fd;
-      ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c->fd, &ev);
       Advance(*c, now);  // a pipelined request may be buffered already
     }
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[static_cast<size_t>(i)].data.fd;
+      if (fd == wake_fd_) {
+        uint64_t count;
+        [[maybe_unused]] ssize_t r = ::read(wake_fd_, &count, sizeof count);
+        continue;
+      }
+      auto it = conns_.find(fd);
+      // A connection a worker holds is re-armed by that worker when it hands it back.
+      if (it == conns_.end() || it->second->state == Conn::State::kDispatched) continue;
+      OnReadable(*it->second, now);
+      it = conns_.find(fd);
+      if (it != conns_.end() && it->second->state != Conn::State::kDispatched) Arm(fd);
+    }
+    for (int fd : adopted) Adopt(fd, now);
     if (now - last_sweep_ >= 100) {
       Sweep(now);
       last_sweep_ = now;
@@ -429,7 +428,7 @@ void FrontServer::Adopt(int fd, int64_t now) {
     Address(addr, c->peer.local_ip, c->peer.local_port);
   }
   epoll_event ev{};
-  ev.events = EPOLLIN | EPOLLRDHUP;
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
   ev.data.fd = fd;
   if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
     ::close(fd);
@@ -437,6 +436,16 @@ void FrontServer::Adopt(int fd, int64_t now) {
   }
   conns_.emplace(fd, std::move(c));
   open_.fetch_add(1);
+}
+
+// Connections are registered one-shot: each event disarms the descriptor until the thread that
+// holds the connection re-arms it (the loop after reading, the worker after answering), so a
+// request costs no epoll registration calls of its own and no wake-up of the loop.
+void FrontServer::Arm(int fd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+  ev.data.fd = fd;
+  ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &ev);
 }
 
 void FrontServer::Close(int fd) {
@@ -559,7 +568,6 @@ void FrontServer::Advance(Conn& c, int64_t now) {
 }
 
 void FrontServer::Dispatch(Conn& c) {
-  ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
   FramedRequest request = c.framer.Take();
   CountBuffered(c);
   c.state = Conn::State::kDispatched;
@@ -626,29 +634,31 @@ void FrontServer::WorkerThread() {
   SetUpThread("http-worker", 0);
   for (;;) {
     Job job;
+    bool stopping;
     {
       std::unique_lock lock(mu_);
       work_cv_.wait(lock, [&] { return workers_stop_ || !jobs_.empty(); });
       if (jobs_.empty()) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
+      stopping = stopping_;
     }
     Conn& c = *job.conn;
     RequestStream stream(job.request, c.fd, c.ssl.get(), options_.write_timeout_ms, c.peer,
                          nullptr);
     bool closed = false;
-    bool stopping;
-    {
-      std::lock_guard lock(mu_);
-      stopping = stopping_;
-    }
     const bool ok = process_request(stream, job.close || stopping, closed, nullptr);
     const bool flushed = stream.Flush();
+    const bool close = !ok || !flushed || closed || job.close || stopping;
+    // The loop's bookkeeping for a kept connection can wait for its next wake-up (at most
+    // 100 ms); a connection to close, or a pipelined request already read, cannot.
+    const bool wake = close || c.framer.buffered() > 0;
     {
       std::lock_guard lock(mu_);
-      returned_.emplace_back(&c, !ok || !flushed || closed || job.close);
+      returned_.emplace_back(&c, close);
     }
-    Wake();
+    if (!close) Arm(c.fd);
+    if (wake) Wake();
   }
 }
 

@@ -115,6 +115,7 @@ class FrontServer : public httplib::Server {
   void Advance(Conn& c, int64_t now);
   void Dispatch(Conn& c);
   void Answer(Conn& c, int status, const std::string& message);
+  void Arm(int fd);
   void Close(int fd);
   void Sweep(int64_t now);
   void Wake();
