@@ -8,6 +8,10 @@
 // load is set by how many writes share an fsync, not by SQL (measured on this project's 2-core
 // hosts: ~2,000 single commits/s against ~58,000 rows/s in batches of 100). Reads use a pool of
 // read-only connections, which WAL lets run alongside the writer.
+//
+// One class implements the three roles of store.h, since they share the writer, its
+// transactions and the subscriber cache; its source is split the same way: sqlite_store.cpp
+// (schema, writer, reads), sqlite_config.cpp, sqlite_queue.cpp, sqlite_history.cpp.
 
 #include <condition_variable>
 #include <deque>
@@ -119,8 +123,18 @@ class SqliteStore final : public Store {
   void RecordAttemptIn(Db& db, const AttemptOutcome& outcome, const HeaderTexts& headers);
   void WriterLoop();
   void CheckpointLoop();
+  // Runs `fn` on a read-only connection from the pool (WAL lets it read beside the writer).
   template <typename F>
-  auto Read(F&& fn);
+  auto Read(F&& fn) {
+    struct Lease {
+      SqliteStore* self;
+      std::unique_ptr<Db> db;
+      ~Lease() { self->GiveBackReader(std::move(db)); }
+    } lease{this, TakeReader()};
+    return fn(*lease.db);
+  }
+  std::unique_ptr<Db> TakeReader();
+  void GiveBackReader(std::unique_ptr<Db> db);
 
   void CheckMainKey(Db& db);
   void EnsureTeam(Db& db, const std::string& team_id, int64_t now);

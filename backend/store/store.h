@@ -1,8 +1,13 @@
 #pragma once
-// The persistence interface webhookd's API and delivery engine talk to. SQLite implements it
-// (sqlite_store.h); a PostgreSQL store can implement the same interface without touching the API.
-// Every team-scoped call takes the team id: an object of another team is simply "not found".
-// Secrets cross this interface in plaintext; implementations encrypt them at rest.
+// The persistence interfaces webhookd's API and delivery engine talk to, one per role:
+//   ConfigStore   teams' API tokens, webhooks and the audit log (small, read often)
+//   QueueStore    ingest (events fanned out into deliveries) and the delivery queue (leases,
+//                 attempts) -- the hot path
+//   HistoryStore  deliveries and attempts as recorded, auto-disable candidates, retention
+// and Store, all three plus health. Each backend (SQLite: sqlite_store.h) implements Store; a
+// component takes the roles it uses. Every team-scoped call takes the team id: an object of
+// another team is simply "not found". Secrets cross these interfaces in plaintext;
+// implementations encrypt them at rest.
 
 #include <cstdint>
 #include <limits>
@@ -83,9 +88,9 @@ struct QueueStats {
   int64_t failed = 0;         // of pending: tried before, waiting for a retry
 };
 
-class Store {
+class ConfigStore {
  public:
-  virtual ~Store() = default;
+  virtual ~ConfigStore() = default;
 
   // --- Teams and API tokens (tokens are stored as SHA-256 hashes only) ---
   virtual ApiToken CreateToken(const std::string& team_id, Role role, const std::string& hash,
@@ -121,6 +126,14 @@ class Store {
   virtual void AppendAudit(const AuditEntry& audit) = 0;
   virtual Page<AuditEntry> ListAudit(const std::string& team_id, size_t limit,
                                      const std::string& cursor) = 0;
+  // Deactivates a webhook with a reason the team sees (auto-disable); false when not found.
+  virtual bool DisableWebhook(const std::string& team_id, const std::string& id,
+                              const std::string& reason, const AuditEntry& audit) = 0;
+};
+
+class QueueStore {
+ public:
+  virtual ~QueueStore() = default;
 
   // --- Events: stored durably, fanned out into one pending delivery per active subscribed
   // webhook of the team, in one transaction. A repeated (team, id) returns the first answer.
@@ -160,17 +173,39 @@ class Store {
   // Earliest next_attempt_at among waiting deliveries (0 when none): when to wake up.
   virtual int64_t NextDueAt(const std::vector<std::string>& exclude) = 0;
 
-  virtual Page<Delivery> ListDeliveries(const std::string& team_id, const std::string& webhook_id,
-                                        const DeliveryFilter& filter, size_t limit,
-                                        const std::string& cursor) = 0;
-  virtual std::optional<Delivery> GetDelivery(const std::string& team_id,
-                                              const std::string& id) = 0;  // with attempts
   // Makes the delivery due now again (any final state); false when not found.
   virtual bool ResendDelivery(const std::string& team_id, const std::string& id, int64_t now) = 0;
   // Re-queues failed/exhausted deliveries of a webhook created at or after `since`.
   virtual int64_t RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
                                     int64_t since, int64_t now) = 0;
   virtual QueueStats Stats() = 0;
+  // Makes every leased delivery due now. Only for a process that owns the queue alone (webhookd
+  // holds the data dir's lock): leases found at start belong to a process that died.
+  virtual int64_t ReclaimLeases(int64_t now) = 0;
+};
+
+class HistoryStore {
+ public:
+  virtual ~HistoryStore() = default;
+
+  virtual Page<Delivery> ListDeliveries(const std::string& team_id, const std::string& webhook_id,
+                                        const DeliveryFilter& filter, size_t limit,
+                                        const std::string& cursor) = 0;
+  virtual std::optional<Delivery> GetDelivery(const std::string& team_id,
+                                              const std::string& id) = 0;  // with attempts
+  // Auto-disable candidates: active webhooks with no success since `since` (nor ever, when
+  // created before it) and a delivery that exhausted its retries after the last success.
+  // Without secret values, as in ListWebhooks.
+  virtual std::vector<Webhook> FailingWebhooks(int64_t since) = 0;
+  // Retention: deletes up to `limit` deliveries that ended (succeeded or exhausted) before
+  // `before`, with their attempts, then the events ingested before `before` that have no
+  // delivery left (up to `limit` too). Deliveries still waiting are kept however old. Returns
+  // the larger of the two counts: `limit` means more may be left.
+  virtual int64_t PruneBefore(int64_t before, size_t limit) = 0;
+};
+
+class Store : public ConfigStore, public QueueStore, public HistoryStore {
+ public:
   // The write path since start, for /metrics: writes per commit is what group commit buys.
   struct WriteStats {
     uint64_t commits = 0;  // transactions committed (one fsync each)
@@ -182,22 +217,6 @@ class Store {
     int64_t wal_checkpointed = 0;
   };
   virtual WriteStats WriteStatistics() = 0;
-  // Auto-disable candidates: active webhooks with no success since `since` (nor ever, when
-  // created before it) and a delivery that exhausted its retries after the last success.
-  // Without secret values, as in ListWebhooks.
-  virtual std::vector<Webhook> FailingWebhooks(int64_t since) = 0;
-  virtual bool DisableWebhook(const std::string& team_id, const std::string& id,
-                              const std::string& reason, const AuditEntry& audit) = 0;
-
-  // Retention: deletes up to `limit` deliveries that ended (succeeded or exhausted) before
-  // `before`, with their attempts, then the events ingested before `before` that have no
-  // delivery left (up to `limit` too). Deliveries still waiting are kept however old. Returns
-  // the larger of the two counts: `limit` means more may be left.
-  virtual int64_t PruneBefore(int64_t before, size_t limit) = 0;
-
-  // Makes every leased delivery due now. Only for a process that owns the queue alone (webhookd
-  // holds the data dir's lock): leases found at start belong to a process that died.
-  virtual int64_t ReclaimLeases(int64_t now) = 0;
   virtual bool Healthy() = 0;
 };
 

@@ -1,0 +1,323 @@
+// SqliteStore, config role: teams, API tokens, audit, webhooks (store.h: ConfigStore).
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "store/sqlite_internal.h"
+#include "store/sqlite_store.h"
+
+namespace mambo::store {
+
+using namespace sqlite_detail;
+
+// ---------------------------------------------------------------- teams, tokens, audit
+
+void SqliteStore::EnsureTeam(Db& db, const std::string& team_id, int64_t now) {
+  Query(db, "INSERT OR IGNORE INTO teams(id, created_at) VALUES (?, ?)")
+      .Bind(1, team_id)
+      .Bind(2, now)
+      .Run();
+}
+
+void SqliteStore::InsertAudit(Db& db, const AuditEntry& a) {
+  Query(db,
+        "INSERT INTO audit_log(id, team_id, actor, at, action, target_id, before, after) "
+        "VALUES (?, ?, ?, ?, ?, ?, NULLIF(?, ''), NULLIF(?, ''))")
+      .Bind(1, a.id)
+      .Bind(2, a.team_id)
+      .Bind(3, a.actor)
+      .Bind(4, a.at)
+      .Bind(5, a.action)
+      .Bind(6, a.target_id)
+      .Bind(7, JsonText(a.before))
+      .Bind(8, JsonText(a.after))
+      .Run();
+}
+
+ApiToken SqliteStore::CreateToken(const std::string& team_id, Role role, const std::string& hash,
+                                  int64_t now) {
+  ApiToken token{crypto::NewId("tok", now), team_id, role, now, std::nullopt};
+  Write([&](Db& db) {
+    EnsureTeam(db, team_id, now);
+    Query(db,
+          "INSERT INTO api_tokens(id, team_id, role, token_hash, created_at) VALUES (?,?,?,?,?)")
+        .Bind(1, token.id)
+        .Bind(2, team_id)
+        .Bind(3, ToString(role))
+        .BindBlob(4, hash)
+        .Bind(5, now)
+        .Run();
+  });
+  // Only cached lookups of active tokens exist, so a new token needs no invalidation to work.
+  if (!MarkTokensChanged()) {
+    spdlog::warn("could not update {}: {}", tokens_marker_, std::strerror(errno));
+  }
+  return token;
+}
+
+std::optional<ApiToken> SqliteStore::FindActiveToken(const std::string& hash) {
+  return Read([&](Db& db) -> std::optional<ApiToken> {
+    Query q(db,
+            "SELECT id, team_id, role, created_at FROM api_tokens "
+            "WHERE token_hash = ? AND revoked_at IS NULL");
+    q.BindBlob(1, hash);
+    if (!q.Step()) return std::nullopt;
+    return ApiToken{q.Text(0), q.Text(1), ParseRole(q.Text(2)).value_or(Role::kIngest), q.Int(3),
+                    std::nullopt};
+  });
+}
+
+std::vector<ApiToken> SqliteStore::ListTokens(const std::optional<std::string>& team_id) {
+  return Read([&](Db& db) {
+    Query q(db,
+            "SELECT id, team_id, role, created_at, revoked_at FROM api_tokens "
+            "WHERE ?1 IS NULL OR team_id = ?1 ORDER BY team_id, created_at, id");
+    q.Bind(1, team_id);
+    std::vector<ApiToken> out;
+    while (q.Step()) {
+      out.push_back({q.Text(0), q.Text(1), ParseRole(q.Text(2)).value_or(Role::kIngest), q.Int(3),
+                     q.OptInt(4)});
+    }
+    return out;
+  });
+}
+
+bool SqliteStore::RevokeToken(const std::string& token_id, int64_t now) {
+  bool changed = false;
+  Write([&](Db& db) {
+    Query q(db, "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL");
+    q.Bind(1, now).Bind(2, token_id).Run();
+    changed = q.Changes() > 0;
+  });
+  if (changed && !MarkTokensChanged()) {
+    // A running webhookd would go on trusting its cached lookup of the token.
+    throw StoreError("token revoked, but " + tokens_marker_ + " could not be updated (" +
+                     std::strerror(errno) + "): a running webhookd may accept it for up to " +
+                     "--token-cache-ms more; restart it to be sure");
+  }
+  return changed;
+}
+
+bool SqliteStore::MarkTokensChanged() {
+  // A new file renamed over the old one: it is created while the old one still exists, so its
+  // inode number differs, and a reader compares inode and mtime (a mtime alone can repeat within
+  // the kernel's timestamp tick). After the commit: a reader that sees the new stamp finds the
+  // change in the database.
+  const std::string tmp = tokens_marker_ + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  return fd >= 0 && ::close(fd) == 0 && ::rename(tmp.c_str(), tokens_marker_.c_str()) == 0;
+}
+
+std::string SqliteStore::TokensStamp() {
+  struct stat st {};
+  if (::stat(tokens_marker_.c_str(), &st) != 0) return "";
+  return std::to_string(st.st_ino) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
+}
+
+void SqliteStore::AppendAudit(const AuditEntry& audit) {
+  Write([&](Db& db) { InsertAudit(db, audit); });
+}
+
+Page<AuditEntry> SqliteStore::ListAudit(const std::string& team_id, size_t limit,
+                                        const std::string& cursor) {
+  // Newest first: the question an auditor asks is "what changed lately".
+  return Read([&](Db& db) {
+    Query q(db,
+            "SELECT id, team_id, actor, at, action, target_id, before, after, seq FROM audit_log "
+            "WHERE team_id = ? AND (?2 = 0 OR seq < ?2) ORDER BY seq DESC LIMIT ?");
+    q.Bind(1, team_id).Bind(2, CursorSeq(cursor)).Bind(3, static_cast<int64_t>(limit + 1));
+    Page<AuditEntry> page;
+    int64_t last_seq = 0;
+    while (q.Step()) {
+      if (page.items.size() == limit) {
+        page.next_cursor = std::to_string(last_seq);
+        break;
+      }
+      AuditEntry a;
+      a.id = q.Text(0);
+      a.team_id = q.Text(1);
+      a.actor = q.Text(2);
+      a.at = q.Int(3);
+      a.action = q.Text(4);
+      a.target_id = q.Text(5);
+      a.before = q.IsNull(6) ? Json(nullptr) : ParseJson(q.Text(6)).value_or(Json(nullptr));
+      a.after = q.IsNull(7) ? Json(nullptr) : ParseJson(q.Text(7)).value_or(Json(nullptr));
+      last_seq = q.Int(8);
+      page.items.push_back(std::move(a));
+    }
+    return page;
+  });
+}
+
+// ---------------------------------------------------------------- webhooks
+
+std::optional<std::string> SqliteStore::OpenSecret(const std::optional<std::string>& sealed,
+                                                   const std::string& webhook_id) {
+  if (!sealed) return std::nullopt;
+  auto plain = box_.Open(*sealed, webhook_id);
+  if (!plain) {
+    throw StoreError("secret of webhook " + webhook_id +
+                     " does not decrypt: wrong main key for this data dir?");
+  }
+  return plain;
+}
+
+Webhook SqliteStore::LoadWebhookRow(Query& q, SecretLoad secret) {
+  Webhook w;
+  w.id = q.Text(0);
+  w.team_id = q.Text(1);
+  w.url = q.Text(2);
+  w.events = EventTypes(q.Text(3));
+  if (secret == SecretLoad::kDecrypt) {
+    w.secret = OpenSecret(q.OptText(4), w.id);
+  } else if (!q.IsNull(4)) {
+    w.secret = std::string();  // present, not decrypted: lists only show has_secret
+  }
+  w.active = q.Int(5) != 0;
+  w.description = q.OptText(6);
+  w.disabled_reason = q.OptText(7);
+  w.created_at = q.Int(8);
+  w.updated_at = q.Int(9);
+  return w;
+}
+
+bool SqliteStore::CreateWebhook(const Webhook& w, const AuditEntry& audit, size_t max_per_team) {
+  const std::optional<std::string> sealed =
+      w.secret ? std::optional(box_.Seal(*w.secret, w.id)) : std::nullopt;
+  bool created = false;
+  Write([&](Db& db) {
+    if (max_per_team != SIZE_MAX) {
+      Query count(db, "SELECT count(*) FROM webhooks WHERE team_id = ?");
+      count.Bind(1, w.team_id);
+      if (count.Step() && static_cast<size_t>(count.Int(0)) >= max_per_team) return;
+    }
+    EnsureTeam(db, w.team_id, w.created_at);
+    Query q(db,
+            "INSERT INTO webhooks(id, team_id, url, events, secret_enc, active, description, "
+            "disabled_reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
+    q.Bind(1, w.id).Bind(2, w.team_id).Bind(3, w.url).Bind(4, DumpJson(Json(w.events)));
+    if (sealed) {
+      q.BindBlob(5, *sealed);
+    } else {
+      q.BindNull(5);
+    }
+    q.Bind(6, w.active).Bind(7, w.description).Bind(8, w.disabled_reason);
+    q.Bind(9, w.created_at).Bind(10, w.updated_at).Run();
+    InsertAudit(db, audit);
+    created = true;
+  });
+  return created;
+}
+
+std::optional<Webhook> SqliteStore::GetWebhook(const std::string& team_id, const std::string& id) {
+  return Read([&](Db& db) -> std::optional<Webhook> {
+    Query q(db,
+            "SELECT " MAMBO_WEBHOOK_COLUMNS " FROM webhooks w WHERE w.team_id = ? AND w.id = ?");
+    q.Bind(1, team_id).Bind(2, id);
+    if (!q.Step()) return std::nullopt;
+    return LoadWebhookRow(q, SecretLoad::kDecrypt);
+  });
+}
+
+Page<Webhook> SqliteStore::ListWebhooks(const std::string& team_id, size_t limit,
+                                        const std::string& cursor) {
+  return Read([&](Db& db) {
+    Query q(db, "SELECT " MAMBO_WEBHOOK_COLUMNS
+                " FROM webhooks w WHERE w.team_id = ? AND w.seq > ? "
+                "ORDER BY w.seq LIMIT ?");
+    q.Bind(1, team_id).Bind(2, CursorSeq(cursor)).Bind(3, static_cast<int64_t>(limit + 1));
+    Page<Webhook> page;
+    int64_t last_seq = 0;
+    while (q.Step()) {
+      if (page.items.size() == limit) {
+        page.next_cursor = std::to_string(last_seq);
+        break;
+      }
+      page.items.push_back(LoadWebhookRow(q, SecretLoad::kPresenceOnly));
+      last_seq = q.Int(10);
+    }
+    return page;
+  });
+}
+
+bool SqliteStore::UpdateWebhook(const Webhook& w, bool secret_changed, const AuditEntry& audit) {
+  const std::optional<std::string> sealed =
+      w.secret ? std::optional(box_.Seal(*w.secret, w.id)) : std::nullopt;
+  bool changed = false;
+  Write([&](Db& db) {
+    // A secret changed by PATCH replaces the old one at once (no grace period), so the
+    // rotated-out one is dropped when the secret differs from the stored one.
+    Query q(db,
+            "UPDATE webhooks SET url = ?, events = ?, secret_enc = ?, active = ?, description = ?, "
+            "disabled_reason = ?, updated_at = ? WHERE team_id = ? AND id = ?");
+    q.Bind(1, w.url).Bind(2, DumpJson(Json(w.events)));
+    if (sealed) {
+      q.BindBlob(3, *sealed);
+    } else {
+      q.BindNull(3);
+    }
+    q.Bind(4, w.active).Bind(5, w.description).Bind(6, w.disabled_reason).Bind(7, w.updated_at);
+    q.Bind(8, w.team_id).Bind(9, w.id).Run();
+    changed = q.Changes() > 0;
+    if (!changed) return;
+    if (secret_changed) {
+      Query(db, "UPDATE webhooks SET prev_secret_enc = NULL, prev_valid_until = NULL WHERE id = ?")
+          .Bind(1, w.id)
+          .Run();
+    }
+    InsertAudit(db, audit);
+  });
+  return changed;
+}
+
+bool SqliteStore::DeleteWebhook(const std::string& team_id, const std::string& id,
+                                const AuditEntry& audit) {
+  bool changed = false;
+  Write([&](Db& db) {
+    Query q(db, "DELETE FROM webhooks WHERE team_id = ? AND id = ?");
+    q.Bind(1, team_id).Bind(2, id).Run();
+    changed = q.Changes() > 0;
+    if (changed) InsertAudit(db, audit);
+  });
+  return changed;
+}
+
+bool SqliteStore::RotateSecret(const std::string& team_id, const std::string& id,
+                               const std::string& new_secret, int64_t old_valid_until,
+                               const AuditEntry& audit) {
+  const std::string sealed = box_.Seal(new_secret, id);
+  bool changed = false;
+  Write([&](Db& db) {
+    // The current secret (if any) becomes the previous one; its sealed form stays valid since
+    // it is bound to the same webhook id.
+    Query q(db,
+            "UPDATE webhooks SET prev_secret_enc = secret_enc, "
+            "prev_valid_until = CASE WHEN secret_enc IS NULL THEN NULL ELSE ? END, "
+            "secret_enc = ?, updated_at = ? WHERE team_id = ? AND id = ?");
+    q.Bind(1, old_valid_until).BindBlob(2, sealed).Bind(3, audit.at).Bind(4, team_id).Bind(5, id);
+    q.Run();
+    changed = q.Changes() > 0;
+    if (changed) InsertAudit(db, audit);
+  });
+  return changed;
+}
+
+bool SqliteStore::DisableWebhook(const std::string& team_id, const std::string& id,
+                                 const std::string& reason, const AuditEntry& audit) {
+  bool changed = false;
+  Write([&](Db& db) {
+    Query q(db,
+            "UPDATE webhooks SET active = 0, disabled_reason = ?, updated_at = ? "
+            "WHERE team_id = ? AND id = ? AND active = 1");
+    q.Bind(1, reason).Bind(2, audit.at).Bind(3, team_id).Bind(4, id).Run();
+    changed = q.Changes() > 0;
+    if (changed) InsertAudit(db, audit);
+  });
+  return changed;
+}
+
+}  // namespace mambo::store

@@ -1,0 +1,162 @@
+// SqliteStore, history role: deliveries and attempts as recorded, auto-disable candidates,
+// retention (store.h: HistoryStore).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "store/sqlite_internal.h"
+#include "store/sqlite_store.h"
+
+namespace mambo::store {
+
+using namespace sqlite_detail;
+
+Delivery SqliteStore::LoadDeliveryRow(Query& q) {
+  Delivery d;
+  d.id = q.Text(0);
+  d.webhook_id = q.Text(1);
+  d.team_id = q.Text(2);
+  d.event_id = q.Text(3);
+  d.event_type = q.Text(4);
+  d.status = ParseDeliveryStatus(q.Text(5)).value_or(DeliveryStatus::kPending);
+  d.attempt_count = static_cast<int>(q.Int(6));
+  d.next_attempt_at =
+      (d.status == DeliveryStatus::kPending || d.status == DeliveryStatus::kFailed) ? q.Int(7) : 0;
+  d.created_at = q.Int(8);
+  d.updated_at = q.Int(9);
+  if (!q.IsNull(10)) d.last_http_status = static_cast<int>(q.Int(10));
+  d.last_cause = Json(q.Text(11)).get<FailureCause>();
+  return d;
+}
+
+Page<Delivery> SqliteStore::ListDeliveries(const std::string& team_id,
+                                           const std::string& webhook_id,
+                                           const DeliveryFilter& filter, size_t limit,
+                                           const std::string& cursor) {
+  // Newest first, which is what a person looking at history wants.
+  return Read([&](Db& db) {
+    Query q(db, "SELECT " MAMBO_DELIVERY_COLUMNS
+                " FROM deliveries d "
+                "JOIN events e ON e.seq = d.event_seq WHERE d.webhook_id = ?1 AND d.team_id = ?2 "
+                "AND (?3 = 0 OR d.seq < ?3) AND (?4 IS NULL OR d.status = ?4) "
+                "AND (?5 IS NULL OR e.type = ?5) ORDER BY d.seq DESC LIMIT ?6");
+    q.Bind(1, webhook_id).Bind(2, team_id).Bind(3, CursorSeq(cursor));
+    if (filter.status) {
+      q.Bind(4, ToString(*filter.status));
+    } else {
+      q.BindNull(4);
+    }
+    q.Bind(5, filter.event_type).Bind(6, static_cast<int64_t>(limit + 1));
+    Page<Delivery> page;
+    int64_t last_seq = 0;
+    while (q.Step()) {
+      if (page.items.size() == limit) {
+        page.next_cursor = std::to_string(last_seq);
+        break;
+      }
+      page.items.push_back(LoadDeliveryRow(q));
+      last_seq = q.Int(12);
+    }
+    return page;
+  });
+}
+
+std::optional<Delivery> SqliteStore::GetDelivery(const std::string& team_id,
+                                                 const std::string& id) {
+  return Read([&](Db& db) -> std::optional<Delivery> {
+    Query q(db, "SELECT " MAMBO_DELIVERY_COLUMNS
+                " FROM deliveries d "
+                "JOIN events e ON e.seq = d.event_seq WHERE d.id = ? AND d.team_id = ?");
+    q.Bind(1, id).Bind(2, team_id);
+    if (!q.Step()) return std::nullopt;
+    Delivery d = LoadDeliveryRow(q);
+    Query a(db,
+            "SELECT id, delivery_id, number, started_at, duration_ms, http_status, "
+            "COALESCE(cause, ''), error, request_headers, response_headers, response_excerpt, "
+            "response_truncated, response_headers_truncated FROM attempts "
+            "WHERE delivery_id = ? ORDER BY seq");
+    a.Bind(1, d.id);
+    while (a.Step()) {
+      DeliveryAttempt at;
+      at.id = a.Text(0);
+      at.delivery_id = a.Text(1);
+      at.number = static_cast<int>(a.Int(2));
+      at.started_at = a.Int(3);
+      at.duration_ms = a.Int(4);
+      if (!a.IsNull(5)) at.http_status = static_cast<int>(a.Int(5));
+      at.cause = Json(a.Text(6)).get<FailureCause>();
+      at.error = a.Text(7);
+      at.request_headers = ParseJson(a.Text(8)).value_or(Json::array()).get<Headers>();
+      at.response_headers = ParseJson(a.Text(9)).value_or(Json::array()).get<Headers>();
+      at.response_excerpt = a.Text(10);
+      at.response_truncated = a.Int(11) != 0;
+      at.response_headers_truncated = a.Int(12) != 0;
+      d.attempts.push_back(std::move(at));
+    }
+    return d;
+  });
+}
+
+std::vector<Webhook> SqliteStore::FailingWebhooks(int64_t since) {
+  return Read([&](Db& db) {
+    // Active, no success since `since` (nor ever, when created before it), and at least one
+    // delivery that exhausted its retries after the last success.
+    Query q(db, "SELECT " MAMBO_WEBHOOK_COLUMNS
+                " FROM webhooks w "
+                "WHERE w.active = 1 AND COALESCE(w.last_success_at, w.created_at) < ?1 "
+                "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
+                "AND d.status = 'exhausted' AND d.updated_at >= COALESCE(w.last_success_at, 0))");
+    q.Bind(1, since);
+    std::vector<Webhook> out;
+    while (q.Step()) out.push_back(LoadWebhookRow(q, SecretLoad::kPresenceOnly));
+    return out;
+  });
+}
+
+namespace {
+
+// Retention's scan: `q` yields (seq, time, wanted) in seq order, which is creation order; the
+// seqs of the wanted rows, at most `limit`, stopping at the first row from `before` on. What it
+// passes over is only what is kept though old (still waiting), which is rare.
+std::vector<int64_t> OldestWanted(Query& q, int64_t before, size_t limit) {
+  std::vector<int64_t> rows;
+  while (rows.size() < limit && q.Step() && q.Int(1) < before) {
+    if (q.Int(2) != 0) rows.push_back(q.Int(0));
+  }
+  return rows;
+}
+
+}  // namespace
+
+int64_t SqliteStore::PruneBefore(int64_t before, size_t limit) {
+  int64_t deleted = 0;
+  Write([&](Db& db) {
+    std::vector<int64_t> rows;
+    {
+      Query q(db,
+              "SELECT seq, created_at, status IN ('succeeded', 'exhausted') AND updated_at < ? "
+              "FROM deliveries ORDER BY seq");
+      q.Bind(1, before);
+      rows = OldestWanted(q, before, limit);
+    }
+    for (const int64_t row : rows) {  // its attempts go with it (ON DELETE CASCADE)
+      Query(db, "DELETE FROM deliveries WHERE seq = ?").Bind(1, row).Run();
+    }
+    // Events with no delivery left: those just emptied, and those that never had one (no
+    // subscriber when ingested).
+    std::vector<int64_t> events;
+    {
+      Query q(db,
+              "SELECT seq, timestamp, NOT EXISTS (SELECT 1 FROM deliveries d "
+              "WHERE d.event_seq = events.seq) FROM events ORDER BY seq");
+      events = OldestWanted(q, before, limit);
+    }
+    for (const int64_t e : events) {
+      Query(db, "DELETE FROM events WHERE seq = ?").Bind(1, e).Run();
+    }
+    deleted = static_cast<int64_t>(std::max(rows.size(), events.size()));
+  });
+  return deleted;
+}
+
+}  // namespace mambo::store
