@@ -15,6 +15,7 @@ PACKAGES=(
   libcpp-httplib-dev nlohmann-json3-dev libssl-dev zlib1g-dev libbrotli-dev
   libgtest-dev googletest libsqlite3-dev sqlite3 libjemalloc-dev libcurl4-openssl-dev libboost1.81-dev libspdlog-dev libfmt-dev libcli11-dev
   chromium nginx-light wrk clang-format clang libclang-rt-14-dev
+  libpq-dev postgresql-15
 )
 
 say() { printf '[setup] %s\n' "$*"; }
@@ -31,6 +32,13 @@ command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
+  # PostgreSQL's package would create and start a cluster of its own ("main", port 5432); the
+  # tests and scripts/pg-dev.sh start throwaway clusters instead.
+  if [ ! -f /etc/postgresql-common/createcluster.conf ] ||
+     ! grep -q '^create_main_cluster *= *false' /etc/postgresql-common/createcluster.conf; then
+    $SUDO mkdir -p /etc/postgresql-common
+    echo 'create_main_cluster = false' | $SUDO tee -a /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   for p in "${missing[@]}"; do
@@ -39,7 +47,9 @@ if [ ${#missing[@]} -gt 0 ]; then
       exit 1
     fi
   done
-  if ! $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/tmp/mambo-apt.log 2>&1; then
+  # confold: keep the createcluster.conf written above when postgresql-common brings its own.
+  if ! $SUDO apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold \
+      -o Dpkg::Options::=--force-confdef "${missing[@]}" >/tmp/mambo-apt.log 2>&1; then
     tail -30 /tmp/mambo-apt.log >&2
     say "ERROR: apt-get install failed for: ${missing[*]} (log: /tmp/mambo-apt.log)" >&2
     exit 1

@@ -6,12 +6,12 @@
 
 #include <algorithm>
 
-#include "store/sqlite_internal.h"
+#include "store/sql_common.h"
 #include "store/sqlite_store.h"
 
 namespace mambo::store {
 
-using namespace sqlite_detail;
+using namespace sql;
 
 // ---------------------------------------------------------------- teams, tokens, audit
 

@@ -12,11 +12,9 @@
 #include <string_view>
 #include <unordered_map>
 
-namespace mambo::store {
+#include "store/store.h"  // StoreError
 
-struct StoreError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+namespace mambo::store {
 
 class Db {
  public:

@@ -3,12 +3,12 @@
 
 #include <algorithm>
 
-#include "store/sqlite_internal.h"
+#include "store/sql_common.h"
 #include "store/sqlite_store.h"
 
 namespace mambo::store {
 
-using namespace sqlite_detail;
+using namespace sql;
 
 // ---------------------------------------------------------------- events and fan-out
 

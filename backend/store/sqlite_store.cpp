@@ -11,7 +11,7 @@
 
 #include "mambo/text.h"
 #include "mambo/validation.h"
-#include "store/sqlite_internal.h"
+#include "store/sql_common.h"
 #include "util/thread.h"
 
 namespace mambo::store {

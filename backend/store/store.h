@@ -13,12 +13,19 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "mambo/models.h"
 
 namespace mambo::store {
+
+// A store operation failed: a bug, a broken disk or a database that cannot be reached, never
+// user input (that is validated before it reaches the store).
+struct StoreError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 enum class Role { kAdmin, kIngest };
 std::string_view ToString(Role role);

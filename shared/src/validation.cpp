@@ -118,6 +118,11 @@ std::optional<std::string> DescriptionError(std::string_view description) {
   auto length = Utf8Length(description);
   if (!length) return "Description must be valid UTF-8";
   if (*length > kMaxDescriptionChars) return "Description must be at most 256 characters";
+  // One line of text: no control characters (U+0000-U+001F, U+007F). NUL especially, which
+  // PostgreSQL's text type cannot hold.
+  for (unsigned char c : description) {
+    if (c < 0x20 || c == 0x7f) return "Description must not contain control characters";
+  }
   return std::nullopt;
 }
 

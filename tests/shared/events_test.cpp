@@ -115,6 +115,16 @@ TEST(Description, RejectsInvalidUtf8) {
   EXPECT_EQ(DescriptionError(std::string(300, 'a') + "\xff"), Error(kBadUtf8));
 }
 
+TEST(Description, RejectsControlCharacters) {
+  constexpr const char* kControl = "Description must not contain control characters";
+  EXPECT_EQ(DescriptionError(std::string("a\0b", 3)), Error(kControl));
+  EXPECT_EQ(DescriptionError("line\nbreak"), Error(kControl));
+  EXPECT_EQ(DescriptionError("tab\there"), Error(kControl));
+  EXPECT_EQ(DescriptionError("bell\x07"), Error(kControl));
+  EXPECT_EQ(DescriptionError("del\x7f"), Error(kControl));
+  EXPECT_EQ(DescriptionError("Ünïcödé, \"quotes\" and \\ are fine"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace mambo
 

@@ -1,6 +1,6 @@
 #pragma once
-// What the SQLite store's source files share: column lists, the requeue rule and small helpers.
-// Private to backend/store/sqlite_*.cpp.
+// What the SQL stores (SQLite and PostgreSQL, one schema model) share: column lists, the requeue
+// rule and small helpers. Private to backend/store/.
 
 #include <string>
 #include <vector>
@@ -22,7 +22,7 @@
 // tried is pending, tried before is failed (waiting for its next attempt).
 #define MAMBO_REQUEUED_STATUS "CASE WHEN attempt_count = 0 THEN 'pending' ELSE 'failed' END"
 
-namespace mambo::store::sqlite_detail {
+namespace mambo::store::sql {
 
 inline int64_t CursorSeq(const std::string& cursor) {
   if (cursor.empty()) return 0;
@@ -44,4 +44,4 @@ inline std::string JsonText(const Json& j) {
   return j.is_null() ? std::string() : DumpJson(j);
 }
 
-}  // namespace mambo::store::sqlite_detail
+}  // namespace mambo::store::sql

@@ -1,0 +1,186 @@
+#include "store/pg_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <iterator>
+
+namespace mambo::store {
+namespace {
+
+// Any fixed number: every webhookd migrating this database takes the same session lock.
+constexpr int64_t kMigrationLock = 0x6d616d626f01;  // "mambo" 01
+
+// Versioned schema: migration i brings the database from version i to i + 1. Append only.
+// The same model as the SQLite schema (sqlite_store.cpp), in PostgreSQL's types, plus what
+// several instances need: each delivery's lease owner and a lease id that fences it.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE teams (
+  id TEXT PRIMARY KEY,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE api_tokens (
+  id TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  role TEXT NOT NULL CHECK (role IN ('admin', 'ingest')),
+  token_hash BYTEA NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+CREATE TABLE webhooks (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  url TEXT NOT NULL,
+  events TEXT NOT NULL,              -- JSON array of event type ids
+  secret_enc BYTEA,                  -- AES-256-GCM sealed, bound to id
+  prev_secret_enc BYTEA,             -- rotated-out secret, still signing until prev_valid_until
+  prev_valid_until BIGINT,
+  active BOOLEAN NOT NULL,
+  description TEXT,
+  disabled_reason TEXT,
+  last_success_at BIGINT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX webhooks_team ON webhooks(team_id, seq);
+CREATE TABLE events (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  type TEXT NOT NULL,
+  timestamp BIGINT NOT NULL,
+  data TEXT NOT NULL,
+  UNIQUE (team_id, id)
+);
+CREATE TABLE deliveries (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+  team_id TEXT NOT NULL,
+  event_seq BIGINT NOT NULL REFERENCES events(seq),
+  status TEXT NOT NULL,
+  attempt_count INTEGER NOT NULL DEFAULT 0,
+  due_at BIGINT NOT NULL,            -- next attempt (pending/failed) or lease expiry (in_flight)
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  last_http_status INTEGER,
+  last_cause TEXT,
+  lease_owner TEXT,                  -- the instance holding it (in_flight)
+  lease_id BIGINT                    -- new at every lease: an attempt is recorded only under it
+);
+CREATE INDEX deliveries_due ON deliveries(due_at, webhook_id)
+  WHERE status IN ('pending', 'failed', 'in_flight');
+CREATE INDEX deliveries_webhook ON deliveries(webhook_id, seq);
+CREATE INDEX deliveries_event ON deliveries(event_seq);
+CREATE SEQUENCE lease_ids;
+CREATE TABLE attempts (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  delivery_id TEXT NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+  number INTEGER NOT NULL,
+  started_at BIGINT NOT NULL,
+  duration_ms BIGINT NOT NULL,
+  http_status INTEGER,
+  cause TEXT,
+  error TEXT NOT NULL,
+  request_headers TEXT NOT NULL,
+  response_headers TEXT NOT NULL,
+  response_headers_truncated BOOLEAN NOT NULL DEFAULT false,
+  response_excerpt BYTEA NOT NULL,   -- valid UTF-8, but may hold NUL, which TEXT refuses
+  response_truncated BOOLEAN NOT NULL
+);
+CREATE INDEX attempts_delivery ON attempts(delivery_id, number);
+CREATE TABLE audit_log (
+  seq BIGSERIAL PRIMARY KEY,
+  id TEXT NOT NULL UNIQUE,
+  team_id TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  at BIGINT NOT NULL,
+  action TEXT NOT NULL,
+  target_id TEXT NOT NULL,
+  before TEXT,
+  after TEXT
+);
+CREATE INDEX audit_team ON audit_log(team_id, seq);
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value BYTEA NOT NULL
+);
+-- Counters other instances watch: "tokens" changes with every token created or revoked.
+CREATE TABLE stamps (
+  name TEXT PRIMARY KEY,
+  value BIGINT NOT NULL
+);
+INSERT INTO stamps(name, value) VALUES ('tokens', 0);
+)sql",
+};
+
+// Holds the migration lock for its lifetime (a session lock: it also ends with the connection).
+class MigrationLock {
+ public:
+  explicit MigrationLock(pg::Conn& c) : c_(c) {
+    c_.Run("SELECT pg_advisory_lock($1)", {kMigrationLock});
+  }
+  ~MigrationLock() {
+    try {
+      c_.Run("SELECT pg_advisory_unlock($1)", {kMigrationLock});
+    } catch (const StoreError&) {
+      // The connection is gone, and the lock with it.
+    }
+  }
+
+ private:
+  pg::Conn& c_;
+};
+
+}  // namespace
+
+int64_t PgDatabase::SchemaVersion() {
+  return static_cast<int64_t>(std::size(kMigrations));
+}
+
+PgDatabase::PgDatabase(const std::string& uri, crypto::SecretBox box, Options options)
+    : pool_(uri, options.pool_size), box_(std::move(box)) {
+  pg::Pool::Lease c = pool_.Acquire();
+  Migrate(*c);
+  CheckMainKey(*c);
+}
+
+void PgDatabase::Migrate(pg::Conn& c) {
+  MigrationLock lock(c);
+  c.Exec("CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)");
+  pg::Result r = c.Run("SELECT version FROM schema_version");
+  int64_t version = r.rows() > 0 ? r.Int(0, 0) : 0;
+  if (r.rows() == 0) c.Run("INSERT INTO schema_version(version) VALUES (0)");
+  const int64_t target = SchemaVersion();
+  if (version > target) {
+    throw StoreError("the database has schema version " + std::to_string(version) +
+                     ", newer than this webhookd knows (" + std::to_string(target) +
+                     "): run the newer webhookd, or restore a backup");
+  }
+  for (; version < target; ++version) {
+    pg::Tx tx(c);
+    c.Exec(kMigrations[version]);
+    c.Run("UPDATE schema_version SET version = $1", {version + 1});
+    tx.Commit();
+    spdlog::info("database migrated to schema version {}", version + 1);
+  }
+}
+
+void PgDatabase::CheckMainKey(pg::Conn& c) {
+  // A sealed marker proves the main key is the one the secrets were sealed with: a wrong key
+  // stops webhookd at start instead of failing every delivery later. Every instance sharing
+  // the database needs the same key (--master-key-file).
+  static constexpr std::string_view kMarker = "mambo-webhooks main key check";
+  c.Run("INSERT INTO meta(key, value) VALUES ('main_key_check', $1) ON CONFLICT (key) DO NOTHING",
+        {pg::Param::Bytes(box_.Seal(kMarker, "meta"))});
+  pg::Result r = c.Run("SELECT value FROM meta WHERE key = 'main_key_check'");
+  if (r.rows() != 1 || box_.Open(r.Bytes(0, 0), "meta") != std::optional<std::string>(kMarker)) {
+    throw StoreError(
+        "the main key does not match the one this database was created with: every webhookd "
+        "sharing a database needs the same --master-key-file");
+  }
+}
+
+}  // namespace mambo::store
