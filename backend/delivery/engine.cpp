@@ -79,9 +79,11 @@ void DeliveryEngine::Stop() {
     idle_cv_.wait(lock, [this] { return sending_ == 0 && pending_records_ == 0; });
   }
   // Leased but never started: back to the queue now rather than when the lease expires.
-  std::vector<std::string> unstarted;
+  std::vector<store::LeaseRef> unstarted;
   for (auto& [id, endpoint] : endpoints_) {
-    for (const auto& task : endpoint.waiting) unstarted.push_back(task.delivery.id);
+    for (const auto& task : endpoint.waiting) {
+      unstarted.push_back({task.delivery.id, task.lease_id});
+    }
   }
   endpoints_.clear();
   waiting_total_ = 0;
@@ -277,22 +279,31 @@ void DeliveryEngine::Sent(const std::shared_ptr<store::DeliveryTask>& context, S
   // Recorded without waiting: sending goes on while the store group-commits. Until the commit
   // the delivery stays leased, so a crash in between means one more send, not a lost one.
   try {
-    store_.RecordAttemptAsync(std::move(outcome),
-                              [this, context](const store::AttemptOutcome& o, bool recorded) {
-                                Recorded(*context, o, recorded);
-                              });
-  } catch (const std::exception&) {      // the store is closing
-    Recorded(*context, outcome, false);  // logs ids and the attempt number, which a move keeps
+    store_.RecordAttemptAsync(std::move(outcome), [this, context](const store::AttemptOutcome& o,
+                                                                  store::RecordResult result) {
+      Recorded(*context, o, result);
+    });
+  } catch (const std::exception&) {  // the store is closing
+    // Logs ids and the attempt number, which a move keeps.
+    Recorded(*context, outcome, store::RecordResult::kFailed);
   }
   StartSends(/*ask_when_idle=*/true);
 }
 
 void DeliveryEngine::Recorded(const store::DeliveryTask& task, const store::AttemptOutcome& outcome,
-                              bool recorded) {
-  if (!recorded) {
+                              store::RecordResult result) {
+  if (result == store::RecordResult::kFailed) {
     // The lease will expire and the delivery will be tried again: at least once still holds.
     spdlog::error("could not record attempt {} of delivery {}", outcome.attempt.number,
                   task.delivery.id);
+  } else if (result == store::RecordResult::kLeaseLost) {
+    // Sent after the lease ran out (this process was paused, or cut off from the database),
+    // and another process may have sent it since: its record stands, not this one.
+    metrics_.lease_lost.fetch_add(1);
+    spdlog::warn(
+        "attempt {} of delivery {} not recorded: its lease (id {}) expired before the attempt "
+        "ended, and the delivery was leased again",
+        outcome.attempt.number, task.delivery.id, task.lease_id);
   } else {
     metrics_.Observe(outcome.attempt.duration_ms);
     switch (outcome.status) {
@@ -331,6 +342,7 @@ void DeliveryEngine::Recorded(const store::DeliveryTask& task, const store::Atte
 store::AttemptOutcome DeliveryEngine::Decide(const store::DeliveryTask& task, SendResult& sent) {
   store::AttemptOutcome o;
   o.attempt = std::move(sent.attempt);
+  o.lease_id = task.lease_id;
   const int64_t now = o.attempt.started_at + o.attempt.duration_ms;
   o.attempt.id = crypto::NewId("att", now);
   o.attempt.delivery_id = task.delivery.id;
@@ -398,7 +410,11 @@ std::string DeliveryEngine::PrometheusText() {
       << "# TYPE mambo_deliveries_total counter\n"
       << "mambo_deliveries_total{outcome=\"succeeded\"} " << metrics_.succeeded.load() << "\n"
       << "mambo_deliveries_total{outcome=\"failed\"} " << metrics_.failed.load() << "\n"
-      << "mambo_deliveries_total{outcome=\"exhausted\"} " << metrics_.exhausted.load() << "\n";
+      << "mambo_deliveries_total{outcome=\"exhausted\"} " << metrics_.exhausted.load() << "\n"
+      << "# HELP mambo_delivery_leases_lost_total Attempts not recorded because their lease had "
+         "expired and the delivery was leased again.\n"
+      << "# TYPE mambo_delivery_leases_lost_total counter\n"
+      << "mambo_delivery_leases_lost_total " << metrics_.lease_lost.load() << "\n";
   out << "# HELP mambo_delivery_attempt_duration_seconds Duration of delivery attempts.\n"
       << "# TYPE mambo_delivery_attempt_duration_seconds histogram\n";
   uint64_t cumulative = 0;

@@ -56,6 +56,7 @@ struct EngineOptions {
 // Counters for /metrics, since process start.
 struct EngineMetrics {
   std::atomic<uint64_t> succeeded{0}, failed{0}, exhausted{0};
+  std::atomic<uint64_t> lease_lost{0};  // attempts fenced out: sent after their lease expired
   std::atomic<uint64_t> in_progress{0};
   // Attempt latency histogram (seconds), Prometheus-style cumulative on output.
   static constexpr double kBuckets[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
@@ -102,7 +103,7 @@ class DeliveryEngine {
   void Sent(const std::shared_ptr<store::DeliveryTask>& context, SendResult& sent);
   // Runs on the store's writer thread once an attempt is durable (or failed to be).
   void Recorded(const store::DeliveryTask& task, const store::AttemptOutcome& outcome,
-                bool recorded);
+                store::RecordResult result);
   store::AttemptOutcome Decide(const store::DeliveryTask& task, SendResult& sent);
   void CheckAutoDisable();
   bool TakeRunnable(store::DeliveryTask& out);

@@ -202,7 +202,7 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
                 "AND (w.active = 1 OR e.type = 'webhook.test') "
                 "ORDER BY d.due_at LIMIT ?2");
         q.Bind(1, now).Bind(2, static_cast<int64_t>(limit) + 1);
-        std::vector<int64_t> rows;  // rowids of the deliveries taken
+        std::vector<std::pair<int64_t, int64_t>> rows;  // (rowid, lease id) of those taken
         while (tasks.size() < limit && q.Step()) {
           std::string webhook_id = q.Text(1);
           const std::string team_id = q.Text(2);
@@ -237,13 +237,17 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
           }
           t.secrets = cached->second;
           t.webhook_active = q.Int(17) != 0;
+          t.lease_id = next_lease_id_++;
+          rows.emplace_back(q.Int(18), t.lease_id);
           tasks.push_back(std::move(t));
-          rows.push_back(q.Int(18));
         }
-        for (const int64_t row : rows) {  // by rowid: no lookup in the id index
-          Query(db, "UPDATE deliveries SET status = 'in_flight', due_at = ? WHERE seq = ?")
+        for (const auto& [row, lease_id] : rows) {  // by rowid: no lookup in the id index
+          Query(db,
+                "UPDATE deliveries SET status = 'in_flight', due_at = ?, lease_id = ? "
+                "WHERE seq = ?")
               .Bind(1, lease_until)
-              .Bind(2, row)
+              .Bind(2, lease_id)
+              .Bind(3, row)
               .Run();
         }
       },
@@ -251,9 +255,11 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
   return tasks;
 }
 
-void SqliteStore::RecordAttempt(const AttemptOutcome& o) {
+RecordResult SqliteStore::RecordAttempt(const AttemptOutcome& o) {
   const HeaderTexts headers = SerializeHeaders(o);
-  Write([&](Db& db) { RecordAttemptIn(db, o, headers); });
+  bool recorded = false;
+  Write([&](Db& db) { recorded = RecordAttemptIn(db, o, headers); });
+  return recorded ? RecordResult::kRecorded : RecordResult::kLeaseLost;
 }
 
 // Serialised by the caller: the writer thread is the one every write waits on.
@@ -261,19 +267,39 @@ SqliteStore::HeaderTexts SqliteStore::SerializeHeaders(const AttemptOutcome& o) 
   return {DumpJson(Json(o.attempt.request_headers)), DumpJson(Json(o.attempt.response_headers))};
 }
 
-void SqliteStore::RecordAttemptAsync(AttemptOutcome outcome,
-                                     std::function<void(const AttemptOutcome&, bool)> done) {
+void SqliteStore::RecordAttemptAsync(
+    AttemptOutcome outcome, std::function<void(const AttemptOutcome&, RecordResult)> done) {
   auto shared = std::make_shared<const AttemptOutcome>(std::move(outcome));
-  WriteAsync([this, shared, headers = SerializeHeaders(*shared)](
-                 Db& db) { RecordAttemptIn(db, *shared, headers); },
-             [shared, done = std::move(done)](std::exception_ptr error) {
-               done(*shared, error == nullptr);
+  // Both callbacks run on the writer thread, the second after the first.
+  auto recorded = std::make_shared<bool>(false);
+  WriteAsync([this, shared, recorded, headers = SerializeHeaders(*shared)](
+                 Db& db) { *recorded = RecordAttemptIn(db, *shared, headers); },
+             [shared, recorded, done = std::move(done)](std::exception_ptr error) {
+               done(*shared, error != nullptr ? RecordResult::kFailed
+                             : *recorded      ? RecordResult::kRecorded
+                                              : RecordResult::kLeaseLost);
              });
 }
 
-void SqliteStore::RecordAttemptIn(Db& db, const AttemptOutcome& o, const HeaderTexts& headers) {
+bool SqliteStore::RecordAttemptIn(Db& db, const AttemptOutcome& o, const HeaderTexts& headers) {
   {
     const DeliveryAttempt& a = o.attempt;
+    const int64_t now = a.started_at + a.duration_ms;
+    // The fence first: only the holder of the current lease moves the delivery on.
+    Query update(db,
+                 "UPDATE deliveries SET status = ?, attempt_count = ?, due_at = ?, updated_at = ?, "
+                 "last_http_status = ?, last_cause = NULLIF(?, '') "
+                 "WHERE id = ? AND status = 'in_flight' AND lease_id = ?");
+    update.Bind(1, ToString(o.status))
+        .Bind(2, a.number)
+        .Bind(3, o.status == DeliveryStatus::kFailed ? o.next_attempt_at : now)
+        .Bind(4, now)
+        .Bind(5, a.http_status)
+        .Bind(6, ToString(a.cause))
+        .Bind(7, a.delivery_id)
+        .Bind(8, o.lease_id)
+        .Run();
+    if (update.Changes() == 0) return false;
     Query(db,
           "INSERT INTO attempts(id, delivery_id, number, started_at, duration_ms, http_status, "
           "cause, error, request_headers, response_headers, response_excerpt, "
@@ -292,18 +318,6 @@ void SqliteStore::RecordAttemptIn(Db& db, const AttemptOutcome& o, const HeaderT
         .BindBlob(11, a.response_excerpt)
         .Bind(12, a.response_truncated)
         .Bind(13, a.response_headers_truncated)
-        .Run();
-    const int64_t now = a.started_at + a.duration_ms;
-    Query(db,
-          "UPDATE deliveries SET status = ?, attempt_count = ?, due_at = ?, updated_at = ?, "
-          "last_http_status = ?, last_cause = NULLIF(?, '') WHERE id = ?")
-        .Bind(1, ToString(o.status))
-        .Bind(2, a.number)
-        .Bind(3, o.status == DeliveryStatus::kFailed ? o.next_attempt_at : now)
-        .Bind(4, now)
-        .Bind(5, a.http_status)
-        .Bind(6, ToString(a.cause))
-        .Bind(7, a.delivery_id)
         .Run();
     if (o.status == DeliveryStatus::kSucceeded) {
       // Only auto-disable reads it, in days: a minute's precision spares rewriting the webhook
@@ -340,16 +354,18 @@ void SqliteStore::RecordAttemptIn(Db& db, const AttemptOutcome& o, const HeaderT
       }
     }
   }
+  return true;
 }
 
-void SqliteStore::ReleaseLeases(const std::vector<std::string>& delivery_ids) {
-  if (delivery_ids.empty()) return;
+void SqliteStore::ReleaseLeases(const std::vector<LeaseRef>& leases) {
+  if (leases.empty()) return;
   Write([&](Db& db) {
-    for (const auto& id : delivery_ids) {
+    for (const LeaseRef& lease : leases) {
       // Back to due-now; attempt_count tells whether it had been tried before.
       Query(db, "UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
-                ", due_at = updated_at WHERE id = ? AND status = 'in_flight'")
-          .Bind(1, id)
+                ", due_at = updated_at WHERE id = ? AND status = 'in_flight' AND lease_id = ?")
+          .Bind(1, lease.delivery_id)
+          .Bind(2, lease.lease_id)
           .Run();
     }
   });

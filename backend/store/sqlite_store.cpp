@@ -120,6 +120,10 @@ CREATE INDEX deliveries_due ON deliveries(due_at, webhook_id)
     R"sql(
 ALTER TABLE attempts ADD COLUMN response_headers_truncated INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // Each lease of a delivery gets a new id, and its attempt is recorded only under it.
+    R"sql(
+ALTER TABLE deliveries ADD COLUMN lease_id INTEGER;
+)sql",
 };
 
 constexpr size_t kMaxBatch = 2000;
@@ -201,6 +205,10 @@ SqliteStore::SqliteStore(const std::string& data_dir, crypto::SecretBox box, Opt
     }
   }
   CheckMainKey(db);
+  {
+    Query q(db, "SELECT COALESCE(MAX(lease_id), 0) FROM deliveries");
+    if (q.Step()) next_lease_id_ = q.Int(0) + 1;
+  }
   // Only this connection changes webhooks (the token CLI writes tokens and teams alone).
   sqlite3_update_hook(db.raw(), &SqliteStore::OnWriterRowChange, this);
   // Not SQLITE_DETERMINISTIC: its answer changes between rows of one query (see LeaseDue).

@@ -74,11 +74,11 @@ class SqliteStore final : public Store {
 
   std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until,
                                      const LeaseRoom& room) override;
-  void RecordAttempt(const AttemptOutcome& outcome) override;
+  RecordResult RecordAttempt(const AttemptOutcome& outcome) override;
   void RecordAttemptAsync(
       AttemptOutcome outcome,
-      std::function<void(const AttemptOutcome& outcome, bool recorded)> done) override;
-  void ReleaseLeases(const std::vector<std::string>& delivery_ids) override;
+      std::function<void(const AttemptOutcome& outcome, RecordResult result)> done) override;
+  void ReleaseLeases(const std::vector<LeaseRef>& leases) override;
   int64_t NextDueAt(const std::vector<std::string>& exclude) override;
   Page<Delivery> ListDeliveries(const std::string& team_id, const std::string& webhook_id,
                                 const DeliveryFilter& filter, size_t limit,
@@ -120,7 +120,8 @@ class SqliteStore final : public Store {
     std::string request, response;  // the attempt's headers as JSON
   };
   static HeaderTexts SerializeHeaders(const AttemptOutcome& outcome);
-  void RecordAttemptIn(Db& db, const AttemptOutcome& outcome, const HeaderTexts& headers);
+  // False, and nothing written, when the outcome's lease no longer holds.
+  bool RecordAttemptIn(Db& db, const AttemptOutcome& outcome, const HeaderTexts& headers);
   void WriterLoop();
   void CheckpointLoop();
   // Runs `fn` on a read-only connection from the pool (WAL lets it read beside the writer).
@@ -182,6 +183,7 @@ class SqliteStore final : public Store {
   static void LeaseHasRoom(sqlite3_context* ctx, int argc, sqlite3_value** argv);
   static void LeaseTeamHasRoom(sqlite3_context* ctx, int argc, sqlite3_value** argv);
   LeaseScan* lease_scan_ = nullptr;
+  int64_t next_lease_id_ = 1;  // writer thread only; from the highest stored at open
 
   // DATA_DIR/tokens.changed, replaced (a new inode, a new mtime) after every token change.
   bool MarkTokensChanged();  // false (errno set) if the file could not be replaced

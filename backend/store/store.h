@@ -10,6 +10,7 @@
 // implementations encrypt them at rest.
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <optional>
@@ -78,6 +79,16 @@ struct DeliveryTask {
   std::string url;
   std::vector<std::string> secrets;  // signing secrets: current first, then a rotated-out one
   bool webhook_active = true;
+  // New at every lease of the delivery: its attempt is recorded only while this lease holds
+  // (fencing: a process that lost the lease, paused or cut off past its expiry, records nothing
+  // over the attempt of the process that took the delivery after it).
+  int64_t lease_id = 0;
+};
+
+// A lease to give back: the delivery and the lease it was taken under.
+struct LeaseRef {
+  std::string delivery_id;
+  int64_t lease_id = 0;
 };
 
 // What the engine decided after an attempt; stored atomically with the attempt.
@@ -86,6 +97,13 @@ struct AttemptOutcome {
   DeliveryStatus status = DeliveryStatus::kFailed;  // succeeded, failed (retry later), exhausted
   int64_t next_attempt_at = 0;                      // for failed
   std::optional<std::string> disable_reason;        // set: deactivate the webhook (410 Gone)
+  int64_t lease_id = 0;                             // DeliveryTask::lease_id
+};
+
+enum class RecordResult {
+  kRecorded,
+  kLeaseLost,  // the delivery is no longer in flight under this lease: nothing was written
+  kFailed,     // the store failed (the lease expires and the delivery goes out again)
 };
 
 struct QueueStats {
@@ -167,16 +185,19 @@ class QueueStore {
   // the webhook is enabled again.
   virtual std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until,
                                              const LeaseRoom& room) = 0;
-  virtual void RecordAttempt(const AttemptOutcome& outcome) = 0;
-  // Same, without waiting: `done` runs (on the store's thread) once it is durable or has failed.
-  // The engine uses it so sending goes on while attempts are group-committed; a crash
+  // Records the attempt and the delivery's new state, if the outcome's lease still holds
+  // (kLeaseLost and nothing written otherwise); throws StoreError when the store fails.
+  virtual RecordResult RecordAttempt(const AttemptOutcome& outcome) = 0;
+  // Same, without waiting: `done` runs (on a store thread) once it is durable, fenced or has
+  // failed. The engine uses it so sending goes on while attempts are group-committed; a crash
   // before the commit leaves the delivery leased, and it is sent again: at least once holds.
   // `done` gets the outcome back, so the caller needs no copy of it.
   virtual void RecordAttemptAsync(
       AttemptOutcome outcome,
-      std::function<void(const AttemptOutcome& outcome, bool recorded)> done) = 0;
-  // Returns leased (in-flight) deliveries to pending, e.g. on graceful shutdown.
-  virtual void ReleaseLeases(const std::vector<std::string>& delivery_ids) = 0;
+      std::function<void(const AttemptOutcome& outcome, RecordResult result)> done) = 0;
+  // Returns leased (in-flight) deliveries to the queue, due now (graceful stop); a lease that
+  // no longer holds is left alone.
+  virtual void ReleaseLeases(const std::vector<LeaseRef>& leases) = 0;
   // Earliest next_attempt_at among waiting deliveries (0 when none): when to wake up.
   virtual int64_t NextDueAt(const std::vector<std::string>& exclude) = 0;
 

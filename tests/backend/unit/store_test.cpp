@@ -65,6 +65,7 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
         "CREATE INDEX deliveries_due ON deliveries(due_at) "
         "WHERE status IN ('pending', 'failed', 'in_flight')");
     db.Exec("ALTER TABLE attempts DROP COLUMN response_headers_truncated");  // schema 3
+    db.Exec("ALTER TABLE deliveries DROP COLUMN lease_id");                   // schema 4
     db.Exec("PRAGMA user_version=1");
   }
   auto s = Open();
@@ -72,7 +73,7 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
     Db db((dir_ / "webhookd.db").string(), true);
     Query v(db, "PRAGMA user_version");
     ASSERT_TRUE(v.Step());
-    EXPECT_EQ(v.Int(0), 3);
+    EXPECT_EQ(v.Int(0), 4);
     Query cols(db, "SELECT count(*) FROM pragma_index_info('deliveries_due')");
     ASSERT_TRUE(cols.Step());
     EXPECT_EQ(cols.Int(0), 2);  // due_at, webhook_id
@@ -287,8 +288,10 @@ TEST_F(StoreTest, PruneDeletesWhatFinishedBeforeTheCutoffAndKeepsWhatWaits) {
   const auto d2 = s->IngestEvent(Event{"e2", "device.enroll", "t", 100, Json::object()}, 100);
   s->IngestEvent(Event{"orphan", "team.update", "t", 100, Json::object()}, 100);  // no delivery
   const auto d3 = s->IngestEvent(Event{"e3", "device.enroll", "t", 300, Json::object()}, 300);
+  std::map<std::string, int64_t> leases;
   auto record = [&](const std::string& delivery_id, int64_t at, DeliveryStatus status) {
     AttemptOutcome o;
+    o.lease_id = leases.at(delivery_id);
     o.attempt.id = "att_" + delivery_id;
     o.attempt.delivery_id = delivery_id;
     o.attempt.number = 1;
@@ -296,9 +299,12 @@ TEST_F(StoreTest, PruneDeletesWhatFinishedBeforeTheCutoffAndKeepsWhatWaits) {
     o.attempt.http_status = status == DeliveryStatus::kSucceeded ? 200 : 500;
     o.status = status;
     o.next_attempt_at = 1'000'000'000;
-    s->RecordAttempt(o);
+    EXPECT_EQ(s->RecordAttempt(o), RecordResult::kRecorded);
   };
-  ASSERT_EQ(s->LeaseDue(1000, 10, 50000, {}).size(), 3u);
+  for (const DeliveryTask& t : s->LeaseDue(1000, 10, 50000, {})) {
+    leases[t.delivery.id] = t.lease_id;
+  }
+  ASSERT_EQ(leases.size(), 3u);
   record(d1.delivery_ids[0], 150, DeliveryStatus::kSucceeded);
   record(d2.delivery_ids[0], 150, DeliveryStatus::kFailed);  // waits for its retry
   record(d3.delivery_ids[0], 350, DeliveryStatus::kSucceeded);
@@ -342,7 +348,9 @@ TEST_F(StoreTest, LeaseRecordAndExpiredLeasesComeBack) {
   auto again = s->LeaseDue(30100, 10, 60100, {});        // lease expired (crash): comes back
   ASSERT_EQ(again.size(), 1u);
 
+  EXPECT_NE(again[0].lease_id, tasks[0].lease_id);
   AttemptOutcome o;
+  o.lease_id = tasks[0].lease_id;  // the first lease: expired, and taken again since
   o.attempt.id = "att_1";
   o.attempt.delivery_id = again[0].delivery.id;
   o.attempt.number = 1;
@@ -354,7 +362,10 @@ TEST_F(StoreTest, LeaseRecordAndExpiredLeasesComeBack) {
   o.attempt.response_excerpt = "oops";
   o.status = DeliveryStatus::kFailed;
   o.next_attempt_at = 35200;
-  s->RecordAttempt(o);
+  EXPECT_EQ(s->RecordAttempt(o), RecordResult::kLeaseLost) << "fenced: nothing written";
+  EXPECT_TRUE(s->GetDelivery("t", again[0].delivery.id)->attempts.empty());
+  o.lease_id = again[0].lease_id;
+  EXPECT_EQ(s->RecordAttempt(o), RecordResult::kRecorded);
   auto d = s->GetDelivery("t", again[0].delivery.id);
   ASSERT_TRUE(d);
   EXPECT_EQ(d->status, DeliveryStatus::kFailed);
