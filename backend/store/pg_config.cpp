@@ -1,27 +1,64 @@
 // PgConfigStore: teams, API tokens, audit and webhooks on PostgreSQL (store.h: ConfigStore).
 // Every mutation and its audit entry share one transaction, as in the SQLite store.
+#include "store/pg_internal.h"
 #include "store/pg_store.h"
 #include "store/sql_common.h"
 
 namespace mambo::store {
 
 using namespace sql;
+using pg::InsertAudit;
+using pg::LoadWebhookRow;
 using pg::Param;
 
-namespace {
-
-void EnsureTeam(pg::Conn& c, const std::string& team_id, int64_t now) {
+void pg::EnsureTeam(pg::Conn& c, const std::string& team_id, int64_t now) {
   c.Run("INSERT INTO teams(id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
         {team_id, now});
 }
 
-void InsertAudit(pg::Conn& c, const AuditEntry& a) {
+void pg::InsertAudit(pg::Conn& c, const AuditEntry& a) {
   c.Run(
       "INSERT INTO audit_log(id, team_id, actor, at, action, target_id, before, after) "
       "VALUES ($1, $2, $3, $4, $5, $6, NULLIF($7, ''), NULLIF($8, ''))",
       {a.id, a.team_id, a.actor, a.at, a.action, a.target_id, JsonText(a.before),
        JsonText(a.after)});
 }
+
+Webhook pg::LoadWebhookRow(const pg::Result& r, int row, const crypto::SecretBox* box) {
+  Webhook w;
+  w.id = r.Text(row, 0);
+  w.team_id = r.Text(row, 1);
+  w.url = r.Text(row, 2);
+  w.events = EventTypes(r.Text(row, 3));
+  if (!r.IsNull(row, 4)) {
+    if (box != nullptr) {
+      w.secret = box->Open(r.Bytes(row, 4), w.id);
+      if (!w.secret) {
+        throw StoreError("secret of webhook " + w.id +
+                         " does not decrypt: wrong main key for this database?");
+      }
+    } else {
+      w.secret = std::string();  // present, not decrypted: lists only show has_secret
+    }
+  }
+  w.active = r.Bool(row, 5);
+  w.description = r.OptText(row, 6);
+  w.disabled_reason = r.OptText(row, 7);
+  w.created_at = r.Int(row, 8);
+  w.updated_at = r.Int(row, 9);
+  return w;
+}
+
+std::string pg::IdArray(const std::vector<std::string>& ids) {
+  std::string out = "{";
+  for (const std::string& id : ids) {
+    if (out.size() > 1) out += ',';
+    out += id;
+  }
+  return out + "}";
+}
+
+namespace {
 
 // Instances cache token lookups while this stamp stays the same (ApiServer); the notification
 // lets a listening instance drop its cache without waiting for its next look at the stamp.
@@ -42,7 +79,7 @@ ApiToken PgConfigStore::CreateToken(const std::string& team_id, Role role, const
   ApiToken token{crypto::NewId("tok", now), team_id, role, now, std::nullopt};
   auto c = db_.pool().Acquire();
   pg::Tx tx(*c);
-  EnsureTeam(*c, team_id, now);
+  pg::EnsureTeam(*c, team_id, now);
   c->Run(
       "INSERT INTO api_tokens(id, team_id, role, token_hash, created_at) "
       "VALUES ($1, $2, $3, $4, $5)",
@@ -128,36 +165,11 @@ std::optional<std::string> PgConfigStore::Seal(const Webhook& w) const {
   return w.secret ? std::optional(db_.box().Seal(*w.secret, w.id)) : std::nullopt;
 }
 
-Webhook PgConfigStore::LoadWebhookRow(const pg::Result& r, int row, bool decrypt) const {
-  Webhook w;
-  w.id = r.Text(row, 0);
-  w.team_id = r.Text(row, 1);
-  w.url = r.Text(row, 2);
-  w.events = EventTypes(r.Text(row, 3));
-  if (!r.IsNull(row, 4)) {
-    if (decrypt) {
-      w.secret = db_.box().Open(r.Bytes(row, 4), w.id);
-      if (!w.secret) {
-        throw StoreError("secret of webhook " + w.id +
-                         " does not decrypt: wrong main key for this database?");
-      }
-    } else {
-      w.secret = std::string();  // present, not decrypted: lists only show has_secret
-    }
-  }
-  w.active = r.Bool(row, 5);
-  w.description = r.OptText(row, 6);
-  w.disabled_reason = r.OptText(row, 7);
-  w.created_at = r.Int(row, 8);
-  w.updated_at = r.Int(row, 9);
-  return w;
-}
-
 bool PgConfigStore::CreateWebhook(const Webhook& w, const AuditEntry& audit, size_t max_per_team) {
   const std::optional<std::string> sealed = Seal(w);
   auto c = db_.pool().Acquire();
   pg::Tx tx(*c);
-  EnsureTeam(*c, w.team_id, w.created_at);
+  pg::EnsureTeam(*c, w.team_id, w.created_at);
   if (max_per_team != SIZE_MAX) {
     // The team's row is the lock: concurrent creates of one team (on any instance) count one
     // after the other, so they cannot pass the bound together.
@@ -182,7 +194,7 @@ std::optional<Webhook> PgConfigStore::GetWebhook(const std::string& team_id,
       c->Run("SELECT " MAMBO_WEBHOOK_COLUMNS " FROM webhooks w WHERE w.team_id = $1 AND w.id = $2",
              {team_id, id});
   if (r.rows() == 0) return std::nullopt;
-  return LoadWebhookRow(r, 0, true);
+  return LoadWebhookRow(r, 0, &db_.box());
 }
 
 Page<Webhook> PgConfigStore::ListWebhooks(const std::string& team_id, size_t limit,
@@ -198,7 +210,7 @@ Page<Webhook> PgConfigStore::ListWebhooks(const std::string& team_id, size_t lim
       page.next_cursor = std::to_string(r.Int(i - 1, 10));
       break;
     }
-    page.items.push_back(LoadWebhookRow(r, i, false));
+    page.items.push_back(LoadWebhookRow(r, i, nullptr));
   }
   return page;
 }

@@ -37,6 +37,9 @@ struct Param {
   Param(const std::optional<int64_t>& v) {
     if (v) value = std::to_string(*v);
   }
+  Param(const std::optional<int>& v) {
+    if (v) value = std::to_string(*v);
+  }
   static Param Bytes(std::string_view v) {
     Param p{v};
     p.binary = true;

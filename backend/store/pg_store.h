@@ -4,10 +4,17 @@
 // an advisory lock (instances starting together migrate once) and checks the main key; each
 // role of store.h is a class over it:
 //   PgConfigStore   tokens, webhooks, audit (pg_config.cpp)
-// The queue and history roles follow (issue 12); until then webhookd serves from SQLite only.
+//   PgQueueStore    ingest and the delivery queue: leases taken with FOR UPDATE SKIP LOCKED,
+//                   fenced by lease id, attempts group-committed by a recorder thread
+//                   (pg_queue.cpp)
+//   PgHistoryStore  recorded deliveries, auto-disable candidates, retention (pg_history.cpp)
 
+#include <condition_variable>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 
 #include "crypto/crypto.h"
 #include "store/pg_db.h"
@@ -68,7 +75,63 @@ class PgConfigStore final : public ConfigStore {
 
  private:
   std::optional<std::string> Seal(const Webhook& w) const;
-  Webhook LoadWebhookRow(const pg::Result& r, int row, bool decrypt) const;
+  PgDatabase& db_;
+};
+
+class PgQueueStore final : public QueueStore {
+ public:
+  // `owner` names this instance in the leases it takes (for operators: who holds what).
+  PgQueueStore(PgDatabase& db, std::string owner);
+  ~PgQueueStore() override;
+
+  IngestResult IngestEvent(const Event& event, int64_t now) override;
+  std::string QueueSingleDelivery(const Event& event, const std::string& webhook_id,
+                                  int64_t now) override;
+  std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until,
+                                     const LeaseRoom& room) override;
+  RecordResult RecordAttempt(const AttemptOutcome& outcome) override;
+  void RecordAttemptAsync(
+      AttemptOutcome outcome,
+      std::function<void(const AttemptOutcome& outcome, RecordResult result)> done) override;
+  void ReleaseLeases(const std::vector<LeaseRef>& leases) override;
+  int64_t NextDueAt(const std::vector<std::string>& exclude) override;
+  bool ResendDelivery(const std::string& team_id, const std::string& id, int64_t now) override;
+  int64_t RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
+                            int64_t since, int64_t now) override;
+  QueueStats Stats() override;
+  // Expired leases only: other instances may hold the rest.
+  int64_t ReclaimLeases(int64_t now) override;
+
+ private:
+  struct Pending {
+    AttemptOutcome outcome;
+    std::function<void(const AttemptOutcome&, RecordResult)> done;
+  };
+  // False when the lease no longer holds (nothing written).
+  bool RecordIn(pg::Conn& c, const AttemptOutcome& o);
+  void RecorderLoop();
+
+  PgDatabase& db_;
+  const std::string owner_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> pending_;
+  bool stopping_ = false;
+  std::thread recorder_;
+};
+
+class PgHistoryStore final : public HistoryStore {
+ public:
+  explicit PgHistoryStore(PgDatabase& db) : db_(db) {}
+
+  Page<Delivery> ListDeliveries(const std::string& team_id, const std::string& webhook_id,
+                                const DeliveryFilter& filter, size_t limit,
+                                const std::string& cursor) override;
+  std::optional<Delivery> GetDelivery(const std::string& team_id, const std::string& id) override;
+  std::vector<Webhook> FailingWebhooks(int64_t since) override;
+  int64_t PruneBefore(int64_t before, size_t limit) override;
+
+ private:
   PgDatabase& db_;
 };
 

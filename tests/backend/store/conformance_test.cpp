@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -35,6 +36,14 @@ class SqliteBackend {
     store_ = std::make_unique<SqliteStore>(dir_.string(), crypto::SecretBox(key));
   }
   ConfigStore& config() { return *store_; }
+  QueueStore& queue() { return *store_; }
+  HistoryStore& history() { return *store_; }
+  // The first column of the first row of `sql`, read beside the store.
+  int64_t Count(const char* sql) {
+    Db db((dir_ / "webhookd.db").string(), true);
+    Query q(db, sql);
+    return q.Step() ? q.Int(0) : -1;
+  }
   static constexpr const char* kName = "sqlite";
 
  private:
@@ -47,11 +56,22 @@ class PgBackend {
   PgBackend() : uri_(testing::PgCluster::Get().NewDatabase()) { Open(kKey); }
   void Open(const std::string& key) {
     config_.reset();
+    queue_.reset();
+    history_.reset();
     db_.reset();
     db_ = std::make_unique<PgDatabase>(uri_, crypto::SecretBox(key));
     config_ = std::make_unique<PgConfigStore>(*db_);
+    queue_ = std::make_unique<PgQueueStore>(*db_, "test-instance");
+    history_ = std::make_unique<PgHistoryStore>(*db_);
   }
   ConfigStore& config() { return *config_; }
+  QueueStore& queue() { return *queue_; }
+  HistoryStore& history() { return *history_; }
+  int64_t Count(const char* sql) {
+    auto c = db_->pool().Acquire();
+    pg::Result r = c->Run(sql);
+    return r.rows() > 0 ? r.Int(0, 0) : -1;
+  }
   const std::string& uri() const { return uri_; }
   static constexpr const char* kName = "postgresql";
 
@@ -59,6 +79,8 @@ class PgBackend {
   std::string uri_;
   std::unique_ptr<PgDatabase> db_;
   std::unique_ptr<PgConfigStore> config_;
+  std::unique_ptr<PgQueueStore> queue_;
+  std::unique_ptr<PgHistoryStore> history_;
 };
 
 template <typename Backend>
@@ -87,6 +109,8 @@ class StoreConformance : public ::testing::Test {
     return w;
   }
   ConfigStore& config() { return backend_.config(); }
+  QueueStore& queue() { return backend_.queue(); }
+  HistoryStore& history() { return backend_.history(); }
   Backend backend_;
 };
 
@@ -294,6 +318,262 @@ TYPED_TEST(StoreConformance, EveryChangeIsAuditedNewestFirst) {
   EXPECT_EQ(actions,
             (std::vector<std::string>{"webhook.delete", "webhook.secret_reveal", "webhook.rotate",
                                       "webhook.update", "webhook.create"}));
+}
+
+// ------------------------------------------------------------------ ingest, queue, history
+
+TYPED_TEST(StoreConformance, IngestIsIdempotentAndFansOutToActiveSubscribers) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  config.CreateWebhook(this->MakeWebhook("t", {"device.enroll"}), this->Audit("t", "a"));
+  config.CreateWebhook(this->MakeWebhook("t", {"device.enroll"}, false), this->Audit("t", "b"));
+  config.CreateWebhook(this->MakeWebhook("t", {"team.update"}), this->Audit("t", "c"));
+  config.CreateWebhook(this->MakeWebhook("u", {"device.enroll"}), this->Audit("u", "d"));
+  Event e{"evt_1", "device.enroll", "t", 5000, Json{{"k", 1}}};
+  auto first = queue.IngestEvent(e, 5000);
+  EXPECT_TRUE(first.created);
+  EXPECT_EQ(first.delivery_ids.size(), 1u);
+  auto second = queue.IngestEvent(e, 6000);
+  EXPECT_FALSE(second.created);
+  EXPECT_EQ(second.delivery_ids, first.delivery_ids);
+  // Same id in another team is another event.
+  Event other{"evt_1", "device.enroll", "u", 5000, Json::object()};
+  EXPECT_TRUE(queue.IngestEvent(other, 5000).created);
+}
+
+// Fan-out reads a cache of each team's subscriptions: every kind of webhook change must reach
+// the next ingest, including a change rolled back with its failing write.
+TYPED_TEST(StoreConformance, FanOutFollowsEveryWebhookChange) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  int n = 0;
+  auto fan_out = [&](const std::string& type) {
+    return queue.IngestEvent(Event{"e" + std::to_string(++n), type, "t", 1, Json::object()}, 1)
+        .delivery_ids.size();
+  };
+  Webhook w = this->MakeWebhook("t", {"device.enroll"});
+  EXPECT_EQ(fan_out("device.enroll"), 0u);  // cached: no webhooks yet
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  EXPECT_EQ(fan_out("device.enroll"), 1u);
+  w.events = {"team.update"};
+  ASSERT_TRUE(config.UpdateWebhook(w, false, this->Audit("t", w.id)));
+  EXPECT_EQ(fan_out("device.enroll"), 0u);
+  EXPECT_EQ(fan_out("team.update"), 1u);
+  ASSERT_TRUE(config.DisableWebhook("t", w.id, "test", this->Audit("t", w.id)));
+  EXPECT_EQ(fan_out("team.update"), 0u);
+  w.active = true;
+  ASSERT_TRUE(config.UpdateWebhook(w, false, this->Audit("t", w.id)));
+  EXPECT_EQ(fan_out("team.update"), 1u);
+  // A create that fails (its audit id collides) is rolled back: no delivery for that webhook.
+  Webhook dup = this->MakeWebhook("t", {"team.update"});
+  AuditEntry audit = this->Audit("t", dup.id);
+  config.AppendAudit(audit);
+  EXPECT_THROW(config.CreateWebhook(dup, audit), StoreError);
+  EXPECT_EQ(fan_out("team.update"), 1u);
+  ASSERT_TRUE(config.DeleteWebhook("t", w.id, this->Audit("t", w.id)));
+  EXPECT_EQ(fan_out("team.update"), 0u);
+}
+
+// A lease hands out at most each webhook's room, oldest first, and fills the rest from others
+// even when one webhook's backlog comes first in due order.
+TYPED_TEST(StoreConformance, LeaseRespectsEachWebhooksRoom) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  Webhook busy = this->MakeWebhook("t", {"device.enroll"});
+  Webhook other = this->MakeWebhook("t", {"team.update"});
+  Webhook full = this->MakeWebhook("t", {"user.create"});
+  for (const Webhook* w : {&busy, &other, &full}) config.CreateWebhook(*w, this->Audit("t", w->id));
+  for (int i = 0; i < 6; ++i) {  // busy's backlog is due first
+    queue.IngestEvent(Event{"b" + std::to_string(i), "device.enroll", "t", 1, Json::object()},
+                      100 + i);
+  }
+  queue.IngestEvent(Event{"o", "team.update", "t", 1, Json::object()}, 200);
+  queue.IngestEvent(Event{"f", "user.create", "t", 1, Json::object()}, 200);
+  QueueStore::LeaseRoom room;
+  room.default_room = 2;
+  room.room[full.id] = 0;
+  auto tasks = queue.LeaseDue(1000, 10, 50000, room);
+  std::map<std::string, int> per_webhook;
+  for (const auto& t : tasks) ++per_webhook[t.delivery.webhook_id];
+  EXPECT_EQ(per_webhook[busy.id], 2);
+  EXPECT_EQ(per_webhook[other.id], 1);
+  EXPECT_EQ(per_webhook.count(full.id), 0u);
+  ASSERT_EQ(tasks.size(), 3u);
+  EXPECT_EQ(tasks[0].event.id, "b0");  // oldest first
+  EXPECT_EQ(tasks[1].event.id, "b1");
+  // What was left out is still due.
+  EXPECT_EQ(queue.LeaseDue(1000, 10, 50000, {}).size(), 5u);
+}
+
+// A webhook out of room (a hung endpoint) never holds up the others, however long its backlog;
+// one this lease fills is passed over only so far (4 x the lease's limit), to keep leases cheap.
+TYPED_TEST(StoreConformance, LeasePassesOverAHungWebhooksBacklogButNotEndlesslyAFilledOnes) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  Webhook hung = this->MakeWebhook("t", {"device.enroll"});
+  Webhook other = this->MakeWebhook("t", {"team.update"});
+  for (const Webhook* w : {&hung, &other}) config.CreateWebhook(*w, this->Audit("t", w->id));
+  for (int i = 0; i < 50; ++i) {
+    queue.IngestEvent(Event{"h" + std::to_string(i), "device.enroll", "t", 1, Json::object()},
+                      100 + i);
+  }
+  queue.IngestEvent(Event{"o", "team.update", "t", 1, Json::object()}, 500);
+  QueueStore::LeaseRoom room;
+  room.room[hung.id] = 0;
+  auto tasks = queue.LeaseDue(1000, 2, 50000, room);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].event.id, "o");
+
+  // The same backlog with room 1: the lease takes h0, passes over 8 more and stops there,
+  // before o2.
+  queue.IngestEvent(Event{"o2", "team.update", "t", 1, Json::object()}, 600);
+  room.room[hung.id] = 1;
+  tasks = queue.LeaseDue(1000, 2, 50000, room);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].event.id, "h0");
+  // Out of room from the start, as the engine says next time: o2 is reached.
+  room.room[hung.id] = 0;
+  tasks = queue.LeaseDue(1000, 2, 50000, room);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].event.id, "o2");
+}
+
+// Retention deletes finished deliveries (with their attempts) and the events left without one,
+// before the cutoff only, and never a delivery still waiting, however old.
+TYPED_TEST(StoreConformance, PruneDeletesWhatFinishedBeforeTheCutoffAndKeepsWhatWaits) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  Webhook w = this->MakeWebhook("t", {"device.enroll"});
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  const auto d1 = queue.IngestEvent(Event{"e1", "device.enroll", "t", 100, Json::object()}, 100);
+  const auto d2 = queue.IngestEvent(Event{"e2", "device.enroll", "t", 100, Json::object()}, 100);
+  queue.IngestEvent(Event{"orphan", "team.update", "t", 100, Json::object()}, 100);  // no delivery
+  const auto d3 = queue.IngestEvent(Event{"e3", "device.enroll", "t", 300, Json::object()}, 300);
+  std::map<std::string, int64_t> leases;
+  auto record = [&](const std::string& delivery_id, int64_t at, DeliveryStatus status) {
+    AttemptOutcome o;
+    o.lease_id = leases.at(delivery_id);
+    o.attempt.id = "att_" + delivery_id;
+    o.attempt.delivery_id = delivery_id;
+    o.attempt.number = 1;
+    o.attempt.started_at = at;
+    o.attempt.http_status = status == DeliveryStatus::kSucceeded ? 200 : 500;
+    o.status = status;
+    o.next_attempt_at = 1'000'000'000;
+    EXPECT_EQ(queue.RecordAttempt(o), RecordResult::kRecorded);
+  };
+  for (const DeliveryTask& t : queue.LeaseDue(1000, 10, 50000, {})) {
+    leases[t.delivery.id] = t.lease_id;
+  }
+  ASSERT_EQ(leases.size(), 3u);
+  record(d1.delivery_ids[0], 150, DeliveryStatus::kSucceeded);
+  record(d2.delivery_ids[0], 150, DeliveryStatus::kFailed);  // waits for its retry
+  record(d3.delivery_ids[0], 350, DeliveryStatus::kSucceeded);
+  auto count = [&](const char* sql) { return this->backend_.Count(sql); };
+  ASSERT_EQ(count("SELECT count(*) FROM attempts"), 3);
+
+  EXPECT_EQ(history.PruneBefore(200, 10), 2);  // d1; e1 and the orphan event
+  EXPECT_FALSE(history.GetDelivery("t", d1.delivery_ids[0]));
+  EXPECT_TRUE(history.GetDelivery("t", d2.delivery_ids[0]));
+  ASSERT_TRUE(history.GetDelivery("t", d3.delivery_ids[0]));
+  EXPECT_EQ(history.GetDelivery("t", d3.delivery_ids[0])->attempts.size(), 1u);
+  EXPECT_EQ(count("SELECT count(*) FROM attempts"), 2);
+  EXPECT_EQ(count("SELECT count(*) FROM events WHERE id IN ('e1', 'orphan')"), 0);
+  EXPECT_EQ(count("SELECT count(*) FROM events WHERE id IN ('e2', 'e3')"), 2);
+  EXPECT_EQ(history.PruneBefore(200, 10), 0);  // nothing more before the cutoff
+
+  // A later cutoff takes d3 and e3, one batch at a time; d2 still waits and keeps e2.
+  EXPECT_EQ(history.PruneBefore(1'000'000, 1), 1);
+  EXPECT_FALSE(history.GetDelivery("t", d3.delivery_ids[0]));
+  EXPECT_TRUE(history.GetDelivery("t", d2.delivery_ids[0]));
+  EXPECT_EQ(count("SELECT count(*) FROM events"), 1);
+  EXPECT_EQ(queue.Stats().pending, 1);
+}
+
+TYPED_TEST(StoreConformance, LeaseRecordAndExpiredLeasesComeBack) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  Webhook w = this->MakeWebhook("t", {"device.enroll"});
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  auto ingest = queue.IngestEvent(Event{"e1", "device.enroll", "t", 100, Json{{"n", 1}}}, 100);
+  ASSERT_EQ(ingest.delivery_ids.size(), 1u);
+  auto tasks = queue.LeaseDue(100, 10, 30100, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].url, w.url);
+  EXPECT_EQ(tasks[0].secrets, std::vector<std::string>{*w.secret});
+  EXPECT_EQ(Json::parse(tasks[0].data_json)["n"], 1);
+  EXPECT_TRUE(queue.LeaseDue(200, 10, 30200, {}).empty());  // leased: not handed out twice
+  auto again = queue.LeaseDue(30100, 10, 60100, {});        // lease expired (crash): comes back
+  ASSERT_EQ(again.size(), 1u);
+
+  EXPECT_NE(again[0].lease_id, tasks[0].lease_id);
+  AttemptOutcome o;
+  o.lease_id = tasks[0].lease_id;  // the first lease: expired, and taken again since
+  o.attempt.id = "att_1";
+  o.attempt.delivery_id = again[0].delivery.id;
+  o.attempt.number = 1;
+  o.attempt.started_at = 30200;
+  o.attempt.duration_ms = 12;
+  o.attempt.http_status = 500;
+  o.attempt.cause = FailureCause::kHttpStatus;
+  o.attempt.request_headers = {{"webhook-id", "e1"}};
+  o.attempt.response_excerpt = "oops";
+  o.status = DeliveryStatus::kFailed;
+  o.next_attempt_at = 35200;
+  EXPECT_EQ(queue.RecordAttempt(o), RecordResult::kLeaseLost) << "fenced: nothing written";
+  EXPECT_TRUE(history.GetDelivery("t", again[0].delivery.id)->attempts.empty());
+  o.lease_id = again[0].lease_id;
+  EXPECT_EQ(queue.RecordAttempt(o), RecordResult::kRecorded);
+  auto d = history.GetDelivery("t", again[0].delivery.id);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->status, DeliveryStatus::kFailed);
+  EXPECT_EQ(d->attempt_count, 1);
+  EXPECT_EQ(d->next_attempt_at, 35200);
+  ASSERT_EQ(d->attempts.size(), 1u);
+  EXPECT_EQ(d->attempts[0].http_status, 500);
+  EXPECT_EQ(d->attempts[0].response_excerpt, "oops");
+  EXPECT_EQ(d->attempts[0].request_headers, (Headers{{"webhook-id", "e1"}}));
+  EXPECT_TRUE(queue.LeaseDue(35199, 10, 40000, {}).empty());
+  EXPECT_EQ(queue.LeaseDue(35200, 10, 40000, {}).size(), 1u);
+  EXPECT_FALSE(history.GetDelivery("other-team", again[0].delivery.id));
+}
+
+TYPED_TEST(StoreConformance, RotationKeepsThePreviousSecretUntilItsDeadline) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  Webhook w = this->MakeWebhook("t", {"device.enroll"});
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  ASSERT_TRUE(config.RotateSecret("t", w.id, "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", 5000,
+                                  this->Audit("t", w.id)));
+  queue.IngestEvent(Event{"e1", "device.enroll", "t", 100, Json::object()}, 100);
+  auto tasks = queue.LeaseDue(4000, 10, 4500, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].secrets,
+            (std::vector<std::string>{"whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD", *w.secret}));
+  auto later =
+      queue.LeaseDue(6000, 10, 7000, {});  // lease expired at 4500; old secret expired at 5000
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_EQ(later[0].secrets.size(), 1u);
+}
+
+TYPED_TEST(StoreConformance, DeletingAWebhookDropsItsDeliveries) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  Webhook w = this->MakeWebhook("t", {"device.enroll"});
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  queue.IngestEvent(Event{"e1", "device.enroll", "t", 100, Json::object()}, 100);
+  EXPECT_FALSE(config.DeleteWebhook("other", w.id, this->Audit("other", w.id)));
+  EXPECT_TRUE(config.DeleteWebhook("t", w.id, this->Audit("t", w.id)));
+  EXPECT_TRUE(queue.LeaseDue(1000, 10, 2000, {}).empty());
+  EXPECT_EQ(queue.Stats().pending, 0);
 }
 
 // ------------------------------------------------------------------ the main key

@@ -1,0 +1,130 @@
+// PgHistoryStore: deliveries and attempts as recorded, auto-disable candidates and retention on
+// PostgreSQL (store.h: HistoryStore).
+#include "store/pg_internal.h"
+#include "store/pg_store.h"
+#include "store/sql_common.h"
+
+namespace mambo::store {
+
+using namespace sql;
+
+Delivery pg::LoadDeliveryRow(const pg::Result& r, int row) {
+  Delivery d;
+  d.id = r.Text(row, 0);
+  d.webhook_id = r.Text(row, 1);
+  d.team_id = r.Text(row, 2);
+  d.event_id = r.Text(row, 3);
+  d.event_type = r.Text(row, 4);
+  d.status = ParseDeliveryStatus(r.Text(row, 5)).value_or(DeliveryStatus::kPending);
+  d.attempt_count = static_cast<int>(r.Int(row, 6));
+  d.next_attempt_at = (d.status == DeliveryStatus::kPending || d.status == DeliveryStatus::kFailed)
+                          ? r.Int(row, 7)
+                          : 0;
+  d.created_at = r.Int(row, 8);
+  d.updated_at = r.Int(row, 9);
+  if (!r.IsNull(row, 10)) d.last_http_status = static_cast<int>(r.Int(row, 10));
+  d.last_cause = Json(r.Text(row, 11)).get<FailureCause>();
+  return d;
+}
+
+Page<Delivery> PgHistoryStore::ListDeliveries(const std::string& team_id,
+                                              const std::string& webhook_id,
+                                              const DeliveryFilter& filter, size_t limit,
+                                              const std::string& cursor) {
+  // Newest first, which is what a person looking at history wants.
+  auto c = db_.pool().Acquire();
+  pg::Result r = c->Run(
+      "SELECT " MAMBO_DELIVERY_COLUMNS
+      " FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+      "WHERE d.webhook_id = $1 AND d.team_id = $2 AND ($3::bigint = 0 OR d.seq < $3::bigint) "
+      "AND ($4::text IS NULL OR d.status = $4) AND ($5::text IS NULL OR e.type = $5) "
+      "ORDER BY d.seq DESC LIMIT $6",
+      {webhook_id, team_id, CursorSeq(cursor),
+       filter.status ? pg::Param(ToString(*filter.status)) : pg::Param(), filter.event_type,
+       limit + 1});
+  Page<Delivery> page;
+  for (int i = 0; i < r.rows(); ++i) {
+    if (page.items.size() == limit) {
+      page.next_cursor = std::to_string(r.Int(i - 1, 12));
+      break;
+    }
+    page.items.push_back(pg::LoadDeliveryRow(r, i));
+  }
+  return page;
+}
+
+std::optional<Delivery> PgHistoryStore::GetDelivery(const std::string& team_id,
+                                                    const std::string& id) {
+  auto c = db_.pool().Acquire();
+  pg::Result r = c->Run("SELECT " MAMBO_DELIVERY_COLUMNS
+                        " FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+                        "WHERE d.id = $1 AND d.team_id = $2",
+                        {id, team_id});
+  if (r.rows() == 0) return std::nullopt;
+  Delivery d = pg::LoadDeliveryRow(r, 0);
+  pg::Result a = c->Run(
+      "SELECT id, delivery_id, number, started_at, duration_ms, http_status, "
+      "COALESCE(cause, ''), error, request_headers, response_headers, response_excerpt, "
+      "response_truncated, response_headers_truncated FROM attempts "
+      "WHERE delivery_id = $1 ORDER BY seq",
+      {d.id});
+  for (int i = 0; i < a.rows(); ++i) {
+    DeliveryAttempt at;
+    at.id = a.Text(i, 0);
+    at.delivery_id = a.Text(i, 1);
+    at.number = static_cast<int>(a.Int(i, 2));
+    at.started_at = a.Int(i, 3);
+    at.duration_ms = a.Int(i, 4);
+    if (!a.IsNull(i, 5)) at.http_status = static_cast<int>(a.Int(i, 5));
+    at.cause = Json(a.Text(i, 6)).get<FailureCause>();
+    at.error = a.Text(i, 7);
+    at.request_headers = ParseJson(a.Text(i, 8)).value_or(Json::array()).get<Headers>();
+    at.response_headers = ParseJson(a.Text(i, 9)).value_or(Json::array()).get<Headers>();
+    at.response_excerpt = a.Bytes(i, 10);
+    at.response_truncated = a.Bool(i, 11);
+    at.response_headers_truncated = a.Bool(i, 12);
+    d.attempts.push_back(std::move(at));
+  }
+  return d;
+}
+
+std::vector<Webhook> PgHistoryStore::FailingWebhooks(int64_t since) {
+  // Active, no success since `since` (nor ever, when created before it), and at least one
+  // delivery that exhausted its retries after the last success.
+  auto c = db_.pool().Acquire();
+  pg::Result r =
+      c->Run("SELECT " MAMBO_WEBHOOK_COLUMNS
+             " FROM webhooks w WHERE w.active AND COALESCE(w.last_success_at, w.created_at) < $1 "
+             "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
+             "AND d.status = 'exhausted' AND d.updated_at >= COALESCE(w.last_success_at, 0))",
+             {since});
+  std::vector<Webhook> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(pg::LoadWebhookRow(r, i, nullptr));
+  return out;
+}
+
+int64_t PgHistoryStore::PruneBefore(int64_t before, size_t limit) {
+  // The oldest finished deliveries first (their attempts go with them: ON DELETE CASCADE),
+  // then events with no delivery left: those just emptied, and those that never had one.
+  // Deliveries still waiting are kept however old.
+  auto c = db_.pool().Acquire();
+  pg::Tx tx(*c);
+  const int64_t deliveries =
+      c->Run(
+           "DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries "
+           "WHERE created_at < $1 AND status IN ('succeeded', 'exhausted') AND updated_at < $1 "
+           "ORDER BY seq LIMIT $2)",
+           {before, limit})
+          .affected();
+  const int64_t events =
+      c->Run(
+           "DELETE FROM events WHERE seq IN (SELECT seq FROM events ev WHERE ev.timestamp < $1 "
+           "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_seq = ev.seq) "
+           "ORDER BY seq LIMIT $2)",
+           {before, limit})
+          .affected();
+  tx.Commit();
+  return std::max(deliveries, events);
+}
+
+}  // namespace mambo::store

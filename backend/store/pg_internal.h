@@ -1,0 +1,19 @@
+#pragma once
+// What the PostgreSQL store's source files share. Private to backend/store/pg_*.cpp.
+
+#include "crypto/crypto.h"
+#include "store/pg_db.h"
+#include "store/store.h"
+
+namespace mambo::store::pg {
+
+void EnsureTeam(Conn& c, const std::string& team_id, int64_t now);
+void InsertAudit(Conn& c, const AuditEntry& audit);
+// A row of MAMBO_WEBHOOK_COLUMNS. Without `box`, the secret is only marked present (lists).
+Webhook LoadWebhookRow(const Result& r, int row, const crypto::SecretBox* box);
+// A row of MAMBO_DELIVERY_COLUMNS.
+Delivery LoadDeliveryRow(const Result& r, int row);
+// A text[] parameter: ids only (letters, digits, '_', '-'), so no quoting is needed.
+std::string IdArray(const std::vector<std::string>& ids);
+
+}  // namespace mambo::store::pg

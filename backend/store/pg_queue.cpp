@@ -1,0 +1,424 @@
+// PgQueueStore: events, fan-out, leases and attempts on PostgreSQL (store.h: QueueStore).
+//
+// Several instances lease from one table. A lease locks the rows it looks at with FOR UPDATE
+// SKIP LOCKED, so instances leasing at the same moment pass over each other's rows instead of
+// waiting, and stamps each taken row with its owner and a new lease id from a sequence. An
+// attempt is recorded only where the delivery is still in flight under that lease id: an
+// instance that lost its lease (paused past the expiry, cut off from the database) and whose
+// delivery another instance took meanwhile records nothing over it.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "store/pg_internal.h"
+#include "store/pg_store.h"
+#include "store/sql_common.h"
+#include "util/thread.h"
+
+namespace mambo::store {
+
+using namespace sql;
+using pg::Param;
+
+namespace {
+
+std::vector<std::string> InsertDeliveries(pg::Conn& c, const std::string& team_id,
+                                          int64_t event_seq,
+                                          const std::vector<std::string>& webhook_ids,
+                                          int64_t now) {
+  std::vector<std::string> ids;
+  ids.reserve(webhook_ids.size());
+  for (size_t i = 0; i < webhook_ids.size(); ++i) ids.push_back(crypto::NewId("dlv", now));
+  if (ids.empty()) return ids;
+  // One statement for the whole fan-out.
+  c.Run(
+      "INSERT INTO deliveries(id, webhook_id, team_id, event_seq, status, due_at, created_at, "
+      "updated_at) SELECT d.id, d.webhook_id, $3, $4, 'pending', $5, $5, $5 "
+      "FROM unnest($1::text[], $2::text[]) AS d(id, webhook_id)",
+      {pg::IdArray(ids), pg::IdArray(webhook_ids), team_id, event_seq, now});
+  return ids;
+}
+
+// Inserts the event unless its id is known for the team; its seq, or 0 when it was known.
+int64_t InsertEvent(pg::Conn& c, const Event& e, const std::string& data) {
+  pg::Result r = c.Run(
+      "INSERT INTO events(id, team_id, type, timestamp, data) VALUES ($1, $2, $3, $4, $5) "
+      "ON CONFLICT (team_id, id) DO NOTHING RETURNING seq",
+      {e.id, e.team_id, e.type, e.timestamp, data});
+  return r.rows() > 0 ? r.Int(0, 0) : 0;
+}
+
+}  // namespace
+
+PgQueueStore::PgQueueStore(PgDatabase& db, std::string owner) : db_(db), owner_(std::move(owner)) {
+  recorder_ = std::thread([this] { RecorderLoop(); });
+}
+
+PgQueueStore::~PgQueueStore() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  recorder_.join();
+}
+
+IngestResult PgQueueStore::IngestEvent(const Event& event, int64_t now) {
+  const std::string data = DumpJson(event.data);
+  auto c = db_.pool().Acquire();
+  pg::Tx tx(*c);
+  pg::EnsureTeam(*c, event.team_id, now);
+  IngestResult result;
+  const int64_t seq = InsertEvent(*c, event, data);
+  if (seq == 0) {
+    // The id was seen before (here or on another instance, which committed first: ON CONFLICT
+    // waited for it): answer as the first time.
+    pg::Result e = c->Run(
+        "SELECT seq, id, team_id, type, timestamp, data FROM events WHERE team_id = $1 AND id = $2",
+        {event.team_id, event.id});
+    if (e.rows() == 0) throw StoreError("event " + event.id + " vanished during ingest");
+    result.event = Event{e.Text(0, 1), e.Text(0, 3), e.Text(0, 2), e.Int(0, 4),
+                         ParseJson(e.Text(0, 5)).value_or(Json::object())};
+    pg::Result d =
+        c->Run("SELECT id FROM deliveries WHERE event_seq = $1 ORDER BY seq", {e.Int(0, 0)});
+    for (int i = 0; i < d.rows(); ++i) result.delivery_ids.push_back(d.Text(i, 0));
+    tx.Commit();
+    return result;
+  }
+  // The subscribers as this transaction sees them: a webhook changed on any instance and
+  // committed before is honoured at once.
+  pg::Result subs =
+      c->Run("SELECT id, events FROM webhooks WHERE team_id = $1 AND active ORDER BY seq",
+             {event.team_id});
+  std::vector<std::string> targets;
+  for (int i = 0; i < subs.rows(); ++i) {
+    const std::vector<std::string> types = EventTypes(subs.Text(i, 1));
+    if (std::find(types.begin(), types.end(), event.type) != types.end()) {
+      targets.push_back(subs.Text(i, 0));
+    }
+  }
+  result.delivery_ids = InsertDeliveries(*c, event.team_id, seq, targets, now);
+  tx.Commit();
+  result.created = true;
+  result.event = event;
+  return result;
+}
+
+std::string PgQueueStore::QueueSingleDelivery(const Event& event, const std::string& webhook_id,
+                                              int64_t now) {
+  const std::string data = DumpJson(event.data);
+  auto c = db_.pool().Acquire();
+  pg::Tx tx(*c);
+  pg::EnsureTeam(*c, event.team_id, now);
+  const int64_t seq = InsertEvent(*c, event, data);
+  if (seq == 0) throw StoreError("event id " + event.id + " already exists");
+  std::string id = InsertDeliveries(*c, event.team_id, seq, {webhook_id}, now).front();
+  tx.Commit();
+  return id;
+}
+
+std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int64_t lease_until,
+                                                 const LeaseRoom& room) {
+  if (limit == 0) return {};
+  // Webhooks and teams without room are left out by the query itself, however long their
+  // backlog; those this lease fills are passed over within the scanned window.
+  std::vector<std::string> closed_webhooks, closed_teams;
+  for (const auto& [id, r] : room.room) {
+    if (r == 0) closed_webhooks.push_back(id);
+  }
+  for (const auto& [id, r] : room.team_room) {
+    if (r == 0) closed_teams.push_back(id);
+  }
+  const size_t scan = std::min<size_t>(limit, 1 << 16) * 4;
+  auto c = db_.pool().Acquire();
+  pg::Tx tx(*c);
+  // A lost lease costs a second send, which at-least-once allows: no need to wait for its
+  // commit to reach the disk.
+  c->Exec("SET LOCAL synchronous_commit = off");
+  pg::Result candidates = c->Run(
+      "SELECT d.seq, d.webhook_id, d.team_id FROM deliveries d "
+      "JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.seq = d.event_seq "
+      "WHERE d.status IN ('pending', 'failed', 'in_flight') AND d.due_at <= $1 "
+      "AND (w.active OR e.type = 'webhook.test') "
+      "AND d.webhook_id <> ALL($2::text[]) AND d.team_id <> ALL($3::text[]) "
+      "ORDER BY d.due_at LIMIT $4 FOR UPDATE OF d SKIP LOCKED",
+      {now, pg::IdArray(closed_webhooks), pg::IdArray(closed_teams), scan});
+  std::map<std::string, size_t, std::less<>> taken, team_taken;
+  const auto allowed = [](const auto& map, size_t fallback, const std::string& key) {
+    const auto it = map.find(key);
+    return it != map.end() ? it->second : fallback;
+  };
+  std::vector<int64_t> chosen;
+  for (int i = 0; i < candidates.rows() && chosen.size() < limit; ++i) {
+    const std::string webhook_id = candidates.Text(i, 1);
+    const std::string team_id = candidates.Text(i, 2);
+    if (taken[webhook_id] >= allowed(room.room, room.default_room, webhook_id) ||
+        team_taken[team_id] >= allowed(room.team_room, room.default_team_room, team_id)) {
+      continue;
+    }
+    ++taken[webhook_id];
+    ++team_taken[team_id];
+    chosen.push_back(candidates.Int(i, 0));
+  }
+  if (chosen.empty()) {
+    tx.Commit();
+    return {};
+  }
+  std::string seqs = "{";
+  for (const int64_t s : chosen) seqs += (seqs.size() > 1 ? "," : "") + std::to_string(s);
+  seqs += "}";
+  pg::Result r = c->Run(
+      "UPDATE deliveries d SET status = 'in_flight', due_at = $1, lease_owner = $2, "
+      "lease_id = nextval('lease_ids') FROM events e, webhooks w "
+      "WHERE d.seq = ANY($3::bigint[]) AND e.seq = d.event_seq AND w.id = d.webhook_id "
+      "RETURNING d.seq, d.id, d.webhook_id, d.team_id, e.id, e.type, d.attempt_count, "
+      "d.created_at, d.updated_at, e.timestamp, e.data, w.url, w.secret_enc, w.prev_secret_enc, "
+      "w.prev_valid_until, w.active, d.lease_id",
+      {lease_until, owner_, seqs});
+  tx.Commit();
+
+  std::unordered_map<int64_t, size_t> order;  // seq -> position in due order
+  for (size_t i = 0; i < chosen.size(); ++i) order[chosen[i]] = i;
+  std::unordered_map<std::string, std::vector<std::string>> secrets;  // by webhook id
+  std::vector<std::pair<size_t, DeliveryTask>> ranked;
+  for (int i = 0; i < r.rows(); ++i) {
+    DeliveryTask t;
+    Delivery& d = t.delivery;
+    d.id = r.Text(i, 1);
+    d.webhook_id = r.Text(i, 2);
+    d.team_id = r.Text(i, 3);
+    d.event_id = r.Text(i, 4);
+    d.event_type = r.Text(i, 5);
+    d.status = DeliveryStatus::kInFlight;
+    d.attempt_count = static_cast<int>(r.Int(i, 6));
+    d.created_at = r.Int(i, 7);
+    d.updated_at = r.Int(i, 8);
+    t.event = Event{d.event_id, d.event_type, d.team_id, r.Int(i, 9), nullptr};
+    t.data_json = r.Text(i, 10);
+    t.url = r.Text(i, 11);
+    // An AES-GCM open per secret: once per webhook and lease, not per delivery.
+    auto [cached, fresh] = secrets.try_emplace(d.webhook_id);
+    if (fresh) {
+      for (const int col : {12, 13}) {
+        if (r.IsNull(i, col) || (col == 13 && r.OptInt(i, 14).value_or(0) <= now)) continue;
+        auto plain = db_.box().Open(r.Bytes(i, col), d.webhook_id);
+        if (!plain) {
+          throw StoreError("secret of webhook " + d.webhook_id +
+                           " does not decrypt: wrong main key for this database?");
+        }
+        cached->second.push_back(std::move(*plain));
+      }
+    }
+    t.secrets = cached->second;
+    t.webhook_active = r.Bool(i, 15);
+    t.lease_id = r.Int(i, 16);
+    ranked.emplace_back(order[r.Int(i, 0)], std::move(t));
+  }
+  std::sort(ranked.begin(), ranked.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<DeliveryTask> out;
+  out.reserve(ranked.size());
+  for (auto& [_, t] : ranked) out.push_back(std::move(t));
+  return out;
+}
+
+bool PgQueueStore::RecordIn(pg::Conn& c, const AttemptOutcome& o) {
+  const DeliveryAttempt& a = o.attempt;
+  const int64_t now = a.started_at + a.duration_ms;
+  // The fence first: only the holder of the current lease moves the delivery on.
+  if (c.Run("UPDATE deliveries SET status = $1, attempt_count = $2, due_at = $3, "
+            "updated_at = $4, last_http_status = $5, last_cause = NULLIF($6, ''), "
+            "lease_owner = NULL WHERE id = $7 AND status = 'in_flight' AND lease_id = $8",
+            {ToString(o.status), a.number,
+             o.status == DeliveryStatus::kFailed ? o.next_attempt_at : now, now, a.http_status,
+             ToString(a.cause), a.delivery_id, o.lease_id})
+          .affected() == 0) {
+    return false;
+  }
+  c.Run(
+      "INSERT INTO attempts(id, delivery_id, number, started_at, duration_ms, http_status, cause, "
+      "error, request_headers, response_headers, response_excerpt, response_truncated, "
+      "response_headers_truncated) VALUES ($1,$2,$3,$4,$5,$6,NULLIF($7, ''),$8,$9,$10,$11,$12,$13)",
+      {a.id, a.delivery_id, a.number, a.started_at, a.duration_ms, a.http_status, ToString(a.cause),
+       a.error, DumpJson(Json(a.request_headers)), DumpJson(Json(a.response_headers)),
+       Param::Bytes(a.response_excerpt), a.response_truncated, a.response_headers_truncated});
+  if (o.status == DeliveryStatus::kSucceeded) {
+    // Only auto-disable reads it, in days: a minute's precision spares rewriting the webhook
+    // row on every success.
+    c.Run(
+        "UPDATE webhooks SET last_success_at = $1 WHERE id = "
+        "(SELECT webhook_id FROM deliveries WHERE id = $2) "
+        "AND (last_success_at IS NULL OR last_success_at < $1::bigint - 60000)",
+        {now, a.delivery_id});
+  }
+  if (o.disable_reason) {
+    pg::Result r = c.Run("SELECT " MAMBO_WEBHOOK_COLUMNS
+                         " FROM webhooks w JOIN deliveries d ON d.webhook_id = w.id "
+                         "WHERE d.id = $1 FOR UPDATE OF w",
+                         {a.delivery_id});
+    if (r.rows() > 0) {
+      Webhook before = pg::LoadWebhookRow(r, 0, nullptr);
+      if (before.active) {
+        Webhook after = before;
+        after.active = false;
+        after.disabled_reason = o.disable_reason;
+        after.updated_at = now;
+        c.Run(
+            "UPDATE webhooks SET active = false, disabled_reason = $1, updated_at = $2 "
+            "WHERE id = $3",
+            {*o.disable_reason, now, before.id});
+        pg::InsertAudit(c, AuditEntry{crypto::NewId("aud", now), before.team_id, "system", now,
+                                      "webhook.disable", before.id, Json(before), Json(after)});
+      }
+    }
+  }
+  return true;
+}
+
+RecordResult PgQueueStore::RecordAttempt(const AttemptOutcome& o) {
+  auto c = db_.pool().Acquire();
+  pg::Tx tx(*c);
+  if (!RecordIn(*c, o)) return RecordResult::kLeaseLost;
+  tx.Commit();
+  return RecordResult::kRecorded;
+}
+
+void PgQueueStore::RecordAttemptAsync(
+    AttemptOutcome outcome, std::function<void(const AttemptOutcome&, RecordResult)> done) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) throw StoreError("the store is closing");
+    pending_.push_back(Pending{std::move(outcome), std::move(done)});
+  }
+  cv_.notify_one();
+}
+
+// Group commit: the attempts queued while the last batch committed go in one transaction, so
+// they share one flush of PostgreSQL's log. A batch that fails is retried one attempt at a time,
+// so one bad attempt cannot hold back the others.
+void PgQueueStore::RecorderLoop() {
+  SetUpThread("pg-recorder", 0);
+  constexpr size_t kMaxBatch = 500;
+  for (;;) {
+    std::vector<Pending> batch;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !pending_.empty(); });
+      if (pending_.empty()) return;  // stopping, and everything recorded
+      while (!pending_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(std::move(pending_.front()));
+        pending_.pop_front();
+      }
+    }
+    std::vector<RecordResult> results(batch.size(), RecordResult::kFailed);
+    try {
+      auto c = db_.pool().Acquire();
+      pg::Tx tx(*c);
+      for (size_t i = 0; i < batch.size(); ++i) {
+        results[i] =
+            RecordIn(*c, batch[i].outcome) ? RecordResult::kRecorded : RecordResult::kLeaseLost;
+      }
+      tx.Commit();
+    } catch (const std::exception& e) {
+      spdlog::warn("recording {} attempts together failed ({}); recording them one by one",
+                   batch.size(), e.what());
+      for (size_t i = 0; i < batch.size(); ++i) {
+        try {
+          results[i] = RecordAttempt(batch[i].outcome);
+        } catch (const std::exception& one) {
+          spdlog::error("could not record attempt {} of delivery {}: {}",
+                        batch[i].outcome.attempt.number, batch[i].outcome.attempt.delivery_id,
+                        one.what());
+          results[i] = RecordResult::kFailed;
+        }
+      }
+    }
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(batch[i].outcome, results[i]);
+  }
+}
+
+void PgQueueStore::ReleaseLeases(const std::vector<LeaseRef>& leases) {
+  if (leases.empty()) return;
+  std::vector<std::string> ids;
+  std::string lease_ids = "{";
+  for (const LeaseRef& l : leases) {
+    ids.push_back(l.delivery_id);
+    lease_ids += (lease_ids.size() > 1 ? "," : "") + std::to_string(l.lease_id);
+  }
+  lease_ids += "}";
+  auto c = db_.pool().Acquire();
+  // Back to due-now; attempt_count tells whether it had been tried before.
+  c->Run("UPDATE deliveries d SET status = " MAMBO_REQUEUED_STATUS
+         ", due_at = d.updated_at, lease_owner = NULL "
+         "FROM unnest($1::text[], $2::bigint[]) AS r(id, lease_id) "
+         "WHERE d.id = r.id AND d.lease_id = r.lease_id AND d.status = 'in_flight'",
+         {pg::IdArray(ids), lease_ids});
+}
+
+int64_t PgQueueStore::NextDueAt(const std::vector<std::string>& exclude) {
+  auto c = db_.pool().Acquire();
+  pg::Result r = c->Run(
+      "SELECT d.due_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
+      "JOIN events e ON e.seq = d.event_seq "
+      "WHERE d.status IN ('pending', 'failed', 'in_flight') "
+      "AND (w.active OR e.type = 'webhook.test') AND d.webhook_id <> ALL($1::text[]) "
+      "ORDER BY d.due_at LIMIT 1",
+      {pg::IdArray(exclude)});
+  return r.rows() > 0 ? r.Int(0, 0) : 0;
+}
+
+bool PgQueueStore::ResendDelivery(const std::string& team_id, const std::string& id, int64_t now) {
+  auto c = db_.pool().Acquire();
+  // An in-flight delivery is being sent right now: leave it alone (its attempt is recorded).
+  return c->Run("UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
+                ", due_at = $1, updated_at = $1 WHERE id = $2 AND team_id = $3 "
+                "AND status <> 'in_flight'",
+                {now, id, team_id})
+             .affected() > 0;
+}
+
+int64_t PgQueueStore::RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
+                                        int64_t since, int64_t now) {
+  auto c = db_.pool().Acquire();
+  return c
+      ->Run(
+          "UPDATE deliveries SET status = 'failed', due_at = $1, updated_at = $1 "
+          "WHERE webhook_id = $2 AND team_id = $3 AND created_at >= $4 "
+          "AND status IN ('failed', 'exhausted')",
+          {now, webhook_id, team_id, since})
+      .affected();
+}
+
+QueueStats PgQueueStore::Stats() {
+  auto c = db_.pool().Acquire();
+  pg::Result r = c->Run(
+      "SELECT status, count(*), min(due_at) FROM deliveries "
+      "WHERE status IN ('pending', 'failed', 'in_flight') GROUP BY status");
+  QueueStats s;
+  for (int i = 0; i < r.rows(); ++i) {
+    const std::string status = r.Text(i, 0);
+    const int64_t n = r.Int(i, 1);
+    if (status == "pending" || status == "failed") {
+      s.pending += n;
+      const int64_t due = r.Int(i, 2);
+      if (s.oldest_due_at == 0 || due < s.oldest_due_at) s.oldest_due_at = due;
+      if (status == "failed") s.failed = n;
+    } else {
+      s.in_flight = n;
+    }
+  }
+  return s;
+}
+
+int64_t PgQueueStore::ReclaimLeases(int64_t now) {
+  auto c = db_.pool().Acquire();
+  return c
+      ->Run("UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
+            ", due_at = $1, lease_owner = NULL WHERE status = 'in_flight' AND due_at <= $1",
+            {now})
+      .affected();
+}
+
+}  // namespace mambo::store
