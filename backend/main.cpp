@@ -11,9 +11,9 @@
 #include <regex>
 
 #include "api/api_server.h"
+#include "app/backend.h"
 #include "app/options.h"
 #include "crypto/crypto.h"
-#include "store/sqlite_store.h"
 
 namespace {
 
@@ -21,19 +21,6 @@ int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::unique_ptr<mambo::store::SqliteStore> OpenStore(const std::string& data_dir,
-                                                     const std::string& key_file) {
-  if (::mkdir(data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    throw std::runtime_error("cannot create data dir " + data_dir + ": " + std::strerror(errno));
-  }
-  std::string key;
-  if (auto err = mambo::crypto::LoadOrCreateMainKey(mambo::app::MainKeyPath(data_dir, key_file),
-                                                    key_file.empty(), key)) {
-    throw std::runtime_error(*err);
-  }
-  return std::make_unique<mambo::store::SqliteStore>(data_dir, mambo::crypto::SecretBox(key));
 }
 
 }  // namespace
@@ -56,6 +43,11 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--data-dir", serve.data_dir, "Folder for the database and main key")
       ->envname("WEBHOOKD_DATA_DIR")
       ->capture_default_str();
+  serve_cmd
+      ->add_option("--database", serve.database,
+                   "PostgreSQL URI (postgresql://user@host:port/db?...) shared by several "
+                   "instances; without it, SQLite in --data-dir")
+      ->envname("WEBHOOKD_DATABASE");
   serve_cmd->add_option("--web-root", serve.web_root, "Console files to serve at /")
       ->envname("WEBHOOKD_WEB_ROOT");
   serve_cmd->add_option("--tls-cert", serve.tls_cert, "PEM certificate: serve HTTPS")
@@ -195,11 +187,13 @@ int main(int argc, char** argv) {
 
   auto* token_cmd = cli.add_subcommand("token", "Manage API tokens");
   token_cmd->require_subcommand(1);
-  std::string data_dir = "./data", key_file, team, role, token_id;
+  std::string data_dir = "./data", database, key_file, team, role, token_id;
   auto add_store_flags = [&](CLI::App* c) {
     c->add_option("--data-dir", data_dir, "Folder of the database")
         ->envname("WEBHOOKD_DATA_DIR")
         ->capture_default_str();
+    c->add_option("--database", database, "PostgreSQL URI (instead of --data-dir)")
+        ->envname("WEBHOOKD_DATABASE");
     c->add_option("--master-key-file", key_file, "Main key file")
         ->envname("WEBHOOKD_MASTER_KEY_FILE");
   };
@@ -228,7 +222,13 @@ int main(int argc, char** argv) {
       spdlog::set_level(spdlog::level::from_str(serve.log_level));
       return mambo::app::RunServe(serve);
     }
-    auto store = OpenStore(data_dir, key_file);
+    std::string error;
+    auto backend = mambo::app::OpenBackend({data_dir, database, key_file, "cli", false}, &error);
+    if (!backend) {
+      std::fprintf(stderr, "webhookd: %s\n", error.c_str());
+      return 1;
+    }
+    mambo::store::ConfigStore* store = &backend->roles().config;
     if (create_cmd->parsed()) {
       const std::string token = mambo::api::NewToken();
       store->CreateToken(team, *mambo::store::ParseRole(role), mambo::api::TokenHash(token),

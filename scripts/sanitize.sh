@@ -7,7 +7,8 @@
 #         Leaks are checked at exit: webhookd's in the CLI runs and the tests that stop it with
 #         SIGTERM, not in those that end it with SIGKILL.
 #   tsan: build-tsan/, -fsanitize=thread, the threaded suites without a webhookd process: store
-#         (backend_unit_tests), engine and delivery (http_sender, address_guard, ...). Nothing is
+#         (backend_unit_tests, store_conformance_tests on SQLite and PostgreSQL), engine and
+#         delivery (http_sender, address_guard, ...). Nothing is
 #         suppressed (tests/sanitizers/tsan.supp is empty, and says why): the one false positive,
 #         inside Debian's uninstrumented libcpp-httplib.so, is avoided by building httplib's
 #         statics before any test thread (tests/sanitizers/tsan_httplib_prime.cpp).
@@ -66,6 +67,7 @@ step() {
 asan_build() {
   configure build-asan address,undefined &&
     cmake --build build-asan -j "$jobs" --target shared_tests backend_unit_tests engine_tests \
+      store_conformance_tests \
       delivery_tests service_tests webhookd
 }
 
@@ -84,7 +86,8 @@ asan_run() {
 
 tsan_build() {
   configure build-tsan thread &&
-    cmake --build build-tsan -j "$jobs" --target backend_unit_tests engine_tests delivery_tests
+    cmake --build build-tsan -j "$jobs" --target backend_unit_tests engine_tests delivery_tests \
+      store_conformance_tests
 }
 
 tsan_options() {

@@ -172,9 +172,11 @@ bool RateLimiter::Allow(const std::string& key, int64_t now_ms, int64_t* wait_ms
   return false;
 }
 
-ApiServer::ApiServer(store::Store& store, NowFn now, ApiOptions options,
+ApiServer::ApiServer(store::StoreRoles stores, NowFn now, ApiOptions options,
                      std::function<void()> on_work)
-    : store_(store),
+    : config_(stores.config),
+      queue_(stores.queue),
+      history_(stores.history),
       now_(std::move(now)),
       options_(std::move(options)),
       sends_(options_.sends_per_minute),
@@ -211,10 +213,10 @@ ApiToken ApiServer::Authenticate(const Request& req, std::optional<Role> role) {
 }
 
 std::optional<ApiToken> ApiServer::FindToken(const std::string& hash) {
-  if (options_.token_cache_ms <= 0) return store_.FindActiveToken(hash);
+  if (options_.token_cache_ms <= 0) return config_.FindActiveToken(hash);
   // The stamp is read before the database: a lookup that raced with a change is filed under
   // the old stamp, and the next request, seeing the new one, drops it.
-  const std::string stamp = store_.TokensStamp();
+  const std::string stamp = config_.TokensStamp();
   const int64_t now = now_();
   {
     std::lock_guard lock(tokens_mu_);
@@ -225,7 +227,7 @@ std::optional<ApiToken> ApiServer::FindToken(const std::string& hash) {
     auto it = tokens_.find(hash);
     if (it != tokens_.end() && it->second.until > now) return it->second.token;
   }
-  std::optional<ApiToken> token = store_.FindActiveToken(hash);
+  std::optional<ApiToken> token = config_.FindActiveToken(hash);
   if (token) {  // unknown tokens are not remembered: a guesser cannot fill the cache
     std::lock_guard lock(tokens_mu_);
     if (stamp == tokens_stamp_) {
@@ -334,14 +336,14 @@ void ApiServer::Register(httplib::Server& server) {
 }
 
 Webhook ApiServer::LoadWebhook(const ApiToken& who, const std::string& id) {
-  auto w = store_.GetWebhook(who.team_id, id);
+  auto w = config_.GetWebhook(who.team_id, id);
   if (!w) throw ApiError::NotFound("Webhook " + id);
   return *w;
 }
 
 void ApiServer::ListWebhooks(const Request& req, Response& res, const ApiToken& who) {
   const PageParams p = ReadPageParams(req);
-  SendJson(res, 200, PageJson(store_.ListWebhooks(who.team_id, p.limit, p.cursor)));
+  SendJson(res, 200, PageJson(config_.ListWebhooks(who.team_id, p.limit, p.cursor)));
 }
 
 void ApiServer::CreateWebhook(const Request& req, Response& res, const ApiToken& who) {
@@ -361,8 +363,8 @@ void ApiServer::CreateWebhook(const Request& req, Response& res, const ApiToken&
   w.active = in.active.value_or(true);
   w.description = in.description;
   w.created_at = w.updated_at = now;
-  if (!store_.CreateWebhook(w, Audit(who, "webhook.create", w.id, nullptr, Json(w)),
-                            options_.max_webhooks_per_team)) {
+  if (!config_.CreateWebhook(w, Audit(who, "webhook.create", w.id, nullptr, Json(w)),
+                             options_.max_webhooks_per_team)) {
     throw ApiError::Quota("This team has " + std::to_string(options_.max_webhooks_per_team) +
                           " webhooks, the most allowed; delete one first or ask the operator "
                           "to raise --max-webhooks-per-team");
@@ -405,8 +407,8 @@ void ApiServer::PatchWebhook(const Request& req, Response& res, const ApiToken& 
   Json after = w;
   Json audit_after = after;
   if (secret_changed) audit_after["secret_changed"] = true;  // that it changed, never the value
-  if (!store_.UpdateWebhook(w, secret_changed,
-                            Audit(who, "webhook.update", w.id, Json(before), audit_after))) {
+  if (!config_.UpdateWebhook(w, secret_changed,
+                             Audit(who, "webhook.update", w.id, Json(before), audit_after))) {
     throw ApiError::NotFound("Webhook " + w.id);
   }
   if (secret_changed && w.secret) after["secret"] = *w.secret;
@@ -415,8 +417,8 @@ void ApiServer::PatchWebhook(const Request& req, Response& res, const ApiToken& 
 
 void ApiServer::DeleteWebhook(const Request& req, Response& res, const ApiToken& who) {
   const Webhook before = LoadWebhook(who, req.matches[1]);
-  if (!store_.DeleteWebhook(who.team_id, before.id,
-                            Audit(who, "webhook.delete", before.id, Json(before), nullptr))) {
+  if (!config_.DeleteWebhook(who.team_id, before.id,
+                             Audit(who, "webhook.delete", before.id, Json(before), nullptr))) {
     throw ApiError::NotFound("Webhook " + before.id);
   }
   res.status = 204;
@@ -425,7 +427,7 @@ void ApiServer::DeleteWebhook(const Request& req, Response& res, const ApiToken&
 void ApiServer::RevealSecret(const Request& req, Response& res, const ApiToken& who) {
   const Webhook w = LoadWebhook(who, req.matches[1]);
   // Revealing is an audited act, like any change: the auditor sees who looked and when.
-  store_.AppendAudit(Audit(who, "webhook.secret_reveal", w.id, nullptr, nullptr));
+  config_.AppendAudit(Audit(who, "webhook.secret_reveal", w.id, nullptr, nullptr));
   SendJson(res, 200, Json{{"secret", w.secret ? Json(*w.secret) : Json(nullptr)}});
 }
 
@@ -460,8 +462,8 @@ void ApiServer::RotateSecret(const Request& req, Response& res, const ApiToken& 
   const int64_t old_valid_until = now + grace_ms;
   Json after = Json(w);
   after["secret_rotated"] = true;
-  if (!store_.RotateSecret(who.team_id, w.id, secret, old_valid_until,
-                           Audit(who, "webhook.secret_rotate", w.id, Json(w), after))) {
+  if (!config_.RotateSecret(who.team_id, w.id, secret, old_valid_until,
+                            Audit(who, "webhook.secret_rotate", w.id, Json(w), after))) {
     throw ApiError::NotFound("Webhook " + w.id);
   }
   Json out{{"secret", secret}};
@@ -472,7 +474,7 @@ void ApiServer::RotateSecret(const Request& req, Response& res, const ApiToken& 
 
 void ApiServer::ListAudit(const Request& req, Response& res, const ApiToken& who) {
   const PageParams p = ReadPageParams(req);
-  SendJson(res, 200, PageJson(store_.ListAudit(who.team_id, p.limit, p.cursor)));
+  SendJson(res, 200, PageJson(config_.ListAudit(who.team_id, p.limit, p.cursor)));
 }
 
 void ApiServer::IngestEvent(const Request& req, Response& res, const ApiToken& who) {
@@ -484,7 +486,7 @@ void ApiServer::IngestEvent(const Request& req, Response& res, const ApiToken& w
   e.team_id = who.team_id;
   e.timestamp = now_();
   if (e.id.empty()) e.id = crypto::NewId("evt", e.timestamp);
-  const store::IngestResult r = store_.IngestEvent(e, e.timestamp);
+  const store::IngestResult r = queue_.IngestEvent(e, e.timestamp);
   if (r.created && !r.delivery_ids.empty() && on_work_) on_work_();
   SendJson(res, 202, Json{{"id", r.event.id}, {"deliveries", r.delivery_ids}});
 }
@@ -508,11 +510,12 @@ void ApiServer::ListDeliveries(const Request& req, Response& res, const ApiToken
     }
   }
   if (!errors.empty()) throw ApiError::Validation(std::move(errors));
-  SendJson(res, 200, PageJson(store_.ListDeliveries(who.team_id, w.id, filter, p.limit, p.cursor)));
+  SendJson(res, 200,
+           PageJson(history_.ListDeliveries(who.team_id, w.id, filter, p.limit, p.cursor)));
 }
 
 void ApiServer::GetDelivery(const Request& req, Response& res, const ApiToken& who) {
-  auto d = store_.GetDelivery(who.team_id, req.matches[1]);
+  auto d = history_.GetDelivery(who.team_id, req.matches[1]);
   if (!d) throw ApiError::NotFound("Delivery " + std::string(req.matches[1]));
   Json j = *d;
   j["attempts"] = d->attempts;
@@ -521,13 +524,13 @@ void ApiServer::GetDelivery(const Request& req, Response& res, const ApiToken& w
 
 void ApiServer::ResendDelivery(const Request& req, Response& res, const ApiToken& who) {
   const std::string id = req.matches[1];
-  auto d = store_.GetDelivery(who.team_id, id);
+  auto d = history_.GetDelivery(who.team_id, id);
   if (!d) throw ApiError::NotFound("Delivery " + id);
   ChargeSend(who);
-  if (!store_.ResendDelivery(who.team_id, id, now_())) {
+  if (!queue_.ResendDelivery(who.team_id, id, now_())) {
     throw ApiError::Conflict("Delivery " + id + " is being sent right now; try again when it ends");
   }
-  store_.AppendAudit(Audit(who, "delivery.resend", id, nullptr, nullptr));
+  config_.AppendAudit(Audit(who, "delivery.resend", id, nullptr, nullptr));
   if (on_work_) on_work_();
   SendJson(res, 202, Json{{"id", id}, {"status", "queued"}});
 }
@@ -548,9 +551,9 @@ void ApiServer::RecoverDeliveries(const Request& req, Response& res, const ApiTo
   }
   if (!body.contains("since")) errors.push_back({"since", "since is required"});
   if (!errors.empty()) throw ApiError::Validation(std::move(errors));
-  const int64_t count = store_.RecoverDeliveries(who.team_id, w.id, *since, now_());
-  store_.AppendAudit(Audit(who, "webhook.recover", w.id, nullptr,
-                           Json{{"since", FormatTimestamp(*since)}, {"requeued", count}}));
+  const int64_t count = queue_.RecoverDeliveries(who.team_id, w.id, *since, now_());
+  config_.AppendAudit(Audit(who, "webhook.recover", w.id, nullptr,
+                            Json{{"since", FormatTimestamp(*since)}, {"requeued", count}}));
   if (count > 0 && on_work_) on_work_();
   SendJson(res, 202, Json{{"requeued", count}});
 }
@@ -565,7 +568,7 @@ void ApiServer::SendTestEvent(const Request& req, Response& res, const ApiToken&
   e.type = std::string(kTestEventType);
   e.team_id = who.team_id;
   e.data = Json{{"webhook_id", w.id}, {"message", "Test event from mambo EMM webhooks"}};
-  const std::string delivery = store_.QueueSingleDelivery(e, w.id, e.timestamp);
+  const std::string delivery = queue_.QueueSingleDelivery(e, w.id, e.timestamp);
   if (on_work_) on_work_();
   SendJson(res, 202, Json{{"id", e.id}, {"deliveries", {delivery}}});
 }

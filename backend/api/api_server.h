@@ -99,7 +99,7 @@ class ApiServer {
  public:
   using NowFn = std::function<int64_t()>;
   // `on_work` is called after events or resends queue deliveries (wakes the delivery engine).
-  ApiServer(store::Store& store, NowFn now, ApiOptions options, std::function<void()> on_work);
+  ApiServer(store::StoreRoles stores, NowFn now, ApiOptions options, std::function<void()> on_work);
 
   // Adds the /api/v1 routes and the error/exception handlers to `server`.
   void Register(httplib::Server& server);
@@ -135,7 +135,9 @@ class ApiServer {
   // The token behind a hash, from the cache while it is valid, else from the store.
   std::optional<store::ApiToken> FindToken(const std::string& hash);
 
-  store::Store& store_;
+  store::ConfigStore& config_;
+  store::QueueStore& queue_;
+  store::HistoryStore& history_;
   NowFn now_;
   ApiOptions options_;
   // Token lookups were ~15 % of an API thread's CPU (a database read per request).

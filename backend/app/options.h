@@ -12,6 +12,7 @@ struct ServeOptions {
   std::string data_dir = "./data";
   std::string web_root;  // empty: no console files
   std::string tls_cert, tls_key;
+  std::string database;         // PostgreSQL URI; empty: SQLite in data_dir (app/backend.h)
   std::string master_key_file;  // default <data_dir>/master.key, created on first start
   std::string log_level = "info";
   // Threads that run API handlers on complete requests; connections are read by one event loop

@@ -1,11 +1,11 @@
-// `webhookd serve`: the API, the console's static files, health endpoints and (when it lands)
-// the delivery engine, in one process. SIGTERM/SIGINT stop accepting, let in-flight requests
-// finish, and close the database cleanly.
-#include <fcntl.h>
+// `webhookd serve`: the API, the console's static files, health endpoints, the delivery engine
+// and the periodic jobs, in one process, over the store OpenBackend gives (SQLite or
+// PostgreSQL). RunServe reads as the service's shape: check the options, open the store, build
+// the HTTP server and the API, the engine, the jobs, then serve until SIGTERM/SIGINT, which stop
+// accepting, let in-flight requests and sends finish, and close the store cleanly.
 #include <httplib.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,14 +19,16 @@
 #include <thread>
 
 #include "api/api_server.h"
+#include "app/backend.h"
 #include "app/options.h"
+#include "app/periodic_jobs.h"
 #include "crypto/crypto.h"
 #include "delivery/address_guard.h"
+#include "delivery/auto_disable.h"
 #include "delivery/engine.h"
 #include "delivery/http_sender.h"
 #include "delivery/retry_policy.h"
 #include "http/front_server.h"
-#include "store/sqlite_store.h"
 #include "util/thread.h"
 
 namespace mambo::app {
@@ -62,11 +64,8 @@ std::string HttpFrontMetrics(const http::FrontServer& front) {
          std::to_string(s.timed_out) + "\n";
 }
 
-}  // namespace
-
-int RunServe(const ServeOptions& o) {
-  std::string host;
-  int port = 0;
+// Checks what can be checked before anything starts; the exit code when they fail.
+std::optional<int> CheckOptions(const ServeOptions& o, std::string& host, int& port) {
   if (!SplitHostPort(o.listen, host, port)) {
     std::fprintf(stderr, "webhookd: --listen must be HOST:PORT (got \"%s\")\n", o.listen.c_str());
     return 2;
@@ -80,49 +79,26 @@ int RunServe(const ServeOptions& o) {
     std::fprintf(stderr, "webhookd: --web-root %s is not a directory\n", o.web_root.c_str());
     return 2;
   }
-  if (::mkdir(o.data_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    std::fprintf(stderr, "webhookd: cannot create --data-dir %s: %s\n", o.data_dir.c_str(),
-                 std::strerror(errno));
-    return 1;
-  }
-  const delivery::CidrList allow = delivery::ParseCidrList(o.allow_private_targets);
-  if (allow.error) {
-    std::fprintf(stderr, "webhookd: --allow-private-targets: %s\n", allow.error->c_str());
+  if (delivery::ParseCidrList(o.allow_private_targets).error) {
+    std::fprintf(stderr, "webhookd: --allow-private-targets: %s\n",
+                 delivery::ParseCidrList(o.allow_private_targets).error->c_str());
     return 2;
   }
-  std::string key;
-  if (auto err = crypto::LoadOrCreateMainKey(MainKeyPath(o.data_dir, o.master_key_file),
-                                             o.master_key_file.empty(), key)) {
-    std::fprintf(stderr, "webhookd: %s\n", err->c_str());
-    return 1;
-  }
+  return std::nullopt;
+}
 
-  // Block the stop signals in every thread; one thread waits for them (no async-signal games).
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-  ::signal(SIGPIPE, SIG_IGN);
+// This process's name in the leases it takes: host, pid and a random part (a restarted process
+// with the same pid is another owner).
+std::string InstanceName() {
+  char host[256] = "host";
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + "/" + std::to_string(::getpid()) + "/" +
+         crypto::Hex(crypto::RandomBytes(3));
+}
 
-  // One serve per data dir: the queue's leases assume a single owner, and a second process
-  // would double-send. The lock dies with the process, so a crash never leaves it stale.
-  const std::string lock_path = o.data_dir + "/webhookd.lock";
-  const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (lock_fd < 0 || ::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    std::fprintf(stderr, "webhookd: another webhookd serve is using --data-dir %s\n",
-                 o.data_dir.c_str());
-    return 1;
-  }
-
-  std::unique_ptr<store::SqliteStore> store;
-  try {
-    store = std::make_unique<store::SqliteStore>(o.data_dir, crypto::SecretBox(key));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "webhookd: %s\n", e.what());
-    return 1;
-  }
-
+// The HTTP server: webhookd's front (http/front_server.h) with the options' limits, plain or
+// HTTPS; null with a message on stderr when the certificate does not load.
+std::unique_ptr<http::FrontServer> MakeHttpServer(const ServeOptions& o) {
   // Each connection is a descriptor: thousands of clients need more than the usual soft limit
   // of 1,024, and the hard limit is the operator's to set.
   if (rlimit files{}; ::getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
@@ -143,7 +119,7 @@ int RunServe(const ServeOptions& o) {
     front.tls = http::LoadServerTls(o.tls_cert, o.tls_key, &error);
     if (!front.tls) {
       std::fprintf(stderr, "webhookd: --tls-cert/--tls-key: %s\n", error.c_str());
-      return 1;
+      return nullptr;
     }
   }
   auto server = std::make_unique<http::FrontServer>(std::move(front));
@@ -152,13 +128,26 @@ int RunServe(const ServeOptions& o) {
   server->set_tcp_nodelay(true);
   server->set_keep_alive_max_count(10000);
   server->set_keep_alive_timeout(o.http_idle_timeout_ms / 1000);
+  return server;
+}
 
-  // The delivery engine: guard -> sender -> engine, all on one clock.
-  delivery::SystemClock clock;
+// The delivery path's parts: guard -> sender, and the retry policy, all on one clock.
+struct DeliveryParts {
   delivery::CachingResolverFns resolver{delivery::Resolve, nullptr};
-  if (o.dns_cache_ms > 0)
-    resolver = delivery::CachingResolver(delivery::Resolve, clock, o.dns_cache_ms);
-  delivery::AddressGuard guard(allow.cidrs, resolver.resolve, resolver.cached);
+  std::unique_ptr<delivery::AddressGuard> guard;
+  std::unique_ptr<delivery::HttpSender> sender;
+  std::unique_ptr<delivery::RetryPolicy> policy;
+};
+
+std::optional<DeliveryParts> MakeDeliveryParts(const ServeOptions& o,
+                                               const delivery::Clock& clock) {
+  DeliveryParts parts;
+  if (o.dns_cache_ms > 0) {
+    parts.resolver = delivery::CachingResolver(delivery::Resolve, clock, o.dns_cache_ms);
+  }
+  parts.guard = std::make_unique<delivery::AddressGuard>(
+      delivery::ParseCidrList(o.allow_private_targets).cidrs, parts.resolver.resolve,
+      parts.resolver.cached);
   delivery::HttpSenderOptions sender_options;
   sender_options.connect_timeout_ms = o.connect_timeout_ms;
   sender_options.request_timeout_ms = o.request_timeout_ms;
@@ -169,12 +158,11 @@ int RunServe(const ServeOptions& o) {
   // Keep as many connections alive as may be in use at once: a smaller pool closes and
   // re-handshakes connections under load.
   sender_options.max_idle_total = std::max<size_t>(256, static_cast<size_t>(o.workers));
-  std::unique_ptr<delivery::HttpSender> sender;
   try {
-    sender = std::make_unique<delivery::HttpSender>(sender_options, guard, clock);
+    parts.sender = std::make_unique<delivery::HttpSender>(sender_options, *parts.guard, clock);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "webhookd: %s\n", e.what());
-    return 2;
+    return std::nullopt;
   }
   std::vector<int64_t> schedule = delivery::DefaultRetryScheduleMs();
   for (auto& delay : schedule)
@@ -182,75 +170,63 @@ int RunServe(const ServeOptions& o) {
   // Jitter only: no security depends on it, so a seeded engine behind a mutex is enough.
   auto rng = std::make_shared<std::pair<std::mutex, std::mt19937_64>>();
   rng->second.seed(std::random_device{}());
-  const delivery::RetryPolicy policy(
+  parts.policy = std::make_unique<delivery::RetryPolicy>(
       [rng] {
         std::lock_guard lock(rng->first);
         return std::uniform_real_distribution<double>(0.0, 1.0)(rng->second);
       },
       schedule);
-  delivery::EngineOptions engine_options;
-  engine_options.workers = o.workers;
-  engine_options.nice = o.delivery_nice;
-  engine_options.per_endpoint_concurrency = o.per_endpoint_concurrency;
-  engine_options.per_team_concurrency = o.per_team_concurrency;
-  engine_options.lease_ms = o.lease_ms > 0 ? o.lease_ms : 2 * o.request_timeout_ms + 30000;
-  engine_options.auto_disable_after_ms = o.auto_disable_after_ms;
-  engine_options.version = MAMBO_VERSION;
-  delivery::DeliveryEngine engine(*store, *sender, policy, clock, engine_options);
+  return parts;
+}
 
-  api::ApiOptions api_options;
-  api_options.max_body_bytes = o.max_body_bytes;
-  api_options.token_cache_ms = o.token_cache_ms;
-  api_options.max_webhooks_per_team = o.max_webhooks_per_team;
-  api_options.sends_per_minute = o.sends_per_minute;
-  api_options.version = MAMBO_VERSION;
-  api::ApiServer api(
-      *store, [&clock] { return clock.NowMs(); }, api_options, [&engine] { engine.Wake(); });
-  api.Register(*server);
-  server->Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
-    const store::Store::WriteStats w = store->WriteStatistics();
-    res.set_content(
-        engine.PrometheusText() +
-            "# HELP mambo_store_commits_total Transactions committed by the store writer (each "
-            "with changes costs one fsync).\n# TYPE mambo_store_commits_total "
-            "counter\nmambo_store_commits_total " +
-            std::to_string(w.commits) +
-            "\n# HELP mambo_store_writes_total Writes committed; several share a commit (group "
-            "commit).\n# TYPE mambo_store_writes_total counter\nmambo_store_writes_total " +
-            std::to_string(w.writes) +
-            "\n# HELP mambo_store_write_queue Writes waiting for the store writer.\n"
-            "# TYPE mambo_store_write_queue gauge\nmambo_store_write_queue " +
-            std::to_string(w.queued) +
-            "\n# HELP mambo_store_wal_frames Pages in the write-ahead log at the last "
-            "checkpoint.\n# TYPE mambo_store_wal_frames gauge\nmambo_store_wal_frames " +
-            std::to_string(w.wal_frames) +
-            "\n# HELP mambo_store_wal_checkpointed_frames Of those, copied into the database "
-            "file.\n# TYPE mambo_store_wal_checkpointed_frames gauge\n"
-            "mambo_store_wal_checkpointed_frames " +
-            std::to_string(w.wal_checkpointed) + "\n" + HttpFrontMetrics(*server),
-        "text/plain; version=0.0.4");
+delivery::EngineOptions EngineOptionsOf(const ServeOptions& o) {
+  delivery::EngineOptions e;
+  e.workers = o.workers;
+  e.nice = o.delivery_nice;
+  e.per_endpoint_concurrency = o.per_endpoint_concurrency;
+  e.per_team_concurrency = o.per_team_concurrency;
+  e.lease_ms = o.lease_ms > 0 ? o.lease_ms : 2 * o.request_timeout_ms + 30000;
+  e.version = MAMBO_VERSION;
+  return e;
+}
+
+api::ApiOptions ApiOptionsOf(const ServeOptions& o) {
+  api::ApiOptions a;
+  a.max_body_bytes = o.max_body_bytes;
+  a.token_cache_ms = o.token_cache_ms;
+  a.max_webhooks_per_team = o.max_webhooks_per_team;
+  a.sends_per_minute = o.sends_per_minute;
+  a.version = MAMBO_VERSION;
+  return a;
+}
+
+// /metrics, /healthz, /readyz, the console's files, and what every request goes through.
+void RegisterOperations(const ServeOptions& o, http::FrontServer& server, Backend& backend,
+                        delivery::DeliveryEngine& engine) {
+  server.Get("/metrics", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(engine.PrometheusText() + backend.MetricsText() + HttpFrontMetrics(server),
+                    "text/plain; version=0.0.4");
   });
-
-  server->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("{\"status\":\"ok\"}", "application/json");
   });
-  server->Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
-    const bool ok = store->Healthy();
+  server.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
+    const bool ok = backend.Healthy();
     res.status = ok ? 200 : 503;
     res.set_content(ok ? "{\"status\":\"ready\"}" : "{\"status\":\"database unavailable\"}",
                     "application/json");
   });
   if (!o.web_root.empty()) {
-    server->set_file_extension_and_mimetype_mapping("wasm", "application/wasm");
-    server->set_file_extension_and_mimetype_mapping("js", "text/javascript");
-    server->set_mount_point("/", o.web_root);
+    server.set_file_extension_and_mimetype_mapping("wasm", "application/wasm");
+    server.set_file_extension_and_mimetype_mapping("js", "text/javascript");
+    server.set_mount_point("/", o.web_root);
   }
   // httplib compresses with brotli at its default quality (11) when a client accepts br, as every
   // browser does: ~300 ms of CPU for the console's 145 KB script, most of the console's time to
   // first frame. gzip at zlib's default level takes a few ms for nearly the same size, so br is
   // dropped from what clients offer. (The request object is httplib's own, not const: editing
   // its headers before routing is well-defined.)
-  server->set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
     auto& headers = const_cast<httplib::Headers&>(req.headers);
     auto it = headers.find("Accept-Encoding");
     if (it != headers.end() && it->second.find("br") != std::string::npos) {
@@ -258,9 +234,81 @@ int RunServe(const ServeOptions& o) {
     }
     return httplib::Server::HandlerResponse::Unhandled;
   });
-  server->set_logger([](const httplib::Request& req, const httplib::Response& res) {
+  server.set_logger([](const httplib::Request& req, const httplib::Response& res) {
     spdlog::debug("{} {} -> {}", req.method, req.path, res.status);
   });
+}
+
+// Retention (finished deliveries older than --retention-days go, with their attempts and
+// events, in batches of 1,000, each its own transaction, so ingest and delivery go on between
+// them), auto-disable, and expired leases back to the queue.
+void AddJobs(const ServeOptions& o, PeriodicJobs& jobs, store::StoreRoles stores,
+             const delivery::Clock& clock, delivery::AutoDisable& auto_disable) {
+  if (o.retention_days > 0) {
+    jobs.Add("retention", std::chrono::minutes(1), [&o, stores, &clock] {
+      constexpr int64_t kBatch = 1000;
+      const int64_t keep_ms = int64_t{o.retention_days} * 24 * 3600 * 1000;
+      const int64_t deleted = stores.history.PruneBefore(clock.NowMs() - keep_ms, kBatch);
+      if (deleted > 0) {
+        spdlog::info(
+            "retention: deleted up to {} finished deliveries and events older than {} days",
+            deleted, o.retention_days);
+      }
+      return deleted >= kBatch;
+    });
+  }
+  jobs.Add("auto-disable", std::chrono::minutes(1), [&auto_disable] {
+    auto_disable.Check();
+    return false;
+  });
+  // A crashed instance's leases expire; any live one puts them back in the queue (LeaseDue
+  // takes expired leases too: this keeps the queue's figures true meanwhile).
+  jobs.Add("lease-reclaim", std::chrono::seconds(10), [stores, &clock] {
+    if (const int64_t n = stores.queue.ReclaimExpiredLeases(clock.NowMs()); n > 0) {
+      spdlog::warn("{} deliveries whose lease expired are back in the queue", n);
+    }
+    return false;
+  });
+}
+
+}  // namespace
+
+int RunServe(const ServeOptions& o) {
+  std::string host;
+  int port = 0;
+  if (auto rc = CheckOptions(o, host, port)) return *rc;
+
+  // Block the stop signals in every thread; one thread waits for them (no async-signal games).
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::string error;
+  std::unique_ptr<Backend> backend =
+      OpenBackend({o.data_dir, o.database, o.master_key_file, InstanceName(), true}, &error);
+  if (!backend) {
+    std::fprintf(stderr, "webhookd: %s\n", error.c_str());
+    return 1;
+  }
+  const store::StoreRoles stores = backend->roles();
+
+  std::unique_ptr<http::FrontServer> server = MakeHttpServer(o);
+  if (!server) return 1;
+  delivery::SystemClock clock;
+  std::optional<DeliveryParts> parts = MakeDeliveryParts(o, clock);
+  if (!parts) return 2;
+  delivery::DeliveryEngine engine(stores.queue, *parts->sender, *parts->policy, clock,
+                                  EngineOptionsOf(o));
+  api::ApiServer api(
+      stores, [&clock] { return clock.NowMs(); }, ApiOptionsOf(o), [&engine] { engine.Wake(); });
+  api.Register(*server);
+  RegisterOperations(o, *server, *backend, engine);
+  delivery::AutoDisable auto_disable(stores.history, stores.config, clock, o.auto_disable_after_ms);
+  PeriodicJobs jobs(backend->locks());
+  AddJobs(o, jobs, stores, clock, auto_disable);
 
   int bound = port;
   if (port == 0) {
@@ -273,7 +321,6 @@ int RunServe(const ServeOptions& o) {
     return 1;
   }
   server->WidenListenBacklog();
-
   std::thread signal_thread([&] {
     int sig = 0;
     sigwait(&stop_signals, &sig);
@@ -286,12 +333,11 @@ int RunServe(const ServeOptions& o) {
   // One machine-readable line on stdout: scripts and tests read the port from it.
   std::printf("webhookd listening on %s://%s:%d\n", scheme.c_str(), shown_host.c_str(), bound);
   std::fflush(stdout);
-  spdlog::info("serving API on {}://{}:{} (data dir {}, web root {})", scheme, shown_host, bound,
-               o.data_dir, o.web_root.empty() ? "none" : o.web_root);
+  spdlog::info("serving API on {}://{}:{} (store: {}, web root {})", scheme, shown_host, bound,
+               backend->Describe(), o.web_root.empty() ? "none" : o.web_root);
 
-  // Deliveries leased by a process that died (we hold the lock, so none is alive) go out now.
-  if (const int64_t reclaimed = store->ReclaimLeases(clock.NowMs()); reclaimed > 0) {
-    spdlog::warn("reclaimed {} deliveries leased by a previous webhookd that did not stop cleanly",
+  if (const int64_t reclaimed = backend->ReclaimAtStart(clock.NowMs()); reclaimed > 0) {
+    spdlog::warn("reclaimed {} deliveries leased by a webhookd that did not stop cleanly",
                  reclaimed);
   }
   if (o.workers > 0) {
@@ -301,64 +347,17 @@ int RunServe(const ServeOptions& o) {
         "--workers 0: deliveries are queued durably but not sent until webhookd runs "
         "with workers again");
   }
-  // Retention: finished deliveries older than --retention-days go (with their attempts and
-  // events) in batches of 1,000, each its own transaction, so ingest and delivery go on between
-  // them; a sweep every minute, batches back to back while there is a backlog.
-  struct Retention {
-    std::mutex mu;
-    std::condition_variable cv;
-    bool stop = false;
-    std::thread thread;
-    void Stop() {
-      {
-        std::lock_guard lock(mu);
-        stop = true;
-      }
-      cv.notify_all();
-      if (thread.joinable()) thread.join();
-    }
-    ~Retention() { Stop(); }
-  } retention;
-  if (o.retention_days > 0) {
-    retention.thread = std::thread([&] {
-      SetUpThread("retention", 10);
-      const int64_t keep_ms = int64_t{o.retention_days} * 24 * 3600 * 1000;
-      constexpr int64_t kBatch = 1000;
-      int64_t swept = 0;
-      std::unique_lock lock(retention.mu);
-      while (!retention.stop) {
-        lock.unlock();
-        int64_t deleted = 0;
-        try {
-          deleted = store->PruneBefore(clock.NowMs() - keep_ms, kBatch);
-          swept += deleted;
-          if (deleted < kBatch && swept > 0) {
-            spdlog::info(
-                "retention: deleted up to {} finished deliveries and events older than "
-                "{} days",
-                swept, o.retention_days);
-            swept = 0;
-          }
-        } catch (const std::exception& e) {
-          spdlog::error("retention sweep failed: {} (next try in a minute)", e.what());
-        }
-        lock.lock();
-        const auto pause =
-            deleted >= kBatch ? std::chrono::milliseconds(0) : std::chrono::milliseconds(60000);
-        retention.cv.wait_for(lock, pause, [&] { return retention.stop; });
-      }
-    });
-  }
+  jobs.Start();
   server->listen_after_bind();
-  // listen_after_bind returns once stop() closed the socket; the thread pool has finished the
-  // requests it had.
+  // listen_after_bind returns once stop() closed the socket; the workers have finished the
+  // requests they had.
   if (signal_thread.joinable()) {
     pthread_kill(signal_thread.native_handle(), SIGTERM);  // wakes sigwait if we stopped otherwise
     signal_thread.join();
   }
-  retention.Stop();  // a batch in progress commits first
-  engine.Stop();     // sends in progress finish; leased-but-unstarted work goes back to the queue
-  store.reset();     // joins the writer after its last commit
+  jobs.Stop();      // a job in progress finishes first
+  engine.Stop();    // sends in progress finish; leased-but-unstarted work goes back to the queue
+  backend.reset();  // the store closes after its last commit
   spdlog::info("stopped cleanly");
   return 0;
 }

@@ -26,7 +26,7 @@ void EngineMetrics::Observe(int64_t duration_ms) {
   latency_count.fetch_add(1);
 }
 
-DeliveryEngine::DeliveryEngine(store::Store& store, HttpSender& sender, const RetryPolicy& policy,
+DeliveryEngine::DeliveryEngine(store::QueueStore& store, HttpSender& sender, const RetryPolicy& policy,
                                const Clock& clock, EngineOptions options)
     : store_(store),
       sender_(sender),
@@ -150,10 +150,6 @@ void DeliveryEngine::DispatchLoop() {
     const size_t capacity =
         runnable <= LowWater() ? high_water - std::min(high_water, runnable) : 0;
     lock.unlock();
-    if (now >= next_auto_disable_check_) {
-      next_auto_disable_check_ = now + options_.auto_disable_check_every_ms;
-      CheckAutoDisable();
-    }
     std::vector<store::DeliveryTask> leased;
     int64_t next_due = 0;
     try {
@@ -368,40 +364,6 @@ store::AttemptOutcome DeliveryEngine::Decide(const store::DeliveryTask& task, Se
     o.status = DeliveryStatus::kExhausted;
   }
   return o;
-}
-
-void DeliveryEngine::CheckAutoDisable() {
-  const int64_t now = clock_.NowMs();
-  try {
-    // Tell the operator half-way, before it happens: once per webhook per process.
-    for (const Webhook& w : store_.FailingWebhooks(now - options_.auto_disable_after_ms / 2)) {
-      if (warned_.insert(w.id).second) {
-        spdlog::warn(
-            "webhook {} of team {} ({}) has had only failures for {} hours; it will be disabled "
-            "if nothing succeeds within {} more hours",
-            w.id, w.team_id, w.url, options_.auto_disable_after_ms / 2 / 3600000,
-            options_.auto_disable_after_ms / 2 / 3600000);
-      }
-    }
-    for (const Webhook& w : store_.FailingWebhooks(now - options_.auto_disable_after_ms)) {
-      const std::string reason =
-          "Disabled automatically at " + FormatTimestamp(now) +
-          ": every delivery failed and exhausted its retries, with no success for " +
-          std::to_string(options_.auto_disable_after_ms / 3600000) +
-          " hours. Fix the endpoint, re-enable the webhook and recover the failed deliveries.";
-      Webhook after = w;
-      after.active = false;
-      after.disabled_reason = reason;
-      store::AuditEntry audit{crypto::NewId("aud", now), w.team_id, "system", now,
-                              "webhook.auto_disable",    w.id,      Json(w),  Json(after)};
-      if (store_.DisableWebhook(w.team_id, w.id, reason, audit)) {
-        spdlog::warn("webhook {} of team {} ({}) auto-disabled: {}", w.id, w.team_id,
-                     RedactUrl(w.url), reason);
-      }
-    }
-  } catch (const std::exception& e) {
-    spdlog::error("auto-disable check failed: {}", e.what());
-  }
 }
 
 std::string DeliveryEngine::PrometheusText() {

@@ -39,9 +39,6 @@ struct EngineOptions {
   // How long a lease lasts: longer than a send can take (request timeout) plus the wait in the
   // in-memory backlog, so a live process never sees its own work handed out again.
   int64_t lease_ms = 60000;
-  // No success and only exhausted deliveries for this long: the webhook is disabled.
-  int64_t auto_disable_after_ms = 5LL * 24 * 3600 * 1000;
-  int64_t auto_disable_check_every_ms = 60000;
   // Longest the dispatcher sleeps without a wake-up: it also notices leases expired by a
   // crashed process and work queued by another process (the token CLI shares the database).
   int64_t max_idle_wait_ms = 1000;
@@ -72,7 +69,7 @@ class DeliveryEngine {
   using AttemptObserver =
       std::function<void(const store::DeliveryTask&, const store::AttemptOutcome&)>;
 
-  DeliveryEngine(store::Store& store, HttpSender& sender, const RetryPolicy& policy,
+  DeliveryEngine(store::QueueStore& store, HttpSender& sender, const RetryPolicy& policy,
                  const Clock& clock, EngineOptions options);
   ~DeliveryEngine();
 
@@ -105,7 +102,6 @@ class DeliveryEngine {
   void Recorded(const store::DeliveryTask& task, const store::AttemptOutcome& outcome,
                 store::RecordResult result);
   store::AttemptOutcome Decide(const store::DeliveryTask& task, SendResult& sent);
-  void CheckAutoDisable();
   bool TakeRunnable(store::DeliveryTask& out);
   // The dispatcher leases more only when this few leased tasks are left waiting.
   size_t LowWater() const { return static_cast<size_t>(options_.workers); }
@@ -113,7 +109,7 @@ class DeliveryEngine {
   // or awaiting their commit nothing new starts, and the engine runs at the pace the store takes.
   bool HeldByRecords() const { return pending_records_ + sending_ >= 4 * options_.workers; }
 
-  store::Store& store_;
+  store::QueueStore& store_;
   HttpSender& sender_;
   const RetryPolicy& policy_;
   const Clock& clock_;
@@ -146,8 +142,6 @@ class DeliveryEngine {
   size_t waiting_total_ = 0;
   std::set<std::string> at_cap_;  // endpoints whose backlog was full at the last lease
   bool nothing_due_ = false;      // the last lease found nothing due, and nothing was queued since
-  int64_t next_auto_disable_check_ = 0;
-  std::set<std::string> warned_;  // webhooks already warned about (dispatcher thread only)
 
   int sending_ = 0;          // requests handed to the sender and not finished
   int pending_records_ = 0;  // attempts handed to the store, not yet committed

@@ -412,7 +412,7 @@ QueueStats PgQueueStore::Stats() {
   return s;
 }
 
-int64_t PgQueueStore::ReclaimLeases(int64_t now) {
+int64_t PgQueueStore::ReclaimExpiredLeases(int64_t now) {
   auto c = db_.pool().Acquire();
   return c
       ->Run("UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS

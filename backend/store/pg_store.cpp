@@ -183,4 +183,35 @@ void PgDatabase::CheckMainKey(pg::Conn& c) {
   }
 }
 
+bool PgDatabase::Healthy() {
+  try {
+    auto c = pool_.Acquire();
+    return c->Run("SELECT 1").rows() == 1;
+  } catch (const StoreError&) {
+    return false;
+  }
+}
+
+bool PgJobLocks::RunExclusive(std::string_view job, const std::function<void()>& fn) {
+  // FNV-1a: the same key for a job name in every build and on every machine.
+  uint64_t hash = 14695981039346656037ull;
+  for (const char ch : job) hash = (hash ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+  const int64_t key = static_cast<int64_t>(hash >> 1);
+  auto c = db_.pool().Acquire();
+  if (!c->Run("SELECT pg_try_advisory_lock($1)", {key}).Bool(0, 0)) return false;
+  struct Unlock {
+    pg::Conn& c;
+    int64_t key;
+    ~Unlock() {
+      try {
+        c.Run("SELECT pg_advisory_unlock($1)", {key});
+      } catch (const StoreError&) {
+        // The connection broke: the server released the lock with the session.
+      }
+    }
+  } unlock{*c, key};
+  fn();
+  return true;
+}
+
 }  // namespace mambo::store

@@ -38,12 +38,26 @@ class PgDatabase {
   const crypto::SecretBox& box() const { return box_; }
   // The schema version this build migrates to.
   static int64_t SchemaVersion();
+  // Whether the database answers now (readiness).
+  bool Healthy();
 
  private:
   void Migrate(pg::Conn& c);
   void CheckMainKey(pg::Conn& c);
   pg::Pool pool_;
   crypto::SecretBox box_;
+};
+
+// Periodic jobs one instance at a time: a session-level pg_try_advisory_lock per job name, held
+// on one pooled connection while the job runs (released with the connection if the instance
+// dies).
+class PgJobLocks final : public JobLocks {
+ public:
+  explicit PgJobLocks(PgDatabase& db) : db_(db) {}
+  bool RunExclusive(std::string_view job, const std::function<void()>& fn) override;
+
+ private:
+  PgDatabase& db_;
 };
 
 class PgConfigStore final : public ConfigStore {
@@ -99,8 +113,7 @@ class PgQueueStore final : public QueueStore {
   int64_t RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
                             int64_t since, int64_t now) override;
   QueueStats Stats() override;
-  // Expired leases only: other instances may hold the rest.
-  int64_t ReclaimLeases(int64_t now) override;
+  int64_t ReclaimExpiredLeases(int64_t now) override;
 
  private:
   struct Pending {

@@ -447,11 +447,22 @@ QueueStats SqliteStore::Stats() {
   });
 }
 
-int64_t SqliteStore::ReclaimLeases(int64_t now) {
+int64_t SqliteStore::ReclaimAllLeases(int64_t now) {
   int64_t count = 0;
   Write([&](Db& db) {
     Query q(db, "UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
                 ", due_at = ? WHERE status = 'in_flight'");
+    q.Bind(1, now).Run();
+    count = q.Changes();
+  });
+  return count;
+}
+
+int64_t SqliteStore::ReclaimExpiredLeases(int64_t now) {
+  int64_t count = 0;
+  Write([&](Db& db) {
+    Query q(db, "UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
+                ", due_at = ?1 WHERE status = 'in_flight' AND due_at <= ?1");
     q.Bind(1, now).Run();
     count = q.Changes();
   });

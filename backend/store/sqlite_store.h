@@ -93,7 +93,10 @@ class SqliteStore final : public Store {
   bool DisableWebhook(const std::string& team_id, const std::string& id, const std::string& reason,
                       const AuditEntry& audit) override;
   int64_t PruneBefore(int64_t before, size_t limit) override;
-  int64_t ReclaimLeases(int64_t now) override;
+  int64_t ReclaimExpiredLeases(int64_t now) override;
+  // Makes every leased delivery due now. Only for a process that owns the queue alone (webhookd
+  // holds the data dir's lock): leases found at start belong to a process that died.
+  int64_t ReclaimAllLeases(int64_t now);
   bool Healthy() override;
 
   // Writes queued but not yet committed, and commits done: for tests and metrics.

@@ -207,9 +207,9 @@ class QueueStore {
   virtual int64_t RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
                                     int64_t since, int64_t now) = 0;
   virtual QueueStats Stats() = 0;
-  // Makes every leased delivery due now. Only for a process that owns the queue alone (webhookd
-  // holds the data dir's lock): leases found at start belong to a process that died.
-  virtual int64_t ReclaimLeases(int64_t now) = 0;
+  // Puts deliveries whose lease expired by `now` back in the queue, due now (their holder died
+  // or stalled; LeaseDue takes them anyway, this keeps Stats true). Returns how many.
+  virtual int64_t ReclaimExpiredLeases(int64_t now) = 0;
 };
 
 class HistoryStore {
@@ -230,6 +230,21 @@ class HistoryStore {
   // delivery left (up to `limit` too). Deliveries still waiting are kept however old. Returns
   // the larger of the two counts: `limit` means more may be left.
   virtual int64_t PruneBefore(int64_t before, size_t limit) = 0;
+};
+
+// Periodic jobs (retention, auto-disable) run in one process at a time across all those sharing
+// the store: RunExclusive runs `fn` if no other holds `job` now, else returns false at once.
+class JobLocks {
+ public:
+  virtual ~JobLocks() = default;
+  virtual bool RunExclusive(std::string_view job, const std::function<void()>& fn) = 0;
+};
+
+// The roles a webhookd uses, all from one backend.
+struct StoreRoles {
+  ConfigStore& config;
+  QueueStore& queue;
+  HistoryStore& history;
 };
 
 class Store : public ConfigStore, public QueueStore, public HistoryStore {

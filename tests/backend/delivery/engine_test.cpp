@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "crypto/crypto.h"
+#include "delivery/auto_disable.h"
 #include "delivery/signature.h"
 #include "store/sqlite_store.h"
 #include "support/https_receiver.h"
@@ -263,24 +264,19 @@ TEST_F(EngineTest, GoneDisablesTheWebhookWithAReasonAndAnAuditEntry) {
 TEST_F(EngineTest, AutoDisablesAWebhookThatOnlyFailsForThePeriod) {
   HttpsReceiver receiver([](const httplib::Request&, httplib::Response& res) { res.status = 503; });
   const Webhook w = AddWebhook(receiver.Url());
-  EngineOptions options;
-  options.auto_disable_after_ms = 5LL * 24 * 3600 * 1000;
-  options.auto_disable_check_every_ms = 1000;
-  StartEngine(options, RetryPolicy([] { return 0.5; }, {0}));  // one attempt, then exhausted
+  StartEngine({}, RetryPolicy([] { return 0.5; }, {0}));  // one attempt, then exhausted
   Ingest("evt-1");
   EXPECT_EQ(WaitOutcome(1).outcome.status, DeliveryStatus::kExhausted);
+  AutoDisable auto_disable(*store_, *store_, clock_, 5LL * 24 * 3600 * 1000);
+  EXPECT_EQ(auto_disable.Check(), 0);
   EXPECT_TRUE(store_->GetWebhook("acme", w.id)->active);  // failing, but not for 5 days yet
   clock_.Advance(5LL * 24 * 3600 * 1000 + 2000);
-  engine_->Wake();
-  // The dispatcher checks on its next turn: wait for the store's state, with a deadline.
-  std::optional<Webhook> now;
-  mambo::testing::WaitUntil([&] {
-    now = store_->GetWebhook("acme", w.id);
-    return !now->active;
-  });
+  EXPECT_EQ(auto_disable.Check(), 1);
+  const std::optional<Webhook> now = store_->GetWebhook("acme", w.id);
   ASSERT_FALSE(now->active);
   EXPECT_NE(now->disabled_reason->find("Disabled automatically"), std::string::npos);
   EXPECT_EQ(store_->ListAudit("acme", 1, "").items.at(0).action, "webhook.auto_disable");
+  EXPECT_EQ(auto_disable.Check(), 0) << "disabled once";
 }
 
 // A slow or dead endpoint holds at most its 2 workers (of 4), and the other endpoint gets

@@ -576,6 +576,27 @@ TYPED_TEST(StoreConformance, DeletingAWebhookDropsItsDeliveries) {
   EXPECT_EQ(queue.Stats().pending, 0);
 }
 
+// Expired leases go back to the queue; live ones stay with their holder.
+TYPED_TEST(StoreConformance, OnlyExpiredLeasesAreReclaimed) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  const Webhook w = this->MakeWebhook("t");
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  queue.IngestEvent(Event{"early", "device.enroll", "t", 1, Json::object()}, 100);
+  queue.IngestEvent(Event{"late", "device.enroll", "t", 1, Json::object()}, 200);
+  ASSERT_EQ(queue.LeaseDue(100, 1, 1000, {}).size(), 1u);  // "early", until 1000
+  ASSERT_EQ(queue.LeaseDue(200, 1, 5000, {}).size(), 1u);  // "late", until 5000
+  EXPECT_EQ(queue.Stats().in_flight, 2);
+  EXPECT_EQ(queue.ReclaimExpiredLeases(999), 0);
+  EXPECT_EQ(queue.ReclaimExpiredLeases(2000), 1);
+  const QueueStats stats = queue.Stats();
+  EXPECT_EQ(stats.in_flight, 1);
+  EXPECT_EQ(stats.pending, 1);
+  auto again = queue.LeaseDue(2000, 10, 9000, {});
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].event.id, "early");
+}
+
 // ------------------------------------------------------------------ the main key
 
 TYPED_TEST(StoreConformance, AnotherMainKeyIsRefusedAtOpen) {
