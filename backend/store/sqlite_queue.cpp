@@ -2,6 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "store/sql_common.h"
 #include "store/sqlite_store.h"
@@ -448,22 +449,20 @@ QueueStats SqliteStore::Stats() {
 }
 
 int64_t SqliteStore::ReclaimAllLeases(int64_t now) {
-  int64_t count = 0;
-  Write([&](Db& db) {
-    Query q(db, "UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
-                ", due_at = ? WHERE status = 'in_flight'");
-    q.Bind(1, now).Run();
-    count = q.Changes();
-  });
-  return count;
+  // Every lease ends by the end of time.
+  return ReclaimLeasesUntil(std::numeric_limits<int64_t>::max(), now);
 }
 
 int64_t SqliteStore::ReclaimExpiredLeases(int64_t now) {
+  return ReclaimLeasesUntil(now, now);
+}
+
+int64_t SqliteStore::ReclaimLeasesUntil(int64_t expired_by, int64_t now) {
   int64_t count = 0;
   Write([&](Db& db) {
     Query q(db, "UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
-                ", due_at = ?1 WHERE status = 'in_flight' AND due_at <= ?1");
-    q.Bind(1, now).Run();
+                ", due_at = ? WHERE status = 'in_flight' AND due_at <= ?");
+    q.Bind(1, now).Bind(2, expired_by).Run();
     count = q.Changes();
   });
   return count;

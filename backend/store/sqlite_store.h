@@ -103,6 +103,8 @@ class SqliteStore final : public Store {
   uint64_t commits() const { return commits_.load(); }
 
  private:
+  // Leases that end by `expired_by` back in the queue, due `now`.
+  int64_t ReclaimLeasesUntil(int64_t expired_by, int64_t now);
   struct WriteJob {
     std::function<void(Db&)> fn;
     std::promise<void> done;                       // for Write: the caller waits on it
