@@ -288,6 +288,15 @@ void ApiServer::Register(httplib::Server& server) {
     } catch (const ApiError& e) {
       WriteError(res, e);
       return;
+    } catch (const store::StoreError& e) {
+      // Nothing was accepted (a write's transaction did not commit): the client tries again,
+      // e.g. once the database is back from a restart.
+      spdlog::error("{} {}: store error: {}", req.method, ToValidUtf8(req.path), e.what());
+      WriteError(res, ApiError{503, "unavailable",
+                               "The database is unavailable; nothing was changed. Try again.",
+                               {}});
+      res.set_header("Retry-After", "1");
+      return;
     } catch (const std::exception& e) {
       what = e.what();
     } catch (...) {

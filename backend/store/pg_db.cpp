@@ -72,11 +72,38 @@ Result Conn::Check(PGresult* r, const char* sql) {
   throw PgError(message + " (in: " + std::string(first) + ")", state != nullptr ? state : "");
 }
 
+bool Conn::Reconnect() {
+  // Only between transactions: inside one, the server has rolled it back, and the caller must
+  // learn that from the error.
+  if (PQstatus(conn_.get()) == CONNECTION_OK || in_transaction_) return false;
+  PQreset(conn_.get());
+  prepared_.clear();  // they lived in the old session
+  broken_ = PQstatus(conn_.get()) != CONNECTION_OK;
+  return !broken_;
+}
+
 void Conn::Exec(const char* sql) {
-  Check(PQexec(conn_.get(), sql), sql);
+  PGresult* r = PQexec(conn_.get(), sql);
+  if (PQresultStatus(r) == PGRES_FATAL_ERROR && Reconnect()) {
+    PQclear(r);
+    r = PQexec(conn_.get(), sql);
+  }
+  Check(r, sql);
+  // Where BEGIN/COMMIT/ROLLBACK leave the session: what Reconnect may do next time.
+  in_transaction_ = PQtransactionStatus(conn_.get()) != PQTRANS_IDLE;
 }
 
 Result Conn::Run(const char* sql, const std::vector<Param>& params) {
+  try {
+    return RunOnce(sql, params);
+  } catch (const PgError&) {
+    // A server restarted since this connection's last statement: one more try on a new session.
+    if (!Reconnect()) throw;
+  }
+  return RunOnce(sql, params);
+}
+
+Result Conn::RunOnce(const char* sql, const std::vector<Param>& params) {
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
     std::string name = "s" + std::to_string(prepared_.size());

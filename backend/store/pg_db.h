@@ -78,15 +78,21 @@ class Conn {
   void Exec(const char* sql);
   // A statement with parameters, prepared on this connection at its first use. `sql` must be a
   // string literal: prepared statements are keyed by its address.
+  //
+  // Both reconnect once when the server went away since the last statement (a restart) and no
+  // transaction was open; inside a transaction the error goes to the caller.
   Result Run(const char* sql, const std::vector<Param>& params = {});
   bool ok() const { return PQstatus(conn_.get()) == CONNECTION_OK && !broken_; }
   PGconn* raw() { return conn_.get(); }
 
  private:
   Result Check(PGresult* r, const char* sql);
+  Result RunOnce(const char* sql, const std::vector<Param>& params);
+  bool Reconnect();
   std::unique_ptr<PGconn, decltype(&PQfinish)> conn_;
   std::unordered_map<const char*, std::string> prepared_;
   bool broken_ = false;
+  bool in_transaction_ = false;
 };
 
 // BEGIN on construction, ROLLBACK on destruction unless Commit() ran.
