@@ -39,6 +39,8 @@ class SqliteBackend final : public Backend {
   bool Healthy() override { return store_->Healthy(); }
   int64_t ReclaimAtStart(int64_t now) override { return store_->ReclaimAllLeases(now); }
   std::string Describe() const override { return "SQLite in " + data_dir_; }
+  // One process: the token CLI's changes are seen through the store's marker file.
+  void Follow(std::function<void()>) override {}
   std::string MetricsText() override {
     const store::Store::WriteStats w = store_->WriteStatistics();
     return "# HELP mambo_store_commits_total Transactions committed by the store writer (each "
@@ -75,7 +77,14 @@ class PgBackend final : public Backend {
         config_(db_),
         queue_(db_, instance),
         history_(db_),
-        locks_(db_) {}
+        locks_(db_),
+        listener_(uri, std::chrono::milliseconds(500)) {}
+  void Follow(std::function<void()> work_queued) override {
+    config_.CacheTokensStamp();
+    listener_.On("mambo_tokens", [this] { config_.RefreshTokensStamp(); });
+    listener_.On("mambo_queue", std::move(work_queued));
+    listener_.Start();
+  }
   store::StoreRoles roles() override { return {config_, queue_, history_}; }
   store::JobLocks& locks() override { return locks_; }
   bool Healthy() override { return db_.Healthy(); }
@@ -90,6 +99,7 @@ class PgBackend final : public Backend {
   store::PgQueueStore queue_;
   store::PgHistoryStore history_;
   store::PgJobLocks locks_;
+  store::PgListener listener_;  // last: stopped first, before what its callbacks use
 };
 
 }  // namespace

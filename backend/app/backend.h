@@ -3,6 +3,7 @@
 // to run) or PostgreSQL (--database: several instances share the work). Both give the same
 // store roles; serve and the token commands open one through OpenBackend.
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -31,6 +32,9 @@ class Backend {
   // belong to live instances).
   virtual int64_t ReclaimAtStart(int64_t now) = 0;
   virtual std::string Describe() const = 0;  // for the log, without credentials
+  // Starts following what other processes change (PostgreSQL: notifications); `work_queued`
+  // runs when another instance queued work this one's engine may take.
+  virtual void Follow(std::function<void()> work_queued) = 0;
 };
 
 // Opens the backend `o` names (creating and migrating it as needed); null with a one-line

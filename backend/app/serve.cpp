@@ -340,6 +340,8 @@ int RunServe(const ServeOptions& o) {
     spdlog::warn("reclaimed {} deliveries leased by a webhookd that did not stop cleanly",
                  reclaimed);
   }
+  // From here every return path goes through backend.reset() below while the engine exists.
+  backend->Follow([&engine] { engine.Wake(); });
   if (o.workers > 0) {
     engine.Start();
   } else {

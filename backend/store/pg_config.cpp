@@ -86,6 +86,7 @@ ApiToken PgConfigStore::CreateToken(const std::string& team_id, Role role, const
       {token.id, team_id, ToString(role), Param::Bytes(hash), now});
   TokensChanged(*c);
   tx.Commit();
+  RefreshTokensStamp();
   return token;
 }
 
@@ -119,13 +120,32 @@ bool PgConfigStore::RevokeToken(const std::string& token_id, int64_t now) {
           .affected() > 0;
   if (changed) TokensChanged(*c);
   tx.Commit();
+  if (changed) RefreshTokensStamp();
   return changed;
 }
 
 std::string PgConfigStore::TokensStamp() {
+  if (cache_stamp_) {
+    std::lock_guard lock(stamp_mu_);
+    if (!stamp_.empty()) return stamp_;
+  }
   auto c = db_.pool().Acquire();
   pg::Result r = c->Run("SELECT value FROM stamps WHERE name = 'tokens'");
-  return r.rows() > 0 ? r.Text(0, 0) : "";
+  std::string stamp = r.rows() > 0 ? r.Text(0, 0) : "";
+  std::lock_guard lock(stamp_mu_);
+  stamp_ = stamp;
+  return stamp;
+}
+
+void PgConfigStore::RefreshTokensStamp() {
+  try {
+    auto c = db_.pool().Acquire();
+    pg::Result r = c->Run("SELECT value FROM stamps WHERE name = 'tokens'");
+    std::lock_guard lock(stamp_mu_);
+    stamp_ = r.rows() > 0 ? r.Text(0, 0) : "";
+  } catch (const StoreError&) {
+    // The database is away: the cached lookups stay as they were until it is back.
+  }
 }
 
 void PgConfigStore::AppendAudit(const AuditEntry& audit) {

@@ -100,6 +100,7 @@ IngestResult PgQueueStore::IngestEvent(const Event& event, int64_t now) {
     }
   }
   result.delivery_ids = InsertDeliveries(*c, event.team_id, seq, targets, now);
+  if (!targets.empty()) NotifyQueued(*c, now);
   tx.Commit();
   result.created = true;
   result.event = event;
@@ -115,6 +116,7 @@ std::string PgQueueStore::QueueSingleDelivery(const Event& event, const std::str
   const int64_t seq = InsertEvent(*c, event, data);
   if (seq == 0) throw StoreError("event id " + event.id + " already exists");
   std::string id = InsertDeliveries(*c, event.team_id, seq, {webhook_id}, now).front();
+  NotifyQueued(*c, now);
   tx.Commit();
   return id;
 }
@@ -222,6 +224,13 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
   out.reserve(ranked.size());
   for (auto& [_, t] : ranked) out.push_back(std::move(t));
   return out;
+}
+
+void PgQueueStore::NotifyQueued(pg::Conn& c, int64_t now) {
+  int64_t last = last_notify_.load();
+  if (now - last < 5 || !last_notify_.compare_exchange_strong(last, now)) return;
+  // Delivered at commit, to every listening instance (this one's engine was woken already).
+  c.Run("SELECT pg_notify('mambo_queue', '')");
 }
 
 bool PgQueueStore::RecordIn(pg::Conn& c, const AttemptOutcome& o) {

@@ -1,8 +1,14 @@
 #include "store/pg_store.h"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <iterator>
+#include <set>
+
+#include "util/thread.h"
 
 namespace mambo::store {
 namespace {
@@ -189,6 +195,83 @@ bool PgDatabase::Healthy() {
     return c->Run("SELECT 1").rows() == 1;
   } catch (const StoreError&) {
     return false;
+  }
+}
+
+PgListener::~PgListener() {
+  stop_ = true;
+  if (wake_fd_ >= 0) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof one);
+  }
+  if (thread_.joinable()) thread_.join();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void PgListener::On(std::string channel, std::function<void()> fn) {
+  callbacks_.emplace_back(std::move(channel), std::move(fn));
+}
+
+void PgListener::Start() {
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void PgListener::RunAll() {
+  for (auto& [channel, fn] : callbacks_) fn();
+}
+
+void PgListener::Loop() {
+  SetUpThread("pg-listen", 0);
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(nullptr, &PQfinish);
+  auto next_tick = std::chrono::steady_clock::now() + tick_;
+  bool was_lost = false;
+  while (!stop_) {
+    if (!conn) {
+      conn.reset(PQconnectdb(uri_.c_str()));
+      bool ok = PQstatus(conn.get()) == CONNECTION_OK;
+      for (size_t i = 0; ok && i < callbacks_.size(); ++i) {
+        // Channel names are this program's own identifiers: nothing to quote.
+        PGresult* r = PQexec(conn.get(), ("LISTEN " + callbacks_[i].first).c_str());
+        ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+        PQclear(r);
+      }
+      if (!ok) {
+        conn.reset();
+        if (!was_lost) spdlog::warn("database notifications unavailable; retrying every second");
+        was_lost = true;
+        pollfd wake{wake_fd_, POLLIN, 0};
+        ::poll(&wake, 1, 1000);
+        continue;
+      }
+      if (was_lost) spdlog::info("database notifications back");
+      was_lost = false;
+      RunAll();  // whatever was announced while no one listened
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const int timeout = static_cast<int>(std::max<int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(next_tick - now).count()));
+    pollfd fds[2] = {{PQsocket(conn.get()), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    ::poll(fds, 2, timeout);
+    if (stop_) break;
+    if (fds[0].revents != 0) {
+      if (PQconsumeInput(conn.get()) == 0) {
+        conn.reset();  // the server went away: reconnect, then run everything once
+        continue;
+      }
+      std::set<std::string> fired;
+      while (PGnotify* n = PQnotifies(conn.get())) {
+        fired.insert(n->relname);
+        PQfreemem(n);
+      }
+      for (auto& [channel, fn] : callbacks_) {
+        if (fired.count(channel) > 0) fn();
+      }
+    }
+    if (std::chrono::steady_clock::now() >= next_tick) {
+      RunAll();
+      next_tick = std::chrono::steady_clock::now() + tick_;
+    }
   }
 }
 

@@ -9,8 +9,11 @@
 //                   (pg_queue.cpp)
 //   PgHistoryStore  recorded deliveries, auto-disable candidates, retention (pg_history.cpp)
 
+#include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -21,6 +24,28 @@
 #include "store/store.h"
 
 namespace mambo::store {
+
+// LISTEN on a connection of its own: runs each channel's callbacks (on its thread) when a
+// notification arrives, and all of them every `tick` as a safety net (a notification sent while
+// this connection was down is lost). Reconnects after the server went away, and then runs every
+// callback at once: something may have changed meanwhile.
+class PgListener {
+ public:
+  PgListener(std::string uri, std::chrono::milliseconds tick) : uri_(std::move(uri)), tick_(tick) {}
+  ~PgListener();
+  void On(std::string channel, std::function<void()> fn);  // before Start
+  void Start();
+
+ private:
+  void Loop();
+  void RunAll();
+  const std::string uri_;
+  const std::chrono::milliseconds tick_;
+  std::vector<std::pair<std::string, std::function<void()>>> callbacks_;
+  std::atomic<bool> stop_{false};
+  int wake_fd_ = -1;
+  std::thread thread_;
+};
 
 class PgDatabase {
  public:
@@ -69,7 +94,13 @@ class PgConfigStore final : public ConfigStore {
   std::optional<ApiToken> FindActiveToken(const std::string& hash) override;
   std::vector<ApiToken> ListTokens(const std::optional<std::string>& team_id) override;
   bool RevokeToken(const std::string& token_id, int64_t now) override;
+  // Cached: refreshed when another instance (or the CLI) says tokens changed (NOTIFY
+  // mambo_tokens, through PgListener) and at least every tick, so a revocation anywhere counts
+  // within a second without a query per request.
   std::string TokensStamp() override;
+  void RefreshTokensStamp();
+  // From now on TokensStamp answers from the cache; a PgListener must call RefreshTokensStamp.
+  void CacheTokensStamp() { cache_stamp_ = true; }
   bool CreateWebhook(const Webhook& webhook, const AuditEntry& audit,
                      size_t max_per_team = SIZE_MAX) override;
   std::optional<Webhook> GetWebhook(const std::string& team_id, const std::string& id) override;
@@ -90,6 +121,9 @@ class PgConfigStore final : public ConfigStore {
  private:
   std::optional<std::string> Seal(const Webhook& w) const;
   PgDatabase& db_;
+  std::mutex stamp_mu_;
+  std::string stamp_;  // empty: not read yet
+  std::atomic<bool> cache_stamp_{false};
 };
 
 class PgQueueStore final : public QueueStore {
@@ -122,6 +156,10 @@ class PgQueueStore final : public QueueStore {
   };
   // False when the lease no longer holds (nothing written).
   bool RecordIn(pg::Conn& c, const AttemptOutcome& o);
+  // Tells the other instances' engines that work is due (NOTIFY mambo_queue), at most once per
+  // few milliseconds from this instance: a burst of ingests wakes them once.
+  void NotifyQueued(pg::Conn& c, int64_t now);
+  std::atomic<int64_t> last_notify_{0};
   void RecorderLoop();
 
   PgDatabase& db_;
