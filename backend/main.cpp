@@ -215,6 +215,12 @@ int main(int argc, char** argv) {
   revoke_cmd->add_option("id", token_id, "Token id (tok_...)")->required();
   add_store_flags(revoke_cmd);
 
+  // Opening a store migrates it (under an advisory lock on PostgreSQL); this does only that, for
+  // operators who migrate before rolling out new instances.
+  auto* migrate_cmd =
+      cli.add_subcommand("migrate", "Create or upgrade the database schema, then exit");
+  add_store_flags(migrate_cmd);
+
   CLI11_PARSE(cli, argc, argv);
 
   try {
@@ -229,6 +235,10 @@ int main(int argc, char** argv) {
       return 1;
     }
     mambo::store::ConfigStore* store = &backend->roles().config;
+    if (migrate_cmd->parsed()) {
+      std::printf("%s: schema up to date\n", backend->Describe().c_str());
+      return 0;
+    }
     if (create_cmd->parsed()) {
       const std::string token = mambo::api::NewToken();
       store->CreateToken(team, *mambo::store::ParseRole(role), mambo::api::TokenHash(token),

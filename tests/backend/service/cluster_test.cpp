@@ -249,6 +249,37 @@ TEST_F(ClusterTest, ARevokedTokenAndADeactivatedWebhookHoldOnEveryInstanceWithin
   EXPECT_EQ(receiver.Count(), 0u);
 }
 
+// The per-endpoint cap is per instance (README): N instances send at most N x the cap to one
+// endpoint at once. Each instance holds exactly its cap while more deliveries wait.
+TEST_F(ClusterTest, TheEndpointCapHoldsPerInstance) {
+  HttpsReceiver receiver([&](const httplib::Request&, httplib::Response& res) {
+    receiver.Hang();
+    res.status = 200;
+  });
+  auto a = Instance({"--per-endpoint-concurrency", "2"});
+  auto b = Instance({"--per-endpoint-concurrency", "2"});
+  CreateWebhook(*a, receiver.Url());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(Ingest(i % 2 == 0 ? *a : *b, "evt-" + std::to_string(i)), 202);
+  }
+  ASSERT_TRUE(receiver.WaitForCount(4));
+  auto metric = [](WebhookdProcess& p, const std::string& name) {
+    const std::string body = p.Client().Get("/metrics")->body;
+    const size_t at = body.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stoll(body.substr(at + name.size() + 2));
+  };
+  for (WebhookdProcess* p : {a.get(), b.get()}) {
+    EXPECT_TRUE(WaitUntil([&] { return metric(*p, "mambo_engine_sending") == 2; }));
+  }
+  // Both at their cap with work left: the cap, not a lack of work, is what holds them.
+  EXPECT_GT(Scalar("SELECT count(*) FROM deliveries WHERE status <> 'in_flight'") +
+                metric(*a, "mambo_engine_leased_waiting") +
+                metric(*b, "mambo_engine_leased_waiting"),
+            0);
+  EXPECT_EQ(receiver.Count(), 4u);
+  receiver.Release();
+}
+
 TEST_F(ClusterTest, APostgresRestartLosesNothingAndReadinessFollows) {
   HttpsReceiver receiver;
   auto a = Instance();
