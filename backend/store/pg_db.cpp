@@ -4,6 +4,26 @@
 #include <cstring>
 
 namespace mambo::store::pg {
+namespace {
+
+// Parameters as libpq takes them: pointers into `params`, which must outlive this.
+struct Wire {
+  explicit Wire(const std::vector<Param>& params)
+      : values(params.size()), lengths(params.size()), formats(params.size()) {
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (params[i].value) {
+        values[i] = params[i].value->data();
+        lengths[i] = static_cast<int>(params[i].value->size());
+      }
+      formats[i] = params[i].binary ? 1 : 0;
+    }
+  }
+  int count() const { return static_cast<int>(values.size()); }
+  std::vector<const char*> values;
+  std::vector<int> lengths, formats;
+};
+
+}  // namespace
 
 std::string Result::Text(int row, int col) const {
   return std::string(PQgetvalue(r_.get(), row, col),
@@ -103,6 +123,13 @@ Result Conn::Run(const char* sql, const std::vector<Param>& params) {
   return RunOnce(sql, params);
 }
 
+Result Conn::RunText(const std::string& sql, const std::vector<Param>& params) {
+  const Wire wire(params);
+  return Check(PQexecParams(conn_.get(), sql.c_str(), wire.count(), nullptr, wire.values.data(),
+                            wire.lengths.data(), wire.formats.data(), 0),
+               sql.c_str());
+}
+
 Result Conn::RunOnce(const char* sql, const std::vector<Param>& params) {
   auto it = prepared_.find(sql);
   if (it == prepared_.end()) {
@@ -110,17 +137,9 @@ Result Conn::RunOnce(const char* sql, const std::vector<Param>& params) {
     Check(PQprepare(conn_.get(), name.c_str(), sql, 0, nullptr), sql);
     it = prepared_.emplace(sql, std::move(name)).first;
   }
-  std::vector<const char*> values(params.size());
-  std::vector<int> lengths(params.size()), formats(params.size());
-  for (size_t i = 0; i < params.size(); ++i) {
-    if (params[i].value) {
-      values[i] = params[i].value->data();
-      lengths[i] = static_cast<int>(params[i].value->size());
-    }
-    formats[i] = params[i].binary ? 1 : 0;
-  }
-  return Check(PQexecPrepared(conn_.get(), it->second.c_str(), static_cast<int>(params.size()),
-                              values.data(), lengths.data(), formats.data(), 0),
+  const Wire wire(params);
+  return Check(PQexecPrepared(conn_.get(), it->second.c_str(), wire.count(), wire.values.data(),
+                              wire.lengths.data(), wire.formats.data(), 0),
                sql);
 }
 

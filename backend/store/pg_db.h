@@ -82,6 +82,9 @@ class Conn {
   // Both reconnect once when the server went away since the last statement (a restart) and no
   // transaction was open; inside a transaction the error goes to the caller.
   Result Run(const char* sql, const std::vector<Param>& params = {});
+  // A statement built at run time (multi-row VALUES of a batch): parsed at each call, never
+  // prepared. Inside a transaction only (no reconnect).
+  Result RunText(const std::string& sql, const std::vector<Param>& params);
   bool ok() const { return PQstatus(conn_.get()) == CONNECTION_OK && !broken_; }
   PGconn* raw() { return conn_.get(); }
 

@@ -10,6 +10,8 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
+#include <sstream>
 #include <unordered_map>
 
 #include "store/pg_internal.h"
@@ -23,6 +25,18 @@ using namespace sql;
 using pg::Param;
 
 namespace {
+
+// "$k+1::t1, $k+2::t2, ...": one row's placeholders, numbered after the `k` parameters before
+// it, each cast to its column's type (VALUES rows are typed by their first row otherwise).
+std::string Placeholders(size_t k, std::initializer_list<const char*> types) {
+  std::string out;
+  for (const char* type : types) {
+    if (!out.empty()) out += ", ";
+    out += "$" + std::to_string(++k);
+    if (*type != '\0') out += std::string("::") + type;
+  }
+  return out;
+}
 
 std::vector<std::string> InsertDeliveries(pg::Conn& c, const std::string& team_id,
                                           int64_t event_seq,
@@ -68,42 +82,51 @@ PgQueueStore::~PgQueueStore() {
 IngestResult PgQueueStore::IngestEvent(const Event& event, int64_t now) {
   const std::string data = DumpJson(event.data);
   auto c = db_.pool().Acquire();
-  pg::Tx tx(*c);
-  pg::EnsureTeam(*c, event.team_id, now);
+  // One statement, so one round trip and one implicit transaction: the team (if new), the event
+  // (unless its id is known), one delivery per active subscribed webhook as this statement sees
+  // the webhooks (a change committed on any instance before counts at once), and the wake-up
+  // of the other instances. Delivery ids are this event's id with the webhook's rank.
+  int64_t last = last_notify_.load();
+  const bool notify = now - last >= 5 && last_notify_.compare_exchange_strong(last, now);
+  pg::Result r = c->Run(
+      "WITH t AS (INSERT INTO teams(id, created_at) VALUES ($2, $7) ON CONFLICT (id) DO NOTHING), "
+      "e AS (INSERT INTO events(id, team_id, type, timestamp, data) VALUES ($1, $2, $3, $4, $5) "
+      "ON CONFLICT (team_id, id) DO NOTHING RETURNING seq), "
+      "d AS (INSERT INTO deliveries(id, webhook_id, team_id, event_seq, status, due_at, "
+      "created_at, updated_at) SELECT $6 || '_' || row_number() OVER (ORDER BY w.seq), w.id, $2, "
+      "e.seq, 'pending', $7, $7, $7 FROM e, webhooks w "
+      "WHERE w.team_id = $2 AND w.active AND w.events::jsonb ? $3 RETURNING id), "
+      "n AS (SELECT pg_notify('mambo_queue', '') FROM (SELECT 1 FROM d LIMIT 1) x WHERE $8) "
+      "SELECT (SELECT seq FROM e), (SELECT string_agg(id, ',') FROM d), (SELECT count(*) FROM n)",
+      {event.id, event.team_id, event.type, event.timestamp, data, crypto::NewId("dlv", now), now,
+       notify});
   IngestResult result;
-  const int64_t seq = InsertEvent(*c, event, data);
-  if (seq == 0) {
-    // The id was seen before (here or on another instance, which committed first: ON CONFLICT
-    // waited for it): answer as the first time.
-    pg::Result e = c->Run(
-        "SELECT seq, id, team_id, type, timestamp, data FROM events WHERE team_id = $1 AND id = $2",
-        {event.team_id, event.id});
-    if (e.rows() == 0) throw StoreError("event " + event.id + " vanished during ingest");
-    result.event = Event{e.Text(0, 1), e.Text(0, 3), e.Text(0, 2), e.Int(0, 4),
-                         ParseJson(e.Text(0, 5)).value_or(Json::object())};
-    pg::Result d =
-        c->Run("SELECT id FROM deliveries WHERE event_seq = $1 ORDER BY seq", {e.Int(0, 0)});
-    for (int i = 0; i < d.rows(); ++i) result.delivery_ids.push_back(d.Text(i, 0));
-    tx.Commit();
+  if (!r.IsNull(0, 0)) {
+    result.created = true;
+    result.event = event;
+    if (!r.IsNull(0, 1)) {
+      std::stringstream ids(r.Text(0, 1));
+      for (std::string id; std::getline(ids, id, ',');) result.delivery_ids.push_back(id);
+      // In the webhooks' order, as ranked in the ids.
+      const auto rank = [](const std::string& id) {
+        return std::stoll(id.substr(id.rfind('_') + 1));
+      };
+      std::sort(result.delivery_ids.begin(), result.delivery_ids.end(),
+                [&](const std::string& x, const std::string& y) { return rank(x) < rank(y); });
+    }
     return result;
   }
-  // The subscribers as this transaction sees them: a webhook changed on any instance and
-  // committed before is honoured at once.
-  pg::Result subs =
-      c->Run("SELECT id, events FROM webhooks WHERE team_id = $1 AND active ORDER BY seq",
-             {event.team_id});
-  std::vector<std::string> targets;
-  for (int i = 0; i < subs.rows(); ++i) {
-    const std::vector<std::string> types = EventTypes(subs.Text(i, 1));
-    if (std::find(types.begin(), types.end(), event.type) != types.end()) {
-      targets.push_back(subs.Text(i, 0));
-    }
-  }
-  result.delivery_ids = InsertDeliveries(*c, event.team_id, seq, targets, now);
-  if (!targets.empty()) NotifyQueued(*c, now);
-  tx.Commit();
-  result.created = true;
-  result.event = event;
+  // The id was seen before (here or on another instance, which committed first: ON CONFLICT
+  // waited for it): answer as the first time.
+  pg::Result e = c->Run(
+      "SELECT seq, id, team_id, type, timestamp, data FROM events WHERE team_id = $1 AND id = $2",
+      {event.team_id, event.id});
+  if (e.rows() == 0) throw StoreError("event " + event.id + " vanished during ingest");
+  result.event = Event{e.Text(0, 1), e.Text(0, 3), e.Text(0, 2), e.Int(0, 4),
+                       ParseJson(e.Text(0, 5)).value_or(Json::object())};
+  pg::Result d =
+      c->Run("SELECT id FROM deliveries WHERE event_seq = $1 ORDER BY seq", {e.Int(0, 0)});
+  for (int i = 0; i < d.rows(); ++i) result.delivery_ids.push_back(d.Text(i, 0));
   return result;
 }
 
@@ -233,63 +256,102 @@ void PgQueueStore::NotifyQueued(pg::Conn& c, int64_t now) {
   c.Run("SELECT pg_notify('mambo_queue', '')");
 }
 
-bool PgQueueStore::RecordIn(pg::Conn& c, const AttemptOutcome& o) {
-  const DeliveryAttempt& a = o.attempt;
-  const int64_t now = a.started_at + a.duration_ms;
+// A batch in a few statements, whatever its size: the fence for all, the attempts of those that
+// passed it, their webhooks' last success; per attempt, only a 410's disable.
+std::vector<bool> PgQueueStore::RecordBatch(pg::Conn& c,
+                                            const std::vector<const AttemptOutcome*>& batch) {
   // The fence first: only the holder of the current lease moves the delivery on.
-  if (c.Run("UPDATE deliveries SET status = $1, attempt_count = $2, due_at = $3, "
-            "updated_at = $4, last_http_status = $5, last_cause = NULLIF($6, ''), "
-            "lease_owner = NULL WHERE id = $7 AND status = 'in_flight' AND lease_id = $8",
-            {ToString(o.status), a.number,
-             o.status == DeliveryStatus::kFailed ? o.next_attempt_at : now, now, a.http_status,
-             ToString(a.cause), a.delivery_id, o.lease_id})
-          .affected() == 0) {
-    return false;
+  std::string sql =
+      "UPDATE deliveries d SET status = v.status, attempt_count = v.number, due_at = v.due_at, "
+      "updated_at = v.at, last_http_status = v.http_status, last_cause = NULLIF(v.cause, ''), "
+      "lease_owner = NULL FROM (VALUES ";
+  std::vector<Param> params;
+  for (const AttemptOutcome* o : batch) {
+    const DeliveryAttempt& a = o->attempt;
+    const int64_t now = a.started_at + a.duration_ms;
+    const size_t k = params.size();
+    sql += (k == 0 ? "(" : ", (") +
+           Placeholders(k, {"text", "bigint", "text", "int", "bigint", "bigint", "int", "text"}) +
+           ")";
+    params.insert(params.end(), {a.delivery_id, o->lease_id, ToString(o->status), a.number,
+                                 o->status == DeliveryStatus::kFailed ? o->next_attempt_at : now,
+                                 now, a.http_status, ToString(a.cause)});
   }
-  c.Run(
+  sql +=
+      ") AS v(id, lease_id, status, number, due_at, at, http_status, cause) "
+      "WHERE d.id = v.id AND d.status = 'in_flight' AND d.lease_id = v.lease_id RETURNING d.id";
+  const pg::Result fenced = c.RunText(sql, params);
+  std::set<std::string> passed;
+  for (int i = 0; i < fenced.rows(); ++i) passed.insert(fenced.Text(i, 0));
+  std::vector<bool> recorded(batch.size(), false);
+  if (passed.empty()) return recorded;
+
+  sql =
       "INSERT INTO attempts(id, delivery_id, number, started_at, duration_ms, http_status, cause, "
       "error, request_headers, response_headers, response_excerpt, response_truncated, "
-      "response_headers_truncated) VALUES ($1,$2,$3,$4,$5,$6,NULLIF($7, ''),$8,$9,$10,$11,$12,$13)",
-      {a.id, a.delivery_id, a.number, a.started_at, a.duration_ms, a.http_status, ToString(a.cause),
-       a.error, DumpJson(Json(a.request_headers)), DumpJson(Json(a.response_headers)),
-       Param::Bytes(a.response_excerpt), a.response_truncated, a.response_headers_truncated});
-  if (o.status == DeliveryStatus::kSucceeded) {
+      "response_headers_truncated) VALUES ";
+  params.clear();
+  std::vector<std::string> succeeded;  // delivery ids
+  int64_t last_success = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const DeliveryAttempt& a = batch[i]->attempt;
+    if (passed.count(a.delivery_id) == 0) continue;
+    recorded[i] = true;
+    sql += (params.empty() ? "(" : ", (") +
+           Placeholders(params.size(), {"text", "text", "int", "bigint", "bigint", "int", "",
+                                        "text", "text", "text", "bytea", "boolean", "boolean"}) +
+           ")";
+    params.insert(
+        params.end(),
+        {a.id, a.delivery_id, a.number, a.started_at, a.duration_ms, a.http_status,
+         ToString(a.cause).empty() ? Param() : Param(ToString(a.cause)), a.error,
+         DumpJson(Json(a.request_headers)), DumpJson(Json(a.response_headers)),
+         Param::Bytes(a.response_excerpt), a.response_truncated, a.response_headers_truncated});
+    if (batch[i]->status == DeliveryStatus::kSucceeded) {
+      succeeded.push_back(a.delivery_id);
+      last_success = std::max(last_success, a.started_at + a.duration_ms);
+    }
+  }
+  c.RunText(sql, params);
+  if (!succeeded.empty()) {
     // Only auto-disable reads it, in days: a minute's precision spares rewriting the webhook
     // row on every success.
     c.Run(
-        "UPDATE webhooks SET last_success_at = $1 WHERE id = "
-        "(SELECT webhook_id FROM deliveries WHERE id = $2) "
+        "UPDATE webhooks SET last_success_at = $1 WHERE id IN "
+        "(SELECT DISTINCT webhook_id FROM deliveries WHERE id = ANY($2::text[])) "
         "AND (last_success_at IS NULL OR last_success_at < $1::bigint - 60000)",
-        {now, a.delivery_id});
+        {last_success, pg::IdArray(succeeded)});
   }
-  if (o.disable_reason) {
-    pg::Result r = c.Run("SELECT " MAMBO_WEBHOOK_COLUMNS
-                         " FROM webhooks w JOIN deliveries d ON d.webhook_id = w.id "
-                         "WHERE d.id = $1 FOR UPDATE OF w",
-                         {a.delivery_id});
-    if (r.rows() > 0) {
-      Webhook before = pg::LoadWebhookRow(r, 0, nullptr);
-      if (before.active) {
-        Webhook after = before;
-        after.active = false;
-        after.disabled_reason = o.disable_reason;
-        after.updated_at = now;
-        c.Run(
-            "UPDATE webhooks SET active = false, disabled_reason = $1, updated_at = $2 "
-            "WHERE id = $3",
-            {*o.disable_reason, now, before.id});
-        pg::InsertAudit(c, AuditEntry{crypto::NewId("aud", now), before.team_id, "system", now,
-                                      "webhook.disable", before.id, Json(before), Json(after)});
-      }
-    }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (recorded[i] && batch[i]->disable_reason) Disable(c, *batch[i]);
   }
-  return true;
+  return recorded;
+}
+
+// A 410 Gone: the webhook is disabled with the reason, and "system" audits it.
+void PgQueueStore::Disable(pg::Conn& c, const AttemptOutcome& o) {
+  const int64_t now = o.attempt.started_at + o.attempt.duration_ms;
+  pg::Result r = c.Run("SELECT " MAMBO_WEBHOOK_COLUMNS
+                       " FROM webhooks w JOIN deliveries d ON d.webhook_id = w.id "
+                       "WHERE d.id = $1 FOR UPDATE OF w",
+                       {o.attempt.delivery_id});
+  if (r.rows() == 0) return;
+  Webhook before = pg::LoadWebhookRow(r, 0, nullptr);
+  if (!before.active) return;
+  Webhook after = before;
+  after.active = false;
+  after.disabled_reason = o.disable_reason;
+  after.updated_at = now;
+  c.Run("UPDATE webhooks SET active = false, disabled_reason = $1, updated_at = $2 WHERE id = $3",
+        {*o.disable_reason, now, before.id});
+  pg::InsertAudit(c, AuditEntry{crypto::NewId("aud", now), before.team_id, "system", now,
+                                "webhook.disable", before.id, Json(before), Json(after)});
 }
 
 RecordResult PgQueueStore::RecordAttempt(const AttemptOutcome& o) {
   auto c = db_.pool().Acquire();
   pg::Tx tx(*c);
-  if (!RecordIn(*c, o)) return RecordResult::kLeaseLost;
+  if (!RecordBatch(*c, {&o}).front()) return RecordResult::kLeaseLost;
   tx.Commit();
   return RecordResult::kRecorded;
 }
@@ -325,9 +387,11 @@ void PgQueueStore::RecorderLoop() {
     try {
       auto c = db_.pool().Acquire();
       pg::Tx tx(*c);
+      std::vector<const AttemptOutcome*> outcomes;
+      for (const Pending& p : batch) outcomes.push_back(&p.outcome);
+      const std::vector<bool> recorded = RecordBatch(*c, outcomes);
       for (size_t i = 0; i < batch.size(); ++i) {
-        results[i] =
-            RecordIn(*c, batch[i].outcome) ? RecordResult::kRecorded : RecordResult::kLeaseLost;
+        results[i] = recorded[i] ? RecordResult::kRecorded : RecordResult::kLeaseLost;
       }
       tx.Commit();
     } catch (const std::exception& e) {

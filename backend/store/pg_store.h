@@ -154,8 +154,10 @@ class PgQueueStore final : public QueueStore {
     AttemptOutcome outcome;
     std::function<void(const AttemptOutcome&, RecordResult)> done;
   };
-  // False when the lease no longer holds (nothing written).
-  bool RecordIn(pg::Conn& c, const AttemptOutcome& o);
+  // For each outcome, whether it was recorded (false: its lease no longer holds; nothing of it
+  // written).
+  std::vector<bool> RecordBatch(pg::Conn& c, const std::vector<const AttemptOutcome*>& batch);
+  void Disable(pg::Conn& c, const AttemptOutcome& o);
   // Tells the other instances' engines that work is due (NOTIFY mambo_queue), at most once per
   // few milliseconds from this instance: a burst of ingests wakes them once.
   void NotifyQueued(pg::Conn& c, int64_t now);

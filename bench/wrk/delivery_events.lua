@@ -15,6 +15,7 @@
 --                        A thread at its quota stops (sends nothing more) and creates the file
 --                        "$BENCH_MARK_DIR/quota-<thread>" so the bench can stop wrk (SIGINT).
 --   BENCH_MARK_DIR       folder for those marker files
+--   BENCH_ADDRS          see setup() below
 -- Prints one line "BENCH_RESULT requests=.. ok=.. other=.. errors=.. ..." like the API bench.
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "result.lua")
 local ffi = require("ffi")
@@ -38,10 +39,19 @@ local rate = tonumber(os.getenv("BENCH_RATE") or "0")
 local max_events = tonumber(os.getenv("BENCH_MAX_EVENTS") or "0")
 local mark_dir = os.getenv("BENCH_MARK_DIR") or "."
 
+-- BENCH_ADDRS: "host:port,host:port,...": thread i talks to address i mod n (several webhookd
+-- instances, as a load balancer would spread clients); unset: the URL's address.
+local addrs = {}
+for hostport in string.gmatch(os.getenv("BENCH_ADDRS") or "", "[^,]+") do
+  local host, port = hostport:match("^(.*):(%d+)$")
+  table.insert(addrs, wrk.lookup(host, port)[1])
+end
+
 local threads = {}
 local next_thread = 0
 function setup(thread)
   thread:set("thread_no", next_thread)
+  if #addrs > 0 then thread.addr = addrs[(next_thread % #addrs) + 1] end
   next_thread = next_thread + 1
   table.insert(threads, thread)
 end

@@ -296,7 +296,9 @@ TEST_F(ClusterTest, APostgresRestartLosesNothingAndReadinessFollows) {
   ASSERT_TRUE(receiver.WaitForCount(2)) << a->Log();
   EXPECT_TRUE(a->Running());
   EXPECT_EQ(Scalar("SELECT count(*) FROM events"), 2);
-  EXPECT_EQ(Scalar("SELECT count(*) FROM deliveries WHERE status = 'succeeded'"), 2);
+  // The receiver answered; the attempt's commit follows.
+  EXPECT_TRUE(WaitUntil(
+      [&] { return Scalar("SELECT count(*) FROM deliveries WHERE status = 'succeeded'") == 2; }));
 }
 
 }  // namespace
