@@ -52,6 +52,7 @@
 #   BENCH_MAX_SECS [235]         hard bound on the whole run (the script kills itself after it)
 #   BENCH_BACKEND [sqlite]       sqlite, or pg<N> (pg1, pg2, ...): see above
 #   BENCH_BACKENDS               comma list of backends to run one after the other
+#   BENCH_PG_STATEMENTS=1        load pg_stat_statements and print the costliest statements
 # Loopback only. Exit status 0 when the run and the database checks succeeded (a missed target
 # is not an error: this prints numbers), 1 on failure.
 set -euo pipefail
@@ -308,6 +309,9 @@ store_args() {  # data_dir
 }
 start_one() {  # data_dir log_name: starts one serve; appends to pids and bases
   local data="$1" name="$2" port="" p
+  # Made here: the child opens them after the fork, and the loop below may read first.
+  : >"$work/$name.out"
+  : >"$work/$name.err"
   # shellcheck disable=SC2046
   "$bin" serve --listen 127.0.0.1:0 $(store_args "$data") --log-level warn \
     --allow-private-targets 127.0.0.1/32 --ca-file "$work/cert.pem" "${extra_serve_args[@]}" \
@@ -442,6 +446,8 @@ if [[ "$backend" != sqlite ]]; then
   command -v psql >/dev/null || die "psql is not installed (scripts/setup.sh installs PostgreSQL)"
   # Its own dir: PostgreSQL runs as the postgres user, who cannot enter $work.
   pg_dir="$(mktemp -d /tmp/mambo-pgbench.XXXXXX)"
+  [[ "${BENCH_PG_STATEMENTS:-0}" == 1 ]] &&
+    export PG_DEV_OPTIONS="-c shared_preload_libraries=pg_stat_statements"
   pg_uri="$("$repo/scripts/pg-dev.sh" start "$pg_dir" 2>"$work/pg-dev.err")" ||
     { cat "$work/pg-dev.err" >&2; die "PostgreSQL did not start"; }
   openssl rand -hex 32 >"$work/main.key"
@@ -656,6 +662,13 @@ if want memory; then
   printf '%-58s %14s   %-16s %s\n' "RSS with $pend_waiting waiting deliveries (VmRSS), MB" "$(mb "$pend_rss")" "<= 100 MB" "$(verdict "$(mb "$pend_rss")" 100 '<=')"
   printf '%-58s %14s   %-16s %s\n' "  same, peak incl. their ingest (VmHWM), MB" "$(mb "$pend_hwm")" "<= 100 MB" "$(verdict "$(mb "$pend_hwm")" 100 '<=')"
   printf '%-58s %14s   %-16s %s\n' "  after restart on that queue (VmRSS), MB" "$(mb "$pend_restart_rss")" "<= 100 MB" "$(verdict "$(mb "$pend_restart_rss")" 100 '<=')"
+fi
+if [[ "${BENCH_PG_STATEMENTS:-0}" == 1 && -n "$pg_uri" ]]; then
+  echo "PostgreSQL statements by total time (pg_stat_statements):"
+  psql "$pg_uri" -Atq -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" \
+    -c "SELECT round(total_exec_time::numeric, 0) || ' ms, ' || calls || ' calls: ' ||
+               left(regexp_replace(query, '\s+', ' ', 'g'), 110)
+        FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 10" | sed 's/^/  /'
 fi
 echo "load average: $load_start at the start, $load_end at the end ($cores cores)"
 echo "BENCH_SUMMARY backend=$backend rate=${tp_rate:-} drain=${tp_drain_rate:-} cpu_ms=${cpu_ms:-}" \

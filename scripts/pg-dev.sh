@@ -12,7 +12,8 @@
 # The server listens on a Unix socket in DIR only (no TCP port to collide with another cluster
 # or test), trusts local connections, and runs as the `postgres` OS user when started by root:
 # PostgreSQL refuses to run as root, and CI runs as root. --no-fsync is for tests only (a crash
-# of the machine could lose commits; a crash of webhookd or PostgreSQL cannot).
+# of the machine could lose commits; a crash of webhookd or PostgreSQL cannot). PG_DEV_OPTIONS
+# adds server options (e.g. "-c shared_preload_libraries=pg_stat_statements").
 set -euo pipefail
 
 die() { echo "pg-dev: $*" >&2; exit 1; }
@@ -48,7 +49,7 @@ case "$cmd" in
     fi
     # Enough connections for several webhookd instances and the tests' own.
     echo "-k $dir -c listen_addresses= -p 5432 -c fsync=$fsync -c max_connections=300" \
-      "-c shared_buffers=128MB" >"$dir/options"
+      "-c shared_buffers=128MB ${PG_DEV_OPTIONS:-}" >"$dir/options"
     start_server "$dir"
     if ! as_owner "$bin/psql" -h "$dir" -p 5432 -U postgres -Atqc \
         "SELECT 1 FROM pg_database WHERE datname = 'webhooks'" postgres | grep -q 1; then

@@ -38,23 +38,6 @@ std::string Placeholders(size_t k, std::initializer_list<const char*> types) {
   return out;
 }
 
-std::vector<std::string> InsertDeliveries(pg::Conn& c, const std::string& team_id,
-                                          int64_t event_seq,
-                                          const std::vector<std::string>& webhook_ids,
-                                          int64_t now) {
-  std::vector<std::string> ids;
-  ids.reserve(webhook_ids.size());
-  for (size_t i = 0; i < webhook_ids.size(); ++i) ids.push_back(crypto::NewId("dlv", now));
-  if (ids.empty()) return ids;
-  // One statement for the whole fan-out.
-  c.Run(
-      "INSERT INTO deliveries(id, webhook_id, team_id, event_seq, status, due_at, created_at, "
-      "updated_at) SELECT d.id, d.webhook_id, $3, $4, 'pending', $5, $5, $5 "
-      "FROM unnest($1::text[], $2::text[]) AS d(id, webhook_id)",
-      {pg::IdArray(ids), pg::IdArray(webhook_ids), team_id, event_seq, now});
-  return ids;
-}
-
 // Inserts the event unless its id is known for the team; its seq, or 0 when it was known.
 int64_t InsertEvent(pg::Conn& c, const Event& e, const std::string& data) {
   pg::Result r = c.Run(
@@ -138,7 +121,13 @@ std::string PgQueueStore::QueueSingleDelivery(const Event& event, const std::str
   pg::EnsureTeam(*c, event.team_id, now);
   const int64_t seq = InsertEvent(*c, event, data);
   if (seq == 0) throw StoreError("event id " + event.id + " already exists");
-  std::string id = InsertDeliveries(*c, event.team_id, seq, {webhook_id}, now).front();
+  // A test event goes out even while the webhook is disabled ("forced"): that is how a team
+  // checks an endpoint before enabling it.
+  std::string id = crypto::NewId("dlv", now);
+  c->Run(
+      "INSERT INTO deliveries(id, webhook_id, team_id, event_seq, status, due_at, created_at, "
+      "updated_at, forced) VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5, $6)",
+      {id, webhook_id, event.team_id, seq, now, event.type == "webhook.test"});
   NotifyQueued(*c, now);
   tx.Commit();
   return id;
@@ -157,18 +146,25 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
     if (r == 0) closed_teams.push_back(id);
   }
   const size_t scan = std::min<size_t>(limit, 1 << 16) * 4;
-  auto c = db_.pool().Acquire();
-  pg::Tx tx(*c);
-  // A lost lease costs a second send, which at-least-once allows: no need to wait for its
-  // commit to reach the disk.
-  c->Exec("SET LOCAL synchronous_commit = off");
+  // Two statements, no transaction around them: a plain read of the due rows (no locks, no
+  // WAL), the choice by room here, then one UPDATE that locks the chosen rows with SKIP LOCKED
+  // (another instance leasing the same rows now passes over them, and rows it leased since
+  // the read fail the re-check) and takes them. Only the rows taken are locked.
+  std::lock_guard lease_lock(lease_mu_);
+  if (!lease_conn_ || !lease_conn_->ok()) {
+    lease_conn_ = std::make_unique<pg::Conn>(db_.pool().uri());
+    // A lost lease costs a second send, which at-least-once allows: no need to wait for its
+    // commit to reach the disk.
+    lease_conn_->Exec("SET synchronous_commit = off");
+  }
+  pg::Conn* c = lease_conn_.get();
   pg::Result candidates = c->Run(
       "SELECT d.seq, d.webhook_id, d.team_id FROM deliveries d "
-      "JOIN webhooks w ON w.id = d.webhook_id JOIN events e ON e.seq = d.event_seq "
+      "JOIN webhooks w ON w.id = d.webhook_id "
       "WHERE d.status IN ('pending', 'failed', 'in_flight') AND d.due_at <= $1 "
-      "AND (w.active OR e.type = 'webhook.test') "
+      "AND (w.active OR d.forced) "
       "AND d.webhook_id <> ALL($2::text[]) AND d.team_id <> ALL($3::text[]) "
-      "ORDER BY d.due_at LIMIT $4 FOR UPDATE OF d SKIP LOCKED",
+      "ORDER BY d.due_at LIMIT $4",
       {now, pg::IdArray(closed_webhooks), pg::IdArray(closed_teams), scan});
   std::map<std::string, size_t, std::less<>> taken, team_taken;
   const auto allowed = [](const auto& map, size_t fallback, const std::string& key) {
@@ -187,22 +183,20 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
     ++team_taken[team_id];
     chosen.push_back(candidates.Int(i, 0));
   }
-  if (chosen.empty()) {
-    tx.Commit();
-    return {};
-  }
+  if (chosen.empty()) return {};
   std::string seqs = "{";
   for (const int64_t s : chosen) seqs += (seqs.size() > 1 ? "," : "") + std::to_string(s);
   seqs += "}";
   pg::Result r = c->Run(
       "UPDATE deliveries d SET status = 'in_flight', due_at = $1, lease_owner = $2, "
-      "lease_id = nextval('lease_ids') FROM events e, webhooks w "
-      "WHERE d.seq = ANY($3::bigint[]) AND e.seq = d.event_seq AND w.id = d.webhook_id "
+      "lease_id = nextval('lease_ids') FROM (SELECT seq FROM deliveries WHERE seq = "
+      "ANY($3::bigint[]) AND status IN ('pending', 'failed', 'in_flight') AND due_at <= $4 "
+      "FOR UPDATE SKIP LOCKED) AS c, events e, webhooks w "
+      "WHERE d.seq = c.seq AND e.seq = d.event_seq AND w.id = d.webhook_id "
       "RETURNING d.seq, d.id, d.webhook_id, d.team_id, e.id, e.type, d.attempt_count, "
       "d.created_at, d.updated_at, e.timestamp, e.data, w.url, w.secret_enc, w.prev_secret_enc, "
       "w.prev_valid_until, w.active, d.lease_id",
-      {lease_until, owner_, seqs});
-  tx.Commit();
+      {lease_until, owner_, seqs, now});
 
   std::unordered_map<int64_t, size_t> order;  // seq -> position in due order
   for (size_t i = 0; i < chosen.size(); ++i) order[chosen[i]] = i;
@@ -434,9 +428,8 @@ int64_t PgQueueStore::NextDueAt(const std::vector<std::string>& exclude) {
   auto c = db_.pool().Acquire();
   pg::Result r = c->Run(
       "SELECT d.due_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-      "JOIN events e ON e.seq = d.event_seq "
       "WHERE d.status IN ('pending', 'failed', 'in_flight') "
-      "AND (w.active OR e.type = 'webhook.test') AND d.webhook_id <> ALL($1::text[]) "
+      "AND (w.active OR d.forced) AND d.webhook_id <> ALL($1::text[]) "
       "ORDER BY d.due_at LIMIT 1",
       {pg::IdArray(exclude)});
   return r.rows() > 0 ? r.Int(0, 0) : 0;

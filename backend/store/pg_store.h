@@ -162,6 +162,10 @@ class PgQueueStore final : public QueueStore {
   // few milliseconds from this instance: a burst of ingests wakes them once.
   void NotifyQueued(pg::Conn& c, int64_t now);
   std::atomic<int64_t> last_notify_{0};
+  // Leases go through a connection of their own (the engine's dispatcher is their only caller),
+  // set to commit without waiting for the disk.
+  std::mutex lease_mu_;
+  std::unique_ptr<pg::Conn> lease_conn_;
   void RecorderLoop();
 
   PgDatabase& db_;
