@@ -5,7 +5,6 @@
 #include "crypto/crypto.h"
 #include "mambo/catalog.h"
 #include "mambo/text.h"
-#include "store/sqlite_db.h"
 
 namespace mambo::api {
 namespace {

@@ -130,22 +130,6 @@ constexpr size_t kMaxBatch = 2000;
 constexpr int kWriterNice = -10;
 }  // namespace
 
-std::string_view ToString(Role role) {
-  return role == Role::kAdmin ? "admin" : "ingest";
-}
-
-std::optional<Role> ParseRole(std::string_view text) {
-  if (text == "admin") return Role::kAdmin;
-  if (text == "ingest") return Role::kIngest;
-  return std::nullopt;
-}
-
-void to_json(Json& j, const AuditEntry& a) {
-  j = Json{{"id", a.id},         {"actor", a.actor},         {"at", FormatTimestamp(a.at)},
-           {"action", a.action}, {"target_id", a.target_id}, {"before", a.before},
-           {"after", a.after}};
-}
-
 SqliteStore::SqliteStore(const std::string& data_dir, crypto::SecretBox box, Options options)
     : tokens_marker_(data_dir + "/tokens.changed"),
       path_(data_dir + "/webhookd.db"),
