@@ -123,6 +123,18 @@ TEST_F(ClusterTest, ThreeInstancesStartedTogetherMigrateOnce) {
   EXPECT_EQ(Scalar("SELECT count(*) FROM schema_version"), 1);
 }
 
+TEST_F(ClusterTest, AnInstanceWithoutTheSameMainKeyRefusesToStart) {
+  CommandResult no_key = RunWebhookd({"serve", "--listen", "127.0.0.1:0", "--database", uri_});
+  EXPECT_EQ(no_key.exit_code, 1);
+  EXPECT_NE(no_key.err.find("--database needs --master-key-file"), std::string::npos) << no_key.err;
+  const std::string other_key = dir_.path() + "/other.key";
+  std::ofstream(other_key) << std::string(64, 'b') << "\n";
+  CommandResult wrong = RunWebhookd(
+      {"serve", "--listen", "127.0.0.1:0", "--database", uri_, "--master-key-file", other_key});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("main key does not match"), std::string::npos) << wrong.err;
+}
+
 TEST_F(ClusterTest, AnInstanceKilledMidDeliveryLosesNothing) {
   // A slow receiver: each request takes a while, so every instance has sends in flight.
   std::mutex mu;
