@@ -293,16 +293,21 @@ TEST_F(ClusterTest, TheEndpointCapHoldsPerInstance) {
 }
 
 TEST_F(ClusterTest, APostgresRestartLosesNothingAndReadinessFollows) {
+  // A cluster of this test's own: it stops the server, which others may be using.
+  uri_ = PgCluster::Own().NewDatabase();
+  ASSERT_FALSE(uri_.empty());
+  admin_ = Token("admin");
+  ingest_ = Token("ingest");
   HttpsReceiver receiver;
   auto a = Instance();
   CreateWebhook(*a, receiver.Url());
   ASSERT_EQ(Ingest(*a, "before"), 202);
   ASSERT_TRUE(receiver.WaitForCount(1));
-  PgCluster::Get().Stop();
+  PgCluster::Own().Stop();
   EXPECT_TRUE(WaitUntil([&] { return a->Client().Get("/readyz")->status == 503; }));
   const int during = Ingest(*a, "during");
   EXPECT_EQ(during, 503) << "refused, not lost: the producer tries again";
-  PgCluster::Get().Start();
+  PgCluster::Own().Start();
   EXPECT_TRUE(WaitUntil([&] { return a->Client().Get("/readyz")->status == 200; }));
   ASSERT_TRUE(WaitUntil([&] { return Ingest(*a, "after") == 202; }));
   ASSERT_TRUE(receiver.WaitForCount(2)) << a->Log();

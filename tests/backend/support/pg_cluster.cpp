@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 
 namespace mambo::testing {
@@ -32,12 +33,26 @@ std::string Script() {
 }  // namespace
 
 PgCluster& PgCluster::Get() {
-  static PgCluster cluster;
+  static PgCluster cluster(true);
   if (!cluster.running()) ADD_FAILURE() << "PostgreSQL did not start (see scripts/pg-dev.sh)";
   return cluster;
 }
 
-PgCluster::PgCluster() {
+PgCluster& PgCluster::Own() {
+  static PgCluster cluster(false);
+  if (!cluster.running()) ADD_FAILURE() << "PostgreSQL did not start (see scripts/pg-dev.sh)";
+  return cluster;
+}
+
+PgCluster::PgCluster(bool shared) {
+  const char* run_dir = std::getenv("MAMBO_PG_DIR");
+  if (shared && run_dir != nullptr && *run_dir != '\0' &&
+      ::access((std::string(run_dir) + "/.s.PGSQL.5432").c_str(), F_OK) == 0) {
+    dir_ = run_dir;
+    owned_ = false;
+    admin_uri_ = "postgresql:///postgres?host=" + dir_ + "&port=5432&user=postgres";
+    return;
+  }
   char tmpl[] = "/tmp/mambo-pgtest.XXXXXX";  // short: the socket path must fit in 107 bytes
   if (::mkdtemp(tmpl) == nullptr) return;
   auto out = Capture(Script() + " start " + tmpl + " --no-fsync");
@@ -50,7 +65,7 @@ PgCluster::PgCluster() {
 }
 
 PgCluster::~PgCluster() {
-  if (!dir_.empty()) Capture(Script() + " destroy " + dir_ + " >/dev/null 2>&1");
+  if (owned_ && !dir_.empty()) Capture(Script() + " destroy " + dir_ + " >/dev/null 2>&1");
 }
 
 std::string PgCluster::NewDatabase() {

@@ -1,5 +1,6 @@
 #pragma once
-// A real PostgreSQL for tests: one throwaway cluster per test process, started on first use by
+// A real PostgreSQL for tests: the cluster ctest started for the run (MAMBO_PG_DIR, see
+// tests/backend/CMakeLists.txt), or else one of this process's own, started on first use by
 // scripts/pg-dev.sh (initdb into a temporary dir, a Unix socket only, as the postgres OS user
 // under root, fsync off) and destroyed at exit. Each test takes a fresh database of its own.
 
@@ -12,6 +13,9 @@ class PgCluster {
   // The cluster, started if needed; fails the current test (and returns a cluster whose
   // NewDatabase() answers "") when PostgreSQL cannot start.
   static PgCluster& Get();
+  // Always this process's own cluster: for a test that stops or restarts the server, which
+  // would break the other tests sharing the run's cluster.
+  static PgCluster& Own();
   // CREATE DATABASE with a new name; its libpq URI.
   std::string NewDatabase();
   // Stops and starts the server on the same files (connections break; data stays).
@@ -24,8 +28,9 @@ class PgCluster {
   ~PgCluster();
 
  private:
-  PgCluster();
+  explicit PgCluster(bool shared);
   std::string dir_;
+  bool owned_ = true;
   std::string admin_uri_;
   int databases_ = 0;
 };
