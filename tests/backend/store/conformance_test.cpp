@@ -599,6 +599,217 @@ TYPED_TEST(StoreConformance, OnlyExpiredLeasesAreReclaimed) {
   EXPECT_EQ(again[0].event.id, "early");
 }
 
+// Records one attempt of `task` as the engine would.
+AttemptOutcome Outcome(const DeliveryTask& task, int64_t at, DeliveryStatus status,
+                       std::optional<int> http_status) {
+  AttemptOutcome o;
+  o.lease_id = task.lease_id;
+  o.attempt.id = crypto::NewId("att", at);
+  o.attempt.delivery_id = task.delivery.id;
+  o.attempt.number = task.delivery.attempt_count + 1;
+  o.attempt.started_at = at;
+  o.attempt.duration_ms = 5;
+  o.attempt.http_status = http_status;
+  o.attempt.cause = http_status ? FailureCause::kHttpStatus : FailureCause::kConnect;
+  if (status == DeliveryStatus::kSucceeded) o.attempt.cause = FailureCause::kNone;
+  o.status = status;
+  o.next_attempt_at = at + 1000;
+  return o;
+}
+
+// What the delivery log shows: every field of an attempt, whatever bytes the receiver sent
+// (NUL included, which a text column cannot hold), headers with their truncation mark.
+TYPED_TEST(StoreConformance, AnAttemptIsShownAsRecorded) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  const Webhook w = this->MakeWebhook("t");
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  queue.IngestEvent(Event{"e1", "device.enroll", "t", 100, Json{{"k", "v"}}}, 100);
+  auto tasks = queue.LeaseDue(100, 10, 5000, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  AttemptOutcome o = Outcome(tasks[0], 200, DeliveryStatus::kFailed, 503);
+  o.attempt.error = "Service Unavailable";
+  o.attempt.request_headers = {{"webhook-id", "e1"}, {"content-type", "application/json"}};
+  o.attempt.response_headers = {{"retry-after", "5"}, {"x-ünïcode", "välue"}};
+  o.attempt.response_headers_truncated = true;
+  o.attempt.response_excerpt = std::string("busy\0now \xe2\x9c\x93", 12);
+  o.attempt.response_truncated = true;
+  ASSERT_EQ(queue.RecordAttempt(o), RecordResult::kRecorded);
+  auto d = history.GetDelivery("t", tasks[0].delivery.id);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->status, DeliveryStatus::kFailed);
+  EXPECT_EQ(d->attempt_count, 1);
+  EXPECT_EQ(d->next_attempt_at, 1200);
+  EXPECT_EQ(d->last_http_status, 503);
+  EXPECT_EQ(d->last_cause, FailureCause::kHttpStatus);
+  EXPECT_EQ(d->event_id, "e1");
+  EXPECT_EQ(d->event_type, "device.enroll");
+  ASSERT_EQ(d->attempts.size(), 1u);
+  const DeliveryAttempt& a = d->attempts[0];
+  EXPECT_EQ(a.id, o.attempt.id);
+  EXPECT_EQ(a.number, 1);
+  EXPECT_EQ(a.started_at, 200);
+  EXPECT_EQ(a.duration_ms, 5);
+  EXPECT_EQ(a.http_status, 503);
+  EXPECT_EQ(a.cause, FailureCause::kHttpStatus);
+  EXPECT_EQ(a.error, "Service Unavailable");
+  EXPECT_EQ(a.request_headers, o.attempt.request_headers);
+  EXPECT_EQ(a.response_headers, o.attempt.response_headers);
+  EXPECT_TRUE(a.response_headers_truncated);
+  EXPECT_EQ(a.response_excerpt, o.attempt.response_excerpt);
+  EXPECT_TRUE(a.response_truncated);
+  EXPECT_FALSE(history.GetDelivery("other", tasks[0].delivery.id)) << "team scoped";
+}
+
+// A 410 disables the webhook with the reason, audited by "system", in the attempt's
+// transaction; a success is remembered for auto-disable.
+TYPED_TEST(StoreConformance, A410DisablesTheWebhookAndOnlyFailingOnesAreCandidates) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  const Webhook gone = this->MakeWebhook("t", {"device.enroll"});
+  const Webhook failing = this->MakeWebhook("t", {"team.update"});
+  const Webhook fine = this->MakeWebhook("t", {"user.create"});
+  for (const Webhook* w : {&gone, &failing, &fine})
+    config.CreateWebhook(*w, this->Audit("t", w->id));
+  queue.IngestEvent(Event{"g", "device.enroll", "t", 1, Json::object()}, 2000);
+  queue.IngestEvent(Event{"f", "team.update", "t", 1, Json::object()}, 2000);
+  queue.IngestEvent(Event{"s", "user.create", "t", 1, Json::object()}, 2000);
+  auto tasks = queue.LeaseDue(2000, 10, 9000, {});
+  ASSERT_EQ(tasks.size(), 3u);
+  for (const DeliveryTask& t : tasks) {
+    AttemptOutcome o;
+    if (t.delivery.webhook_id == gone.id) {
+      o = Outcome(t, 3000, DeliveryStatus::kExhausted, 410);
+      o.disable_reason = "The endpoint answered 410 Gone";
+    } else if (t.delivery.webhook_id == failing.id) {
+      o = Outcome(t, 3000, DeliveryStatus::kExhausted, 500);
+    } else {
+      o = Outcome(t, 3000, DeliveryStatus::kSucceeded, 200);
+    }
+    ASSERT_EQ(queue.RecordAttempt(o), RecordResult::kRecorded);
+  }
+  auto after = config.GetWebhook("t", gone.id);
+  EXPECT_FALSE(after->active);
+  EXPECT_EQ(after->disabled_reason, "The endpoint answered 410 Gone");
+  const AuditEntry last = config.ListAudit("t", 1, "").items.at(0);
+  EXPECT_EQ(last.action, "webhook.disable");
+  EXPECT_EQ(last.actor, "system");
+  EXPECT_EQ(last.target_id, gone.id);
+  // Only the active webhook with no success since then and an exhausted delivery.
+  const std::vector<Webhook> candidates = history.FailingWebhooks(4000);
+  ASSERT_EQ(candidates.size(), 1u);
+  EXPECT_EQ(candidates[0].id, failing.id);
+  EXPECT_EQ(*candidates[0].secret, "") << "no secret value in a candidate";
+  EXPECT_TRUE(history.FailingWebhooks(500).empty()) << "created after the cutoff";
+}
+
+// The delivery log of a webhook: newest first, paged, filtered by status and event type.
+TYPED_TEST(StoreConformance, DeliveriesListNewestFirstWithFilters) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  const Webhook w = this->MakeWebhook("t", {"device.enroll", "device.wipe"});
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) {
+    const std::string type = i % 2 == 0 ? "device.enroll" : "device.wipe";
+    ids.push_back(
+        queue.IngestEvent(Event{"e" + std::to_string(i), type, "t", 1, Json::object()}, 100 + i)
+            .delivery_ids.at(0));
+  }
+  auto tasks = queue.LeaseDue(1000, 1, 5000, {});  // e0, the oldest
+  ASSERT_EQ(tasks.size(), 1u);
+  ASSERT_EQ(queue.RecordAttempt(Outcome(tasks[0], 1100, DeliveryStatus::kSucceeded, 200)),
+            RecordResult::kRecorded);
+  std::vector<std::string> seen;
+  std::string cursor;
+  do {
+    Page<Delivery> page = history.ListDeliveries("t", w.id, {}, 2, cursor);
+    for (const Delivery& d : page.items) seen.push_back(d.id);
+    cursor = page.next_cursor.value_or("");
+  } while (!cursor.empty());
+  EXPECT_EQ(seen, (std::vector<std::string>{ids[4], ids[3], ids[2], ids[1], ids[0]}));
+  DeliveryFilter succeeded;
+  succeeded.status = DeliveryStatus::kSucceeded;
+  auto only = history.ListDeliveries("t", w.id, succeeded, 10, "");
+  ASSERT_EQ(only.items.size(), 1u);
+  EXPECT_EQ(only.items[0].id, ids[0]);
+  DeliveryFilter wipes;
+  wipes.event_type = "device.wipe";
+  EXPECT_EQ(history.ListDeliveries("t", w.id, wipes, 10, "").items.size(), 2u);
+  EXPECT_TRUE(history.ListDeliveries("other", w.id, {}, 10, "").items.empty());
+}
+
+// Resend makes any delivery but one in flight due now; recover brings back the failed and
+// exhausted ones of a webhook since a moment; a test event goes even to a disabled webhook.
+TYPED_TEST(StoreConformance, ResendRecoverAndTestDeliveries) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  const Webhook w = this->MakeWebhook("t");
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  const std::string d1 =
+      queue.IngestEvent(Event{"e1", "device.enroll", "t", 1, Json::object()}, 100).delivery_ids[0];
+  auto tasks = queue.LeaseDue(100, 10, 5000, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_FALSE(queue.ResendDelivery("t", d1, 200)) << "in flight: its attempt is under way";
+  ASSERT_EQ(queue.RecordAttempt(Outcome(tasks[0], 300, DeliveryStatus::kExhausted, 500)),
+            RecordResult::kRecorded);
+  EXPECT_FALSE(queue.ResendDelivery("other", d1, 400));
+  EXPECT_TRUE(queue.ResendDelivery("t", d1, 400));
+  EXPECT_EQ(history.GetDelivery("t", d1)->status, DeliveryStatus::kFailed);  // tried before
+  tasks = queue.LeaseDue(400, 10, 5000, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  ASSERT_EQ(queue.RecordAttempt(Outcome(tasks[0], 500, DeliveryStatus::kExhausted, 500)),
+            RecordResult::kRecorded);
+  EXPECT_EQ(queue.RecoverDeliveries("t", w.id, 200, 600), 0) << "created before `since`";
+  EXPECT_EQ(queue.RecoverDeliveries("t", w.id, 0, 600), 1);
+  EXPECT_EQ(queue.LeaseDue(600, 10, 5000, {}).size(), 1u);
+
+  ASSERT_TRUE(config.DisableWebhook("t", w.id, "off", this->Audit("t", w.id)));
+  queue.IngestEvent(Event{"e2", "device.enroll", "t", 1, Json::object()}, 700);  // none: inactive
+  const std::string test = queue.QueueSingleDelivery(
+      Event{"t1", "webhook.test", "t", 1, Json{{"test", true}}}, w.id, 800);
+  EXPECT_THROW(
+      queue.QueueSingleDelivery(Event{"t1", "webhook.test", "t", 1, Json::object()}, w.id, 800),
+      StoreError)
+      << "a repeated event id";
+  EXPECT_EQ(queue.NextDueAt({}), 800);
+  auto leased = queue.LeaseDue(900, 10, 5000, {});
+  ASSERT_EQ(leased.size(), 1u) << "only the test delivery goes to a disabled webhook";
+  EXPECT_EQ(leased[0].delivery.id, test);
+  EXPECT_FALSE(leased[0].webhook_active);
+  EXPECT_EQ(Json::parse(leased[0].data_json)["test"], true);
+}
+
+// A stop gives back what it leased and did not start, by lease: a lease taken over since (it
+// expired) stays with its new holder.
+TYPED_TEST(StoreConformance, ReleasedLeasesAreDueNowUnlessTakenOver) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  const Webhook w = this->MakeWebhook("t");
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  queue.IngestEvent(Event{"a", "device.enroll", "t", 1, Json::object()}, 100);
+  queue.IngestEvent(Event{"b", "device.enroll", "t", 1, Json::object()}, 101);
+  auto first = queue.LeaseDue(200, 10, 1000, {});
+  ASSERT_EQ(first.size(), 2u);
+  auto again = queue.LeaseDue(2000, 1, 9000, {});  // "a" expired and was taken again
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].event.id, "a");
+  queue.ReleaseLeases(
+      {{first[0].delivery.id, first[0].lease_id}, {first[1].delivery.id, first[1].lease_id}});
+  auto now = queue.LeaseDue(2001, 10, 9000, {});
+  ASSERT_EQ(now.size(), 1u) << "only b came back; a stays with its new lease";
+  EXPECT_EQ(now[0].event.id, "b");
+  EXPECT_EQ(now[0].delivery.attempt_count, 0);
+  // NextDueAt skips the webhooks the engine says it cannot take more of.
+  queue.IngestEvent(Event{"c", "device.enroll", "t", 1, Json::object()}, 3000);
+  EXPECT_EQ(queue.NextDueAt({}), 3000);
+  EXPECT_EQ(queue.NextDueAt({w.id}), 0);
+}
+
 // ------------------------------------------------------------------ the main key
 
 TYPED_TEST(StoreConformance, AnotherMainKeyIsRefusedAtOpen) {
