@@ -37,7 +37,8 @@ struct Service {
     mambo::api::ApiOptions options;
     options.token_cache_ms = 0;
     api = std::make_unique<mambo::api::ApiServer>(
-        *store, [] { return int64_t{1'700'000'000'000}; }, options, nullptr);
+        mambo::store::StoreRoles{*store, *store, *store}, [] { return int64_t{1'700'000'000'000}; },
+        options, nullptr);
     mambo::http::FrontOptions front_options;
     front_options.workers = 1;
     front_options.error_body = mambo::api::ErrorJson;
