@@ -79,9 +79,9 @@ std::optional<int> CheckOptions(const ServeOptions& o, std::string& host, int& p
     std::fprintf(stderr, "webhookd: --web-root %s is not a directory\n", o.web_root.c_str());
     return 2;
   }
-  if (delivery::ParseCidrList(o.allow_private_targets).error) {
-    std::fprintf(stderr, "webhookd: --allow-private-targets: %s\n",
-                 delivery::ParseCidrList(o.allow_private_targets).error->c_str());
+  if (const delivery::CidrList allow = delivery::ParseCidrList(o.allow_private_targets);
+      allow.error) {
+    std::fprintf(stderr, "webhookd: --allow-private-targets: %s\n", allow.error->c_str());
     return 2;
   }
   return std::nullopt;

@@ -69,8 +69,7 @@ IngestResult PgQueueStore::IngestEvent(const Event& event, int64_t now) {
   // (unless its id is known), one delivery per active subscribed webhook as this statement sees
   // the webhooks (a change committed on any instance before counts at once), and the wake-up
   // of the other instances. Delivery ids are this event's id with the webhook's rank.
-  int64_t last = last_notify_.load();
-  const bool notify = now - last >= 5 && last_notify_.compare_exchange_strong(last, now);
+  const bool notify = NotifySlot(now);
   pg::Result r = c->Run(
       "WITH t AS (INSERT INTO teams(id, created_at) VALUES ($2, $7) ON CONFLICT (id) DO NOTHING), "
       "e AS (INSERT INTO events(id, team_id, type, timestamp, data) VALUES ($1, $2, $3, $4, $5) "
@@ -243,9 +242,13 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
   return out;
 }
 
-void PgQueueStore::NotifyQueued(pg::Conn& c, int64_t now) {
+bool PgQueueStore::NotifySlot(int64_t now) {
   int64_t last = last_notify_.load();
-  if (now - last < 5 || !last_notify_.compare_exchange_strong(last, now)) return;
+  return now - last >= 5 && last_notify_.compare_exchange_strong(last, now);
+}
+
+void PgQueueStore::NotifyQueued(pg::Conn& c, int64_t now) {
+  if (!NotifySlot(now)) return;
   // Delivered at commit, to every listening instance (this one's engine was woken already).
   c.Run("SELECT pg_notify('mambo_queue', '')");
 }

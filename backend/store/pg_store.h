@@ -161,6 +161,7 @@ class PgQueueStore final : public QueueStore {
   // Tells the other instances' engines that work is due (NOTIFY mambo_queue), at most once per
   // few milliseconds from this instance: a burst of ingests wakes them once.
   void NotifyQueued(pg::Conn& c, int64_t now);
+  bool NotifySlot(int64_t now);  // whether this instance may notify at `now` (and takes the slot)
   std::atomic<int64_t> last_notify_{0};
   // Leases go through a connection of their own (the engine's dispatcher is their only caller),
   // set to commit without waiting for the disk.
