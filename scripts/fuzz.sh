@@ -4,7 +4,10 @@
 # tests/fuzz/corpus/<target>/. New inputs go to build-fuzz/corpus/<target>/, never into the
 # repository. Exits non-zero on the first crash, leak, sanitizer report or timeout; the failing
 # input is left in build-fuzz/ (crash-*, leak-*, timeout-*) and named in the output.
-# Usage: scripts/fuzz.sh [seconds] [target ...]      (FUZZ_RUNS=N: N runs instead of seconds)
+# Usage: scripts/fuzz.sh [seconds] [target ...]      (FUZZ_RUNS=N: N runs instead of seconds;
+# FUZZ_TIMEOUT=S: an input running longer than S seconds, default 10, is a failure. libFuzzer
+# counts wall time, so a run paused with SIGSTOP, e.g. to leave the machine to a benchmark,
+# needs a longer one)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
@@ -33,7 +36,7 @@ for t in "${targets[@]}"; do
   # only slow the search down.
   max_len=4096
   [ "$t" = fuzz_http_request ] && max_len=65536
-  if (cd build-fuzz && "./tests/fuzz/$t" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 \
+  if (cd build-fuzz && "./tests/fuzz/$t" "${limit[@]}" -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 \
         -max_len="$max_len" -print_final_stats=1 "corpus/$t" "../tests/fuzz/corpus/$t") \
       >"$log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

@@ -105,6 +105,8 @@ class DeliveryEngine {
   bool TakeRunnable(store::DeliveryTask& out);
   // The dispatcher leases more only when this few leased tasks are left waiting.
   size_t LowWater() const { return static_cast<size_t>(options_.workers); }
+  // An endpoint holding more than this (sending + waiting) gets no more until it drains to it.
+  size_t RefillAt() const { return static_cast<size_t>(options_.per_endpoint_concurrency) * 3 / 2; }
   // Attempts are recorded without waiting, but not without bound: while this many are sending
   // or awaiting their commit nothing new starts, and the engine runs at the pace the store takes.
   bool HeldByRecords() const { return pending_records_ + sending_ >= 4 * options_.workers; }

@@ -144,7 +144,14 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
   for (const auto& [id, r] : room.team_room) {
     if (r == 0) closed_teams.push_back(id);
   }
-  const size_t scan = std::min<size_t>(limit, 1 << 16) * 4;
+  // The window of due rows read: four times what may be taken, to pass over the rows of
+  // webhooks this lease fills. What may be taken is often far less than `limit`: the room of
+  // the open webhooks the engine knows plus one unknown webhook's (reading 512 rows to take 6
+  // cost more than all else in a lease). Rows past the window wait for the next lease, which
+  // no longer reads those of the webhooks this one filled: they are closed then.
+  size_t takeable = std::min(limit, room.default_room);
+  for (const auto& [id, r] : room.room) takeable += std::min(r, limit - takeable);
+  const size_t scan = std::min<size_t>(takeable, 1 << 16) * 4;
   // Two statements, no transaction around them: a plain read of the due rows (no locks, no
   // WAL), the choice by room here, then one UPDATE that locks the chosen rows with SKIP LOCKED
   // (another instance leasing the same rows now passes over them, and rows it leased since
@@ -158,24 +165,18 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
   }
   pg::Conn* c = lease_conn_.get();
   pg::Result candidates = c->Run(
-      "SELECT d.seq, d.webhook_id, d.team_id FROM deliveries d "
-      "JOIN webhooks w ON w.id = d.webhook_id "
-      "WHERE d.status IN ('pending', 'failed', 'in_flight') AND d.due_at <= $1 "
-      "AND (w.active OR d.forced) "
-      "AND d.webhook_id <> ALL($2::text[]) AND d.team_id <> ALL($3::text[]) "
-      "ORDER BY d.due_at LIMIT $4",
+      "SELECT q.seq, q.webhook_id, q.team_id FROM queue q "
+      "JOIN webhooks w ON w.id = q.webhook_id "
+      "WHERE q.due_at <= $1 AND (w.active OR q.forced) "
+      "AND q.webhook_id <> ALL($2::text[]) AND q.team_id <> ALL($3::text[]) "
+      "ORDER BY q.due_at LIMIT $4",
       {now, pg::IdArray(closed_webhooks), pg::IdArray(closed_teams), scan});
   std::map<std::string, size_t, std::less<>> taken, team_taken;
-  const auto allowed = [](const auto& map, size_t fallback, const std::string& key) {
-    const auto it = map.find(key);
-    return it != map.end() ? it->second : fallback;
-  };
   std::vector<int64_t> chosen;
   for (int i = 0; i < candidates.rows() && chosen.size() < limit; ++i) {
     const std::string webhook_id = candidates.Text(i, 1);
     const std::string team_id = candidates.Text(i, 2);
-    if (taken[webhook_id] >= allowed(room.room, room.default_room, webhook_id) ||
-        team_taken[team_id] >= allowed(room.team_room, room.default_team_room, team_id)) {
+    if (taken[webhook_id] >= room.For(webhook_id) || team_taken[team_id] >= room.ForTeam(team_id)) {
       continue;
     }
     ++taken[webhook_id];
@@ -430,10 +431,9 @@ void PgQueueStore::ReleaseLeases(const std::vector<LeaseRef>& leases) {
 int64_t PgQueueStore::NextDueAt(const std::vector<std::string>& exclude) {
   auto c = db_.pool().Acquire();
   pg::Result r = c->Run(
-      "SELECT d.due_at FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id "
-      "WHERE d.status IN ('pending', 'failed', 'in_flight') "
-      "AND (w.active OR d.forced) AND d.webhook_id <> ALL($1::text[]) "
-      "ORDER BY d.due_at LIMIT 1",
+      "SELECT q.due_at FROM queue q JOIN webhooks w ON w.id = q.webhook_id "
+      "WHERE (w.active OR q.forced) AND q.webhook_id <> ALL($1::text[]) "
+      "ORDER BY q.due_at LIMIT 1",
       {pg::IdArray(exclude)});
   return r.rows() > 0 ? r.Int(0, 0) : 0;
 }
@@ -463,8 +463,8 @@ int64_t PgQueueStore::RecoverDeliveries(const std::string& team_id, const std::s
 QueueStats PgQueueStore::Stats() {
   auto c = db_.pool().Acquire();
   pg::Result r = c->Run(
-      "SELECT status, count(*), min(due_at) FROM deliveries "
-      "WHERE status IN ('pending', 'failed', 'in_flight') GROUP BY status");
+      "SELECT d.status, count(*), min(d.due_at) FROM queue q JOIN deliveries d ON d.seq = q.seq "
+      "GROUP BY d.status");
   QueueStats s;
   for (int i = 0; i < r.rows(); ++i) {
     const std::string status = r.Text(i, 0);
@@ -485,7 +485,8 @@ int64_t PgQueueStore::ReclaimExpiredLeases(int64_t now) {
   auto c = db_.pool().Acquire();
   return c
       ->Run("UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
-            ", due_at = $1, lease_owner = NULL WHERE status = 'in_flight' AND due_at <= $1",
+            ", due_at = $1, lease_owner = NULL WHERE seq IN (SELECT seq FROM queue WHERE "
+            "due_at <= $1) AND status = 'in_flight' AND due_at <= $1",
             {now})
       .affected();
 }

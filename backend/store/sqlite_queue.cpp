@@ -112,19 +112,9 @@ std::string SqliteStore::QueueSingleDelivery(const Event& event, const std::stri
 
 // ---------------------------------------------------------------- delivery queue
 
-size_t SqliteStore::LeaseScan::Allowed(std::string_view webhook_id) const {
-  const auto r = room->room.find(webhook_id);
-  return r != room->room.end() ? r->second : room->default_room;
-}
-
 size_t SqliteStore::LeaseScan::Taken(std::string_view webhook_id) const {
   const auto t = taken.find(webhook_id);
   return t != taken.end() ? t->second : 0;
-}
-
-size_t SqliteStore::LeaseScan::TeamAllowed(std::string_view team_id) const {
-  const auto r = room->team_room.find(team_id);
-  return r != room->team_room.end() ? r->second : room->default_team_room;
 }
 
 size_t SqliteStore::LeaseScan::TeamTaken(std::string_view team_id) const {
@@ -160,7 +150,7 @@ void SqliteStore::LeaseHasRoom(sqlite3_context* ctx, int /*argc*/, sqlite3_value
   // Called for every row the scan reaches, most of them passed over: one lookup in each map.
   const std::string_view webhook_id = TextArg(argv);
   sqlite3_result_int(ctx,
-                     HasRoom(scan->Allowed(webhook_id), scan->Taken(webhook_id), scan->budget));
+                     HasRoom(scan->room->For(webhook_id), scan->Taken(webhook_id), scan->budget));
 }
 
 void SqliteStore::LeaseTeamHasRoom(sqlite3_context* ctx, int /*argc*/, sqlite3_value** argv) {
@@ -168,7 +158,7 @@ void SqliteStore::LeaseTeamHasRoom(sqlite3_context* ctx, int /*argc*/, sqlite3_v
   if (scan == nullptr) return sqlite3_result_int(ctx, 1);
   const std::string_view team_id = TextArg(argv);
   sqlite3_result_int(ctx,
-                     HasRoom(scan->TeamAllowed(team_id), scan->TeamTaken(team_id), scan->budget));
+                     HasRoom(scan->room->ForTeam(team_id), scan->TeamTaken(team_id), scan->budget));
 }
 
 std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64_t lease_until,
@@ -207,8 +197,8 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
         while (tasks.size() < limit && q.Step()) {
           std::string webhook_id = q.Text(1);
           const std::string team_id = q.Text(2);
-          if (scan.Taken(webhook_id) >= scan.Allowed(webhook_id) ||
-              scan.TeamTaken(team_id) >= scan.TeamAllowed(team_id)) {
+          if (scan.Taken(webhook_id) >= scan.room->For(webhook_id) ||
+              scan.TeamTaken(team_id) >= scan.room->ForTeam(team_id)) {
             if (scan.budget < 0) break;  // the budget is spent
             continue;                    // (only if SQLite ever sorted before filtering)
           }

@@ -178,9 +178,7 @@ class SqliteStore final : public Store {
     std::map<std::string, size_t, std::less<>> taken;       // by webhook id
     std::map<std::string, size_t, std::less<>> team_taken;  // by team id
     int64_t budget = 0;  // rows of filled webhooks or teams the query may still pass over
-    size_t Allowed(std::string_view webhook_id) const;  // room at the start of the lease
-    size_t Taken(std::string_view webhook_id) const;    // rows taken so far
-    size_t TeamAllowed(std::string_view team_id) const;
+    size_t Taken(std::string_view webhook_id) const;  // rows taken so far
     size_t TeamTaken(std::string_view team_id) const;
   };
   // lease_has_room(webhook_id) and lease_team_has_room(team_id): the first is answered from

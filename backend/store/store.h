@@ -178,6 +178,15 @@ class QueueStore {
     size_t default_room = std::numeric_limits<size_t>::max();
     std::map<std::string, size_t, std::less<>> team_room;
     size_t default_team_room = std::numeric_limits<size_t>::max();
+    // What a lease may take of a webhook's (a team's) due deliveries.
+    size_t For(std::string_view webhook_id) const {
+      const auto r = room.find(webhook_id);
+      return r != room.end() ? r->second : default_room;
+    }
+    size_t ForTeam(std::string_view team_id) const {
+      const auto r = team_room.find(team_id);
+      return r != team_room.end() ? r->second : default_team_room;
+    }
   };
   // Leases up to `limit` due deliveries (pending, or failed with next_attempt_at <= now, or
   // in flight with an expired lease) until `lease_until`, oldest due first within each
