@@ -67,7 +67,19 @@ int64_t Result::affected() const {
   return std::strtoll(PQcmdTuples(r_.get()), nullptr, 10);
 }
 
-Conn::Conn(const std::string& uri) : conn_(PQconnectdb(uri.c_str()), &PQfinish) {
+namespace {
+
+// `options` (server settings, "-c name=value ...") go with the connection's parameters, so a
+// reconnect (PQreset) keeps them, where a SET would be lost with the session.
+PGconn* Connect(const std::string& uri, const char* options) {
+  const char* keys[] = {"dbname", options ? "options" : nullptr, nullptr};
+  const char* values[] = {uri.c_str(), options, nullptr};
+  return PQconnectdbParams(keys, values, /*expand_dbname=*/1);
+}
+
+}  // namespace
+
+Conn::Conn(const std::string& uri, const char* options) : conn_(Connect(uri, options), &PQfinish) {
   if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
     std::string why = conn_ ? PQerrorMessage(conn_.get()) : "out of memory";
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();

@@ -70,7 +70,8 @@ class Result {
 
 class Conn {
  public:
-  explicit Conn(const std::string& uri);
+  // `options`: server settings for this session, e.g. "-c synchronous_commit=off".
+  explicit Conn(const std::string& uri, const char* options = nullptr);
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
 

@@ -158,10 +158,9 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
   // the read fail the re-check) and takes them. Only the rows taken are locked.
   std::lock_guard lease_lock(lease_mu_);
   if (!lease_conn_ || !lease_conn_->ok()) {
-    lease_conn_ = std::make_unique<pg::Conn>(db_.pool().uri());
     // A lost lease costs a second send, which at-least-once allows: no need to wait for its
-    // commit to reach the disk.
-    lease_conn_->Exec("SET synchronous_commit = off");
+    // commit to reach the disk. A connection option, so that a reconnect keeps it.
+    lease_conn_ = std::make_unique<pg::Conn>(db_.pool().uri(), "-c synchronous_commit=off");
   }
   pg::Conn* c = lease_conn_.get();
   pg::Result candidates = c->Run(

@@ -1,5 +1,6 @@
 // What is PostgreSQL's own in the PostgreSQL store (the behaviour every backend shares is in
-// conformance_test.cpp): job locks across processes, the schema version check, notifications.
+// conformance_test.cpp): job locks across processes, the schema version check, notifications,
+// connection options across a reconnect.
 #include "store/pg_store.h"
 
 #include <gtest/gtest.h>
@@ -81,6 +82,19 @@ TEST(PgStoreTest, NotificationsReachTheListenerAndTheTickRunsWithout) {
   ticking.On("mambo_queue", [&] { ticks.fetch_add(1); });
   ticking.Start();
   EXPECT_TRUE(testing::WaitUntil([&] { return ticks.load() >= 3; }));
+}
+
+TEST(PgStoreTest, ConnectionOptionsOutliveAReconnect) {
+  const std::string uri = testing::PgCluster::Get().NewDatabase();
+  pg::Conn lease(uri, "-c synchronous_commit=off");
+  EXPECT_EQ(lease.Run("SHOW synchronous_commit").Text(0, 0), "off");
+  const int64_t pid = lease.Run("SELECT pg_backend_pid()").Int(0, 0);
+  pg::Conn other(uri);
+  other.Run("SELECT pg_terminate_backend($1::int)", {pid});
+  // The next statement finds the session gone, reconnects, and the setting came along.
+  EXPECT_EQ(lease.Run("SHOW synchronous_commit").Text(0, 0), "off");
+  EXPECT_NE(lease.Run("SELECT pg_backend_pid()").Int(0, 0), pid);
+  EXPECT_EQ(other.Run("SHOW synchronous_commit").Text(0, 0), "on");
 }
 
 }  // namespace
