@@ -163,13 +163,44 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
     lease_conn_ = std::make_unique<pg::Conn>(db_.pool().uri(), "-c synchronous_commit=off");
   }
   pg::Conn* c = lease_conn_.get();
+  // Usually the due rows are read in due order, up to `scan` usable ones; the rows of
+  // webhooks and teams without room are passed over, but no more than kPassOver of them. A
+  // marker row (seq -1) says the read stopped there: then the rows behind a backlog without
+  // room are reached webhook by webhook instead (the webhooks with queued rows, one index probe
+  // each, and each one's first due rows), at a cost that grows with the webhooks queued, not
+  // with their backlogs.
+  constexpr int64_t kPassOver = 256;
+  const std::string closed_webhook_ids = pg::IdArray(closed_webhooks);
+  const std::string closed_team_ids = pg::IdArray(closed_teams);
   pg::Result candidates = c->Run(
-      "SELECT q.seq, q.webhook_id, q.team_id FROM queue q "
-      "JOIN webhooks w ON w.id = q.webhook_id "
-      "WHERE q.due_at <= $1 AND (w.active OR q.forced) "
-      "AND q.webhook_id <> ALL($2::text[]) AND q.team_id <> ALL($3::text[]) "
-      "ORDER BY q.due_at LIMIT $4",
-      {now, pg::IdArray(closed_webhooks), pg::IdArray(closed_teams), scan});
+      "WITH win AS MATERIALIZED (SELECT seq, webhook_id, team_id, forced, due_at FROM queue "
+      "WHERE due_at <= $1 ORDER BY due_at LIMIT $4::bigint + $5) "
+      "(SELECT q.seq, q.webhook_id, q.team_id FROM win q JOIN webhooks w ON w.id = q.webhook_id "
+      "WHERE q.webhook_id <> ALL($2::text[]) AND q.team_id <> ALL($3::text[]) "
+      "AND (w.active OR q.forced) ORDER BY q.due_at LIMIT $4) "
+      "UNION ALL SELECT -1, '', '' WHERE (SELECT count(*) FROM win) = $4::bigint + $5",
+      {now, closed_webhook_ids, closed_team_ids, scan, kPassOver});
+  bool passed_over_enough = false;
+  for (int i = 0; i < candidates.rows(); ++i) passed_over_enough |= candidates.Int(i, 0) == -1;
+  if (passed_over_enough) {
+    candidates = c->Run(
+        "WITH RECURSIVE ids(id) AS ("
+        "SELECT (SELECT webhook_id FROM queue ORDER BY webhook_id LIMIT 1) UNION ALL "
+        "SELECT (SELECT webhook_id FROM queue WHERE webhook_id > ids.id "
+        "ORDER BY webhook_id LIMIT 1) FROM ids WHERE ids.id IS NOT NULL) "
+        "SELECT seq, webhook_id, team_id FROM ("
+        "SELECT r.seq, r.webhook_id, r.team_id, r.due_at FROM ids "
+        "JOIN webhooks w ON w.id = ids.id AND w.active AND w.team_id <> ALL($3::text[]) "
+        "CROSS JOIN LATERAL (SELECT q.seq, q.webhook_id, q.team_id, q.due_at FROM queue q "
+        "WHERE q.webhook_id = ids.id AND q.due_at <= $1 ORDER BY q.due_at LIMIT $4) r "
+        "WHERE ids.id <> ALL($2::text[]) "
+        "UNION ALL "  // test deliveries to disabled webhooks
+        "SELECT q.seq, q.webhook_id, q.team_id, q.due_at FROM queue q "
+        "JOIN webhooks w ON w.id = q.webhook_id AND NOT w.active "
+        "WHERE q.forced AND q.due_at <= $1 AND q.webhook_id <> ALL($2::text[]) "
+        "AND q.team_id <> ALL($3::text[])) AS due ORDER BY due_at LIMIT $4",
+        {now, closed_webhook_ids, closed_team_ids, scan});
+  }
   std::map<std::string, size_t, std::less<>> taken, team_taken;
   std::vector<int64_t> chosen;
   for (int i = 0; i < candidates.rows() && chosen.size() < limit; ++i) {

@@ -179,6 +179,15 @@ CREATE TRIGGER deliveries_queue_update AFTER UPDATE ON deliveries
 CREATE TRIGGER deliveries_queue_delete AFTER DELETE ON deliveries
   REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION queue_sync();
 )sql",
+    // A lease reads due rows in due order and passes over those of webhooks without room (an
+    // endpoint at its cap, a slow receiver's backlog): behind a long such backlog that read grew
+    // with the backlog (auto_explain: 16,163 rows passed over, 7.5 ms, at every lease, and
+    // throughput fell as the backlog grew). These indexes let the lease visit each webhook's
+    // due rows on their own instead (and the forced ones of disabled webhooks).
+    R"sql(
+CREATE INDEX queue_webhook ON queue(webhook_id, due_at);
+CREATE INDEX queue_forced ON queue(due_at) WHERE forced;
+)sql",
 };
 
 // Holds the migration lock for its lifetime (a session lock: it also ends with the connection).

@@ -458,6 +458,39 @@ TYPED_TEST(StoreConformance, LeasePassesOverAHungWebhooksBacklogButNotEndlesslyA
   EXPECT_EQ(tasks[0].event.id, "o2");
 }
 
+// Behind a backlog longer than a lease reads in due order (PostgreSQL passes over 256 rows
+// without room, then visits webhook by webhook), the rest is still reached in due order: the
+// other webhook's delivery and a disabled webhook's test delivery, not its ordinary one.
+TYPED_TEST(StoreConformance, LeaseReachesPastALongBacklogWithoutRoom) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  Webhook hung = this->MakeWebhook("t", {"device.enroll"});
+  Webhook off = this->MakeWebhook("t", {"device.update"});
+  Webhook other = this->MakeWebhook("u", {"team.update"});
+  for (const Webhook* w : {&hung, &off, &other}) {
+    ASSERT_TRUE(config.CreateWebhook(*w, this->Audit(w->team_id, w->id)));
+  }
+  queue.IngestEvent(Event{"off1", "device.update", "t", 1, Json::object()}, 50);
+  ASSERT_TRUE(config.DisableWebhook("t", off.id, "off", this->Audit("t", off.id)));
+  for (int i = 0; i < 300; ++i) {
+    queue.IngestEvent(Event{"h" + std::to_string(i), "device.enroll", "t", 1, Json::object()},
+                      100 + i);
+  }
+  queue.IngestEvent(Event{"o", "team.update", "u", 1, Json::object()}, 1000);
+  queue.QueueSingleDelivery(Event{"test", "webhook.test", "t", 1, Json::object()}, off.id, 1500);
+  // With team u out of room too, only the test delivery.
+  QueueStore::LeaseRoom room;
+  room.room[hung.id] = 0;
+  room.team_room["u"] = 0;
+  auto tasks = queue.LeaseDue(2000, 3, 50000, room);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].event.id, "test");
+  room.team_room.clear();
+  tasks = queue.LeaseDue(2000, 3, 50000, room);
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].event.id, "o");
+}
+
 // Retention deletes finished deliveries (with their attempts) and the events left without one,
 // before the cutoff only, and never a delivery still waiting, however old.
 TYPED_TEST(StoreConformance, PruneDeletesWhatFinishedBeforeTheCutoffAndKeepsWhatWaits) {
