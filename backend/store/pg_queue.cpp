@@ -24,6 +24,17 @@ namespace mambo::store {
 using namespace sql;
 using pg::Param;
 
+// The two ways to read due rows past a backlog without room (LeaseDue, NextDueAt): due order
+// passes over at most this many rows of webhooks left out; after that, webhook by webhook.
+#define MAMBO_PASS_OVER "256"
+// ids(id): the webhooks with queued rows, one index probe each (a loose index scan; the last
+// row is NULL).
+#define MAMBO_QUEUED_WEBHOOKS                                                                 \
+  "WITH RECURSIVE ids(id) AS ("                                                               \
+  "SELECT (SELECT webhook_id FROM queue ORDER BY webhook_id LIMIT 1) UNION ALL "              \
+  "SELECT (SELECT webhook_id FROM queue WHERE webhook_id > ids.id ORDER BY webhook_id LIMIT " \
+  "1) FROM ids WHERE ids.id IS NOT NULL) "
+
 namespace {
 
 // "$k+1::t1, $k+2::t2, ...": one row's placeholders, numbered after the `k` parameters before
@@ -164,42 +175,40 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
   }
   pg::Conn* c = lease_conn_.get();
   // Usually the due rows are read in due order, up to `scan` usable ones; the rows of
-  // webhooks and teams without room are passed over, but no more than kPassOver of them. A
+  // webhooks and teams without room are passed over, but no more than MAMBO_PASS_OVER. A
   // marker row (seq -1) says the read stopped there: then the rows behind a backlog without
   // room are reached webhook by webhook instead (the webhooks with queued rows, one index probe
   // each, and each one's first due rows), at a cost that grows with the webhooks queued, not
   // with their backlogs.
-  constexpr int64_t kPassOver = 256;
   const std::string closed_webhook_ids = pg::IdArray(closed_webhooks);
   const std::string closed_team_ids = pg::IdArray(closed_teams);
   pg::Result candidates = c->Run(
       "WITH win AS MATERIALIZED (SELECT seq, webhook_id, team_id, forced, due_at FROM queue "
-      "WHERE due_at <= $1 ORDER BY due_at LIMIT $4::bigint + $5) "
+      "WHERE due_at <= $1 ORDER BY due_at LIMIT $4::bigint + " MAMBO_PASS_OVER
+      ") "
       "(SELECT q.seq, q.webhook_id, q.team_id FROM win q JOIN webhooks w ON w.id = q.webhook_id "
       "WHERE q.webhook_id <> ALL($2::text[]) AND q.team_id <> ALL($3::text[]) "
       "AND (w.active OR q.forced) ORDER BY q.due_at LIMIT $4) "
-      "UNION ALL SELECT -1, '', '' WHERE (SELECT count(*) FROM win) = $4::bigint + $5",
-      {now, closed_webhook_ids, closed_team_ids, scan, kPassOver});
+      "UNION ALL SELECT -1, '', '' WHERE (SELECT count(*) FROM win) = $4::bigint "
+      "+ " MAMBO_PASS_OVER,
+      {now, closed_webhook_ids, closed_team_ids, scan});
   bool passed_over_enough = false;
   for (int i = 0; i < candidates.rows(); ++i) passed_over_enough |= candidates.Int(i, 0) == -1;
   if (passed_over_enough) {
-    candidates = c->Run(
-        "WITH RECURSIVE ids(id) AS ("
-        "SELECT (SELECT webhook_id FROM queue ORDER BY webhook_id LIMIT 1) UNION ALL "
-        "SELECT (SELECT webhook_id FROM queue WHERE webhook_id > ids.id "
-        "ORDER BY webhook_id LIMIT 1) FROM ids WHERE ids.id IS NOT NULL) "
-        "SELECT seq, webhook_id, team_id FROM ("
-        "SELECT r.seq, r.webhook_id, r.team_id, r.due_at FROM ids "
-        "JOIN webhooks w ON w.id = ids.id AND w.active AND w.team_id <> ALL($3::text[]) "
-        "CROSS JOIN LATERAL (SELECT q.seq, q.webhook_id, q.team_id, q.due_at FROM queue q "
-        "WHERE q.webhook_id = ids.id AND q.due_at <= $1 ORDER BY q.due_at LIMIT $4) r "
-        "WHERE ids.id <> ALL($2::text[]) "
-        "UNION ALL "  // test deliveries to disabled webhooks
-        "SELECT q.seq, q.webhook_id, q.team_id, q.due_at FROM queue q "
-        "JOIN webhooks w ON w.id = q.webhook_id AND NOT w.active "
-        "WHERE q.forced AND q.due_at <= $1 AND q.webhook_id <> ALL($2::text[]) "
-        "AND q.team_id <> ALL($3::text[])) AS due ORDER BY due_at LIMIT $4",
-        {now, closed_webhook_ids, closed_team_ids, scan});
+    candidates =
+        c->Run(MAMBO_QUEUED_WEBHOOKS
+               "SELECT seq, webhook_id, team_id FROM ("
+               "SELECT r.seq, r.webhook_id, r.team_id, r.due_at FROM ids "
+               "JOIN webhooks w ON w.id = ids.id AND w.active AND w.team_id <> ALL($3::text[]) "
+               "CROSS JOIN LATERAL (SELECT q.seq, q.webhook_id, q.team_id, q.due_at FROM queue q "
+               "WHERE q.webhook_id = ids.id AND q.due_at <= $1 ORDER BY q.due_at LIMIT $4) r "
+               "WHERE ids.id <> ALL($2::text[]) "
+               "UNION ALL "  // test deliveries to disabled webhooks
+               "SELECT q.seq, q.webhook_id, q.team_id, q.due_at FROM queue q "
+               "JOIN webhooks w ON w.id = q.webhook_id AND NOT w.active "
+               "WHERE q.forced AND q.due_at <= $1 AND q.webhook_id <> ALL($2::text[]) "
+               "AND q.team_id <> ALL($3::text[])) AS due ORDER BY due_at LIMIT $4",
+               {now, closed_webhook_ids, closed_team_ids, scan});
   }
   std::map<std::string, size_t, std::less<>> taken, team_taken;
   std::vector<int64_t> chosen;
@@ -460,12 +469,29 @@ void PgQueueStore::ReleaseLeases(const std::vector<LeaseRef>& leases) {
 
 int64_t PgQueueStore::NextDueAt(const std::vector<std::string>& exclude) {
   auto c = db_.pool().Acquire();
+  const std::string excluded = pg::IdArray(exclude);
+  // As LeaseDue reads: in due order past a bounded number of excluded rows, then webhook by
+  // webhook (the excluded are the engine's full endpoints, whose backlogs may be long).
   pg::Result r = c->Run(
-      "SELECT q.due_at FROM queue q JOIN webhooks w ON w.id = q.webhook_id "
+      "WITH win AS MATERIALIZED (SELECT webhook_id, forced, due_at FROM queue "
+      "ORDER BY due_at LIMIT " MAMBO_PASS_OVER
+      ") "
+      "SELECT (SELECT q.due_at FROM win q JOIN webhooks w ON w.id = q.webhook_id "
       "WHERE (w.active OR q.forced) AND q.webhook_id <> ALL($1::text[]) "
-      "ORDER BY q.due_at LIMIT 1",
-      {pg::IdArray(exclude)});
-  return r.rows() > 0 ? r.Int(0, 0) : 0;
+      "ORDER BY q.due_at LIMIT 1), (SELECT count(*) FROM win)",
+      {excluded});
+  if (!r.IsNull(0, 0)) return r.Int(0, 0);
+  if (r.Int(0, 1) < std::stoll(MAMBO_PASS_OVER)) return 0;  // nothing else queued
+  r = c->Run(MAMBO_QUEUED_WEBHOOKS
+             "SELECT min(due_at) FROM ("
+             "SELECT (SELECT q.due_at FROM queue q WHERE q.webhook_id = ids.id "
+             "ORDER BY q.due_at LIMIT 1) AS due_at FROM ids "
+             "JOIN webhooks w ON w.id = ids.id AND w.active WHERE ids.id <> ALL($1::text[]) "
+             "UNION ALL (SELECT q.due_at FROM queue q JOIN webhooks w ON w.id = q.webhook_id "
+             "AND NOT w.active WHERE q.forced AND q.webhook_id <> ALL($1::text[]) "
+             "ORDER BY q.due_at LIMIT 1)) AS heads",
+             {excluded});
+  return r.IsNull(0, 0) ? 0 : r.Int(0, 0);
 }
 
 bool PgQueueStore::ResendDelivery(const std::string& team_id, const std::string& id, int64_t now) {

@@ -489,6 +489,10 @@ TYPED_TEST(StoreConformance, LeaseReachesPastALongBacklogWithoutRoom) {
   tasks = queue.LeaseDue(2000, 3, 50000, room);
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0].event.id, "o");
+  // The next due time behind the backlog: the leases' expiry (the backlog is left out; the
+  // disabled webhook's ordinary delivery waits for it to be enabled).
+  EXPECT_EQ(queue.NextDueAt({hung.id}), 50000);
+  EXPECT_EQ(queue.NextDueAt({}), 100);
 }
 
 // Retention deletes finished deliveries (with their attempts) and the events left without one,
