@@ -129,6 +129,10 @@ std::string PgConfigStore::TokensStamp() {
     std::lock_guard lock(stamp_mu_);
     if (!stamp_.empty()) return stamp_;
   }
+  return ReadTokensStamp();
+}
+
+std::string PgConfigStore::ReadTokensStamp() {
   auto c = db_.pool().Acquire();
   pg::Result r = c->Run("SELECT value FROM stamps WHERE name = 'tokens'");
   std::string stamp = r.rows() > 0 ? r.Text(0, 0) : "";
@@ -139,10 +143,7 @@ std::string PgConfigStore::TokensStamp() {
 
 void PgConfigStore::RefreshTokensStamp() {
   try {
-    auto c = db_.pool().Acquire();
-    pg::Result r = c->Run("SELECT value FROM stamps WHERE name = 'tokens'");
-    std::lock_guard lock(stamp_mu_);
-    stamp_ = r.rows() > 0 ? r.Text(0, 0) : "";
+    ReadTokensStamp();
   } catch (const StoreError&) {
     // The database is away: the cached lookups stay as they were until it is back.
   }

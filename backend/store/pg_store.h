@@ -120,6 +120,7 @@ class PgConfigStore final : public ConfigStore {
 
  private:
   std::optional<std::string> Seal(const Webhook& w) const;
+  std::string ReadTokensStamp();  // from the database into the cache; throws StoreError
   PgDatabase& db_;
   std::mutex stamp_mu_;
   std::string stamp_;  // empty: not read yet
