@@ -14,6 +14,7 @@
 #include "store/pg_store.h"
 #include "store/sqlite_store.h"
 #include "support/pg_cluster.h"
+#include "support/store_fixtures.h"
 
 namespace mambo::store {
 namespace {
@@ -104,20 +105,11 @@ class StoreConformance : public ::testing::Test {
   void TearDown() override { backend_.ExpectConsistent(); }
   AuditEntry Audit(const std::string& team, const std::string& target, int64_t at = 1,
                    const std::string& action = "test") {
-    return AuditEntry{crypto::NewId("aud", at), team, "tok_test", at, action, target, nullptr,
-                      Json{{"target", target}}};
+    return testing::TestAudit(team, target, at, action);
   }
   Webhook MakeWebhook(const std::string& team, std::vector<std::string> events = {"device.enroll"},
                       bool active = true) {
-    Webhook w;
-    w.id = crypto::NewId("wh", 1000);
-    w.team_id = team;
-    w.url = "https://example.com/" + w.id;
-    w.events = std::move(events);
-    w.secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    w.active = active;
-    w.created_at = w.updated_at = 1000;
-    return w;
+    return testing::TestWebhook(team, std::move(events), active);
   }
   Webhook Create(const std::string& team, std::vector<std::string> events = {"device.enroll"}) {
     Webhook w = MakeWebhook(team, std::move(events));

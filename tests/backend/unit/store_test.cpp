@@ -9,6 +9,7 @@
 
 #include "crypto/crypto.h"
 #include "store/sqlite_store.h"
+#include "support/store_fixtures.h"
 #include "support/wait_until.h"
 
 namespace mambo::store {
@@ -24,20 +25,11 @@ class StoreTest : public ::testing::Test {
     return std::make_unique<SqliteStore>(dir_.string(), crypto::SecretBox(std::string(32, 'k')));
   }
   AuditEntry Audit(const std::string& team, const std::string& target) {
-    return AuditEntry{
-        crypto::NewId("aud", 1), team, "tok_test", 1, "test", target, nullptr, nullptr};
+    return testing::TestAudit(team, target);
   }
   Webhook MakeWebhook(const std::string& team, std::vector<std::string> events,
                       bool active = true) {
-    Webhook w;
-    w.id = crypto::NewId("wh", 1000);
-    w.team_id = team;
-    w.url = "https://example.com/" + w.id;
-    w.events = std::move(events);
-    w.secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    w.active = active;
-    w.created_at = w.updated_at = 1000;
-    return w;
+    return testing::TestWebhook(team, std::move(events), active);
   }
   std::filesystem::path dir_;
 };
