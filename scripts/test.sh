@@ -12,12 +12,19 @@ scripts/setup.sh || { echo "setup failed" >&2; exit 1; }
 scripts/build.sh all || { echo "build failed" >&2; exit 1; }
 
 failed=()
+failed_tests=""  # ctest's own list of what failed, repeated at the end where CI's excerpt shows it
 run() {
   local name=$1
   shift
   echo
   echo "==== $name"
-  if ! "$@"; then failed+=("$name"); fi
+  local log
+  log=$(mktemp)
+  if ! "$@" 2>&1 | tee "$log"; then
+    failed+=("$name")
+    failed_tests+="$(sed -n '/The following tests FAILED/,/^$/p' "$log" | head -n 20)"$'\n'
+  fi
+  rm -f "$log"
 }
 
 run "native tests (ctest build/)" ctest --test-dir build --output-on-failure -j 2 --timeout 300
@@ -43,6 +50,7 @@ if [ -z "$native_shared" ] || [ "$native_shared" != "$wasm" ]; then
   failed+=("shared test counts")
 fi
 if [ ${#failed[@]} -gt 0 ]; then
+  printf '%s' "$failed_tests"
   echo "FAILED: ${failed[*]}"
   exit 1
 fi

@@ -67,6 +67,48 @@ int64_t Result::affected() const {
   return std::strtoll(PQcmdTuples(r_.get()), nullptr, 10);
 }
 
+Array& Array::Add(std::string_view text) {
+  Next();
+  text_ += '"';
+  for (char ch : text) {
+    if (ch == '"' || ch == '\\') text_ += '\\';
+    text_ += ch;
+  }
+  text_ += '"';
+  return *this;
+}
+
+Array& Array::Add(int64_t n) {
+  Next();
+  text_ += std::to_string(n);
+  return *this;
+}
+
+Array& Array::Add(bool b) {
+  Next();
+  text_ += b ? 't' : 'f';
+  return *this;
+}
+
+Array& Array::AddNull() {
+  Next();
+  text_ += "NULL";
+  return *this;
+}
+
+Array& Array::AddBytes(std::string_view bytes) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  Next();
+  // "\\x...": bytea's hex form, its backslash escaped in the array literal.
+  text_ += "\"\\\\x";
+  for (unsigned char b : bytes) {
+    text_ += kHex[b >> 4];
+    text_ += kHex[b & 15];
+  }
+  text_ += '"';
+  return *this;
+}
+
 namespace {
 
 // `options` (server settings, "-c name=value ...") go with the connection's parameters, so a
@@ -133,13 +175,6 @@ Result Conn::Run(const char* sql, const std::vector<Param>& params) {
     if (!Reconnect()) throw;
   }
   return RunOnce(sql, params);
-}
-
-Result Conn::RunText(const std::string& sql, const std::vector<Param>& params) {
-  const Wire wire(params);
-  return Check(PQexecParams(conn_.get(), sql.c_str(), wire.count(), nullptr, wire.values.data(),
-                            wire.lengths.data(), wire.formats.data(), 0),
-               sql.c_str());
 }
 
 Result Conn::RunOnce(const char* sql, const std::vector<Param>& params) {

@@ -49,6 +49,28 @@ struct Param {
   bool binary = false;
 };
 
+// An array parameter ("{...}" in PostgreSQL's text form), so that a batch of any size is one
+// prepared statement over unnest(...) instead of a statement text per size. Elements are
+// quoted: any text goes in as it is (what the server refuses in a plain text parameter, such as
+// bytes that are not UTF-8, it refuses here too).
+class Array {
+ public:
+  Array& Add(std::string_view text);
+  Array& Add(int64_t n);
+  Array& Add(bool b);
+  Array& AddBytes(std::string_view bytes);  // an element of a bytea[]
+  Array& AddNull();
+  template <typename T>
+  Array& Add(const std::optional<T>& v) {
+    return v ? Add(*v) : AddNull();
+  }
+  operator Param() const { return Param(text_ + "}"); }
+
+ private:
+  void Next() { text_ += text_.size() > 1 ? "," : ""; }
+  std::string text_ = "{";
+};
+
 class Result {
  public:
   explicit Result(PGresult* r) : r_(r, &PQclear) {}
@@ -83,9 +105,6 @@ class Conn {
   // Both reconnect once when the server went away since the last statement (a restart) and no
   // transaction was open; inside a transaction the error goes to the caller.
   Result Run(const char* sql, const std::vector<Param>& params = {});
-  // A statement built at run time (multi-row VALUES of a batch): parsed at each call, never
-  // prepared. Inside a transaction only (no reconnect).
-  Result RunText(const std::string& sql, const std::vector<Param>& params);
   bool ok() const { return PQstatus(conn_.get()) == CONNECTION_OK && !broken_; }
   PGconn* raw() { return conn_.get(); }
 

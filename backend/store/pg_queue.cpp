@@ -9,9 +9,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <exception>
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <unordered_map>
 
 #include "store/pg_internal.h"
@@ -37,18 +39,6 @@ using pg::Param;
 
 namespace {
 
-// "$k+1::t1, $k+2::t2, ...": one row's placeholders, numbered after the `k` parameters before
-// it, each cast to its column's type (VALUES rows are typed by their first row otherwise).
-std::string Placeholders(size_t k, std::initializer_list<const char*> types) {
-  std::string out;
-  for (const char* type : types) {
-    if (!out.empty()) out += ", ";
-    out += "$" + std::to_string(++k);
-    if (*type != '\0') out += std::string("::") + type;
-  }
-  return out;
-}
-
 // Inserts the event unless its id is known for the team; its seq, or 0 when it was known.
 int64_t InsertEvent(pg::Conn& c, const Event& e, const std::string& data) {
   pg::Result r = c.Run(
@@ -73,44 +63,57 @@ PgQueueStore::~PgQueueStore() {
   recorder_.join();
 }
 
+// One event waiting in IngestEvent for the batch that carries it.
+struct PgQueueStore::IngestWaiter {
+  const Event& event;
+  const int64_t now;
+  bool done = false;  // under ingest_mu_; the fields below are the leader's until then
+  bool created = false;
+  std::vector<std::string> delivery_ids{};
+  std::exception_ptr error{};
+};
+
+// Group commit: every ingest waits for its own commit (an accepted event is durable), but the
+// events that arrive while a batch commits go together in the next one, so a burst of ingests
+// shares statements and flushes of PostgreSQL's log instead of paying one each. A caller that
+// finds fewer than kIngestLeaders batches under way leads one itself, so a lone event goes at once.
 IngestResult PgQueueStore::IngestEvent(const Event& event, int64_t now) {
-  const std::string data = DumpJson(event.data);
-  auto c = db_.pool().Acquire();
-  // One statement, so one round trip and one implicit transaction: the team (if new), the event
-  // (unless its id is known), one delivery per active subscribed webhook as this statement sees
-  // the webhooks (a change committed on any instance before counts at once), and the wake-up
-  // of the other instances. Delivery ids are this event's id with the webhook's rank.
-  const bool notify = NotifySlot(now);
-  pg::Result r = c->Run(
-      "WITH t AS (INSERT INTO teams(id, created_at) VALUES ($2, $7) ON CONFLICT (id) DO NOTHING), "
-      "e AS (INSERT INTO events(id, team_id, type, timestamp, data) VALUES ($1, $2, $3, $4, $5) "
-      "ON CONFLICT (team_id, id) DO NOTHING RETURNING seq), "
-      "d AS (INSERT INTO deliveries(id, webhook_id, team_id, event_seq, status, due_at, "
-      "created_at, updated_at) SELECT $6 || '_' || row_number() OVER (ORDER BY w.seq), w.id, $2, "
-      "e.seq, 'pending', $7, $7, $7 FROM e, webhooks w "
-      "WHERE w.team_id = $2 AND w.active AND w.events::jsonb ? $3 RETURNING id), "
-      "n AS (SELECT pg_notify('mambo_queue', '') FROM (SELECT 1 FROM d LIMIT 1) x WHERE $8) "
-      "SELECT (SELECT seq FROM e), (SELECT string_agg(id, ',') FROM d), (SELECT count(*) FROM n)",
-      {event.id, event.team_id, event.type, event.timestamp, data, crypto::NewId("dlv", now), now,
-       notify});
+  constexpr int kIngestLeaders = 2;  // one batch executing while another waits on the flush
+  constexpr size_t kMaxBatch = 64;
+  IngestWaiter me{event, now};
+  {
+    std::unique_lock lock(ingest_mu_);
+    ingest_queue_.push_back(&me);
+    while (!me.done) {
+      if (ingest_leaders_ >= kIngestLeaders || ingest_queue_.empty()) {
+        ingest_cv_.wait(lock);
+        continue;
+      }
+      std::vector<IngestWaiter*> batch;
+      while (!ingest_queue_.empty() && batch.size() < kMaxBatch) {
+        batch.push_back(ingest_queue_.front());
+        ingest_queue_.pop_front();
+      }
+      ++ingest_leaders_;
+      lock.unlock();
+      IngestBatch(batch);
+      lock.lock();
+      --ingest_leaders_;
+      for (IngestWaiter* w : batch) w->done = true;
+      ingest_cv_.notify_all();
+    }
+  }
+  if (me.error) std::rethrow_exception(me.error);
   IngestResult result;
-  if (!r.IsNull(0, 0)) {
+  if (me.created) {
     result.created = true;
     result.event = event;
-    if (!r.IsNull(0, 1)) {
-      std::stringstream ids(r.Text(0, 1));
-      for (std::string id; std::getline(ids, id, ',');) result.delivery_ids.push_back(id);
-      // In the webhooks' order, as ranked in the ids.
-      const auto rank = [](const std::string& id) {
-        return std::stoll(id.substr(id.rfind('_') + 1));
-      };
-      std::sort(result.delivery_ids.begin(), result.delivery_ids.end(),
-                [&](const std::string& x, const std::string& y) { return rank(x) < rank(y); });
-    }
+    result.delivery_ids = std::move(me.delivery_ids);
     return result;
   }
   // The id was seen before (here or on another instance, which committed first: ON CONFLICT
   // waited for it): answer as the first time.
+  auto c = db_.pool().Acquire();
   pg::Result e = c->Run(
       "SELECT seq, id, team_id, type, timestamp, data FROM events WHERE team_id = $1 AND id = $2",
       {event.team_id, event.id});
@@ -121,6 +124,94 @@ IngestResult PgQueueStore::IngestEvent(const Event& event, int64_t now) {
       c->Run("SELECT id FROM deliveries WHERE event_seq = $1 ORDER BY seq", {e.Int(0, 0)});
   for (int i = 0; i < d.rows(); ++i) result.delivery_ids.push_back(d.Text(i, 0));
   return result;
+}
+
+size_t PgQueueStore::IngestsWaiting() {
+  std::lock_guard lock(ingest_mu_);
+  return ingest_queue_.size();
+}
+
+// One statement, so one round trip and one implicit transaction for the whole batch: the teams
+// (if new), the events (unless their ids are known), one delivery per active subscribed webhook
+// as this statement sees the webhooks (a change committed on any instance before counts at
+// once). Delivery ids are each event's own id with the webhook's rank. Sets each waiter's
+// outcome; a batch that fails is retried one event at a time, so one bad event cannot fail the
+// others.
+void PgQueueStore::IngestBatch(const std::vector<IngestWaiter*>& batch) {
+  // An id twice in the batch: the first copy goes in; the others are "seen before", as they
+  // would be one batch later. The rest in key order, as every batch takes its row locks, so two
+  // batches holding the same new ids cannot deadlock.
+  std::vector<IngestWaiter*> rows;
+  std::set<std::pair<std::string_view, std::string_view>> keys;
+  for (IngestWaiter* w : batch) {
+    if (keys.emplace(w->event.team_id, w->event.id).second) rows.push_back(w);
+  }
+  std::sort(rows.begin(), rows.end(), [](const IngestWaiter* a, const IngestWaiter* b) {
+    return std::tie(a->event.team_id, a->event.id) < std::tie(b->event.team_id, b->event.id);
+  });
+  try {
+    pg::Array ord, id, team, type, ts, data, dlv, now;
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const Event& e = rows[i]->event;
+      ord.Add(static_cast<int64_t>(i));
+      id.Add(e.id);
+      team.Add(e.team_id);
+      type.Add(e.type);
+      ts.Add(e.timestamp);
+      data.Add(DumpJson(e.data));
+      dlv.Add(crypto::NewId("dlv", rows[i]->now));
+      now.Add(rows[i]->now);
+    }
+    pg::Result r = [&] {
+      auto c = db_.pool().Acquire();
+      return c->Run(
+          "WITH input AS (SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], "
+          "$5::bigint[], $6::text[], $7::text[], $8::bigint[]) "
+          "AS i(ord, id, team_id, type, ts, data, dlv, now)), "
+          "t AS (INSERT INTO teams(id, created_at) SELECT team_id, min(now) FROM input "
+          "GROUP BY team_id ORDER BY team_id ON CONFLICT (id) DO NOTHING), "
+          "e AS (INSERT INTO events(id, team_id, type, timestamp, data) "
+          "SELECT id, team_id, type, ts, data FROM input ORDER BY ord "
+          "ON CONFLICT (team_id, id) DO NOTHING RETURNING seq, id, team_id, type), "
+          "d AS (INSERT INTO deliveries(id, webhook_id, team_id, event_seq, status, due_at, "
+          "created_at, updated_at) SELECT i.dlv || '_' || row_number() OVER (PARTITION BY e.seq "
+          "ORDER BY w.seq), w.id, e.team_id, e.seq, 'pending', i.now, i.now, i.now "
+          "FROM e JOIN input i ON i.team_id = e.team_id AND i.id = e.id JOIN webhooks w "
+          "ON w.team_id = e.team_id AND w.active AND w.events::jsonb ? e.type "
+          "RETURNING event_seq, id) "
+          "SELECT i.ord, (SELECT string_agg(d.id, ',') FROM d WHERE d.event_seq = e.seq) "
+          "FROM e JOIN input i ON i.team_id = e.team_id AND i.id = e.id",
+          {ord, id, team, type, ts, data, dlv, now});
+    }();
+    bool queued = false;
+    for (int row = 0; row < r.rows(); ++row) {
+      IngestWaiter& w = *rows.at(static_cast<size_t>(r.Int(row, 0)));
+      w.created = true;
+      if (r.IsNull(row, 1)) continue;
+      queued = true;
+      std::stringstream ids(r.Text(row, 1));
+      for (std::string id; std::getline(ids, id, ',');) w.delivery_ids.push_back(id);
+      // In the webhooks' order, as ranked in the ids.
+      const auto rank = [](const std::string& id) {
+        return std::stoll(id.substr(id.rfind('_') + 1));
+      };
+      std::sort(w.delivery_ids.begin(), w.delivery_ids.end(),
+                [&](const std::string& x, const std::string& y) { return rank(x) < rank(y); });
+    }
+    if (queued) NotifyAfterCommit(rows.front()->now);
+  } catch (const std::exception& e) {
+    if (batch.size() == 1) {
+      batch.front()->error = std::current_exception();
+      return;
+    }
+    spdlog::warn("ingesting {} events together failed ({}); ingesting them one by one",
+                 batch.size(), e.what());
+    for (IngestWaiter* w : batch) {
+      w->created = false;
+      w->delivery_ids.clear();
+      IngestBatch({w});
+    }
+  }
 }
 
 std::string PgQueueStore::QueueSingleDelivery(const Event& event, const std::string& webhook_id,
@@ -138,8 +229,8 @@ std::string PgQueueStore::QueueSingleDelivery(const Event& event, const std::str
       "INSERT INTO deliveries(id, webhook_id, team_id, event_seq, status, due_at, created_at, "
       "updated_at, forced) VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5, $6)",
       {id, webhook_id, event.team_id, seq, now, event.type == "webhook.test"});
-  NotifyQueued(*c, now);
   tx.Commit();
+  NotifyAfterCommit(now);
   return id;
 }
 
@@ -294,77 +385,86 @@ bool PgQueueStore::NotifySlot(int64_t now) {
   return now - last >= 5 && last_notify_.compare_exchange_strong(last, now);
 }
 
-void PgQueueStore::NotifyQueued(pg::Conn& c, int64_t now) {
+void PgQueueStore::NotifyAfterCommit(int64_t now) {
   if (!NotifySlot(now)) return;
-  // Delivered at commit, to every listening instance (this one's engine was woken already).
-  c.Run("SELECT pg_notify('mambo_queue', '')");
+  // After the commit, from a connection of its own that does not wait for the disk: PostgreSQL
+  // holds a database-wide lock from a notifying transaction's pre-commit until its commit is
+  // flushed, so a NOTIFY inside the ingest transaction made the ingests of all instances take
+  // turns at the disk (seen as Lock:object waits in pg_stat_activity with two instances).
+  try {
+    std::lock_guard lock(notify_mu_);
+    if (!notify_conn_ || !notify_conn_->ok()) {
+      notify_conn_ = std::make_unique<pg::Conn>(db_.pool().uri(), "-c synchronous_commit=off");
+    }
+    notify_conn_->Run("SELECT pg_notify('mambo_queue', '')");
+  } catch (const StoreError& e) {
+    // The others find the work at their next poll.
+    spdlog::debug("could not notify the other instances: {}", e.what());
+  }
 }
 
 // A batch in a few statements, whatever its size: the fence for all, the attempts of those that
 // passed it, their webhooks' last success; per attempt, only a 410's disable.
 std::vector<bool> PgQueueStore::RecordBatch(pg::Conn& c,
                                             const std::vector<const AttemptOutcome*>& batch) {
-  // The fence first: only the holder of the current lease moves the delivery on.
-  std::string sql =
-      "UPDATE deliveries d SET status = v.status, attempt_count = v.number, due_at = v.due_at, "
-      "updated_at = v.at, last_http_status = v.http_status, last_cause = NULLIF(v.cause, ''), "
-      "lease_owner = NULL FROM (VALUES ";
-  std::vector<Param> params;
+  pg::Array id, lease_id, status, number, due_at, at, http_status, cause, attempt_id, started_at,
+      duration_ms, error, request_headers, response_headers, excerpt, truncated, headers_truncated;
+  int64_t last_success = 0;
   for (const AttemptOutcome* o : batch) {
     const DeliveryAttempt& a = o->attempt;
     const int64_t now = a.started_at + a.duration_ms;
-    const size_t k = params.size();
-    sql += (k == 0 ? "(" : ", (") +
-           Placeholders(k, {"text", "bigint", "text", "int", "bigint", "bigint", "int", "text"}) +
-           ")";
-    params.insert(params.end(), {a.delivery_id, o->lease_id, ToString(o->status), a.number,
-                                 o->status == DeliveryStatus::kFailed ? o->next_attempt_at : now,
-                                 now, a.http_status, ToString(a.cause)});
+    id.Add(a.delivery_id);
+    lease_id.Add(o->lease_id);
+    status.Add(ToString(o->status));
+    number.Add(static_cast<int64_t>(a.number));
+    due_at.Add(o->status == DeliveryStatus::kFailed ? o->next_attempt_at : now);
+    at.Add(now);
+    http_status.Add(a.http_status ? std::optional<int64_t>(*a.http_status) : std::nullopt);
+    cause.Add(ToString(a.cause));
+    attempt_id.Add(a.id);
+    started_at.Add(a.started_at);
+    duration_ms.Add(a.duration_ms);
+    error.Add(a.error);
+    request_headers.Add(DumpJson(Json(a.request_headers)));
+    response_headers.Add(DumpJson(Json(a.response_headers)));
+    excerpt.AddBytes(a.response_excerpt);
+    truncated.Add(a.response_truncated);
+    headers_truncated.Add(a.response_headers_truncated);
+    if (o->status == DeliveryStatus::kSucceeded) last_success = std::max(last_success, now);
   }
-  sql +=
-      ") AS v(id, lease_id, status, number, due_at, at, http_status, cause) "
-      "WHERE d.id = v.id AND d.status = 'in_flight' AND d.lease_id = v.lease_id RETURNING d.id";
-  const pg::Result fenced = c.RunText(sql, params);
+  // One statement: the fence (only the holder of the current lease moves the delivery on), the
+  // attempts of those that passed it, and their webhooks' last success. Only auto-disable reads
+  // that, in days: a minute's precision spares rewriting the webhook row on every success.
+  const pg::Result fenced = c.Run(
+      "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], "
+      "$5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::text[], $10::bigint[], "
+      "$11::bigint[], $12::text[], $13::text[], $14::text[], $15::bytea[], $16::boolean[], "
+      "$17::boolean[]) AS v(id, lease_id, status, number, due_at, at, http_status, cause, "
+      "attempt_id, started_at, duration_ms, error, request_headers, response_headers, excerpt, "
+      "truncated, headers_truncated)), "
+      "f AS (UPDATE deliveries d SET status = v.status, attempt_count = v.number, "
+      "due_at = v.due_at, updated_at = v.at, last_http_status = v.http_status, "
+      "last_cause = NULLIF(v.cause, ''), lease_owner = NULL FROM v "
+      "WHERE d.id = v.id AND d.status = 'in_flight' AND d.lease_id = v.lease_id "
+      "RETURNING d.id, d.webhook_id, d.status), "
+      "a AS (INSERT INTO attempts(id, delivery_id, number, started_at, duration_ms, http_status, "
+      "cause, error, request_headers, response_headers, response_excerpt, response_truncated, "
+      "response_headers_truncated) SELECT v.attempt_id, v.id, v.number, v.started_at, "
+      "v.duration_ms, v.http_status, NULLIF(v.cause, ''), v.error, v.request_headers, "
+      "v.response_headers, v.excerpt, v.truncated, v.headers_truncated FROM v JOIN f ON f.id = "
+      "v.id), "
+      "w AS (UPDATE webhooks SET last_success_at = $18 WHERE id IN "
+      "(SELECT webhook_id FROM f WHERE status = 'succeeded') "
+      "AND (last_success_at IS NULL OR last_success_at < $18::bigint - 60000)) "
+      "SELECT id FROM f",
+      {id, lease_id, status, number, due_at, at, http_status, cause, attempt_id, started_at,
+       duration_ms, error, request_headers, response_headers, excerpt, truncated, headers_truncated,
+       last_success});
   std::set<std::string> passed;
   for (int i = 0; i < fenced.rows(); ++i) passed.insert(fenced.Text(i, 0));
   std::vector<bool> recorded(batch.size(), false);
-  if (passed.empty()) return recorded;
-
-  sql =
-      "INSERT INTO attempts(id, delivery_id, number, started_at, duration_ms, http_status, cause, "
-      "error, request_headers, response_headers, response_excerpt, response_truncated, "
-      "response_headers_truncated) VALUES ";
-  params.clear();
-  std::vector<std::string> succeeded;  // delivery ids
-  int64_t last_success = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
-    const DeliveryAttempt& a = batch[i]->attempt;
-    if (passed.count(a.delivery_id) == 0) continue;
-    recorded[i] = true;
-    sql += (params.empty() ? "(" : ", (") +
-           Placeholders(params.size(), {"text", "text", "int", "bigint", "bigint", "int", "",
-                                        "text", "text", "text", "bytea", "boolean", "boolean"}) +
-           ")";
-    params.insert(
-        params.end(),
-        {a.id, a.delivery_id, a.number, a.started_at, a.duration_ms, a.http_status,
-         ToString(a.cause).empty() ? Param() : Param(ToString(a.cause)), a.error,
-         DumpJson(Json(a.request_headers)), DumpJson(Json(a.response_headers)),
-         Param::Bytes(a.response_excerpt), a.response_truncated, a.response_headers_truncated});
-    if (batch[i]->status == DeliveryStatus::kSucceeded) {
-      succeeded.push_back(a.delivery_id);
-      last_success = std::max(last_success, a.started_at + a.duration_ms);
-    }
-  }
-  c.RunText(sql, params);
-  if (!succeeded.empty()) {
-    // Only auto-disable reads it, in days: a minute's precision spares rewriting the webhook
-    // row on every success.
-    c.Run(
-        "UPDATE webhooks SET last_success_at = $1 WHERE id IN "
-        "(SELECT DISTINCT webhook_id FROM deliveries WHERE id = ANY($2::text[])) "
-        "AND (last_success_at IS NULL OR last_success_at < $1::bigint - 60000)",
-        {last_success, pg::IdArray(succeeded)});
+    recorded[i] = passed.count(batch[i]->attempt.delivery_id) > 0;
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     if (recorded[i] && batch[i]->disable_reason) Disable(c, *batch[i]);

@@ -149,6 +149,8 @@ class PgQueueStore final : public QueueStore {
                             int64_t since, int64_t now) override;
   QueueStats Stats() override;
   int64_t ReclaimExpiredLeases(int64_t now) override;
+  // Ingests queued for the next batch (not yet taken by one): for tests.
+  size_t IngestsWaiting();
 
  private:
   struct Pending {
@@ -159,11 +161,21 @@ class PgQueueStore final : public QueueStore {
   // written).
   std::vector<bool> RecordBatch(pg::Conn& c, const std::vector<const AttemptOutcome*>& batch);
   void Disable(pg::Conn& c, const AttemptOutcome& o);
-  // Tells the other instances' engines that work is due (NOTIFY mambo_queue), at most once per
-  // few milliseconds from this instance: a burst of ingests wakes them once.
-  void NotifyQueued(pg::Conn& c, int64_t now);
+  // Ingest's group commit (see IngestEvent): callers queue here; up to two of them at a time
+  // lead a batch for all queued.
+  struct IngestWaiter;
+  void IngestBatch(const std::vector<IngestWaiter*>& batch);
+  std::mutex ingest_mu_;
+  std::condition_variable ingest_cv_;
+  std::deque<IngestWaiter*> ingest_queue_;
+  int ingest_leaders_ = 0;
+  // Tells the other instances' engines that work is due (NOTIFY mambo_queue), once committed, at
+  // most once per few milliseconds from this instance: a burst of ingests wakes them once.
+  void NotifyAfterCommit(int64_t now);
   bool NotifySlot(int64_t now);  // whether this instance may notify at `now` (and takes the slot)
   std::atomic<int64_t> last_notify_{0};
+  std::mutex notify_mu_;
+  std::unique_ptr<pg::Conn> notify_conn_;
   // Leases go through a connection of their own (the engine's dispatcher is their only caller),
   // set to commit without waiting for the disk.
   std::mutex lease_mu_;

@@ -4,6 +4,7 @@
 // (SQLite's write-ahead log, PostgreSQL's migration lock: in their own tests).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <map>
@@ -338,16 +339,70 @@ TYPED_TEST(StoreConformance, IngestIsIdempotentAndFansOutToActiveSubscribers) {
   config.CreateWebhook(this->MakeWebhook("t", {"device.enroll"}, false), this->Audit("t", "b"));
   config.CreateWebhook(this->MakeWebhook("t", {"team.update"}), this->Audit("t", "c"));
   config.CreateWebhook(this->MakeWebhook("u", {"device.enroll"}), this->Audit("u", "d"));
-  Event e{"evt_1", "device.enroll", "t", 5000, Json{{"k", 1}}};
+  Event e{"evt_1", "device.enroll", "t", 5000, Json{{"k", 1}, {"q", "a\"b\\c {d,e} NULL"}}};
   auto first = queue.IngestEvent(e, 5000);
   EXPECT_TRUE(first.created);
   EXPECT_EQ(first.delivery_ids.size(), 1u);
   auto second = queue.IngestEvent(e, 6000);
   EXPECT_FALSE(second.created);
   EXPECT_EQ(second.delivery_ids, first.delivery_ids);
+  EXPECT_EQ(second.event.data, e.data) << "as stored";
   // Same id in another team is another event.
   Event other{"evt_1", "device.enroll", "u", 5000, Json::object()};
   EXPECT_TRUE(queue.IngestEvent(other, 5000).created);
+}
+
+// Ingests arriving together (PostgreSQL commits them in shared batches): each id is created
+// once, with one delivery per subscriber, and every caller of the same id gets the same answer,
+// whichever batch or instance took it.
+TYPED_TEST(StoreConformance, ConcurrentIngestsCreateEachEventOnce) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(
+        config.CreateWebhook(this->MakeWebhook("t", {"device.enroll"}), this->Audit("t", "")));
+  }
+  ASSERT_TRUE(
+      config.CreateWebhook(this->MakeWebhook("u", {"device.enroll"}), this->Audit("u", "")));
+  constexpr int kThreads = 8, kPerThread = 60, kIds = 120;
+  std::vector<std::vector<std::pair<std::string, IngestResult>>> seen(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        // Every id is sent by four threads, at about the same time.
+        const int k = (i * 2 + t % 2) % kIds;
+        const std::string team = k % 3 == 0 ? "u" : "t";
+        Event e{"e" + std::to_string(k), "device.enroll", team, 100 + k, Json{{"k", k}}};
+        seen[t].emplace_back(team + "/" + e.id, queue.IngestEvent(e, 100 + i));
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::map<std::string, std::vector<const IngestResult*>> by_id;
+  for (const auto& per_thread : seen) {
+    for (const auto& [key, r] : per_thread) by_id[key].push_back(&r);
+  }
+  ASSERT_EQ(by_id.size(), static_cast<size_t>(kIds));
+  std::set<std::string> all_deliveries;
+  for (const auto& [key, results] : by_id) {
+    SCOPED_TRACE(key);
+    EXPECT_EQ(std::count_if(results.begin(), results.end(),
+                            [](const IngestResult* r) { return r->created; }),
+              1);
+    const bool team_u = key.front() == 'u';
+    for (const IngestResult* r : results) {
+      EXPECT_EQ(r->delivery_ids, results.front()->delivery_ids);
+      EXPECT_EQ(r->event.id, key.substr(2));
+      EXPECT_EQ(r->event.data, (Json{{"k", std::stoi(key.substr(3))}}));
+    }
+    EXPECT_EQ(results.front()->delivery_ids.size(), team_u ? 1u : 2u);
+    all_deliveries.insert(results.front()->delivery_ids.begin(),
+                          results.front()->delivery_ids.end());
+  }
+  const size_t expected = 40 * 1 + 80 * 2;  // ids 0, 3, 6, ... belong to team u
+  EXPECT_EQ(all_deliveries.size(), expected);
+  EXPECT_EQ(queue.Stats().pending, static_cast<int64_t>(expected));
 }
 
 // Fan-out reads a cache of each team's subscriptions: every kind of webhook change must reach
@@ -674,11 +729,14 @@ TYPED_TEST(StoreConformance, AnAttemptIsShownAsRecorded) {
   auto tasks = queue.LeaseDue(100, 10, 5000, {});
   ASSERT_EQ(tasks.size(), 1u);
   AttemptOutcome o = Outcome(tasks[0], 200, DeliveryStatus::kFailed, 503);
-  o.attempt.error = "Service Unavailable";
+  // Quotes, backslashes, braces, commas and "NULL" as text: what an array literal must escape
+  // (the PostgreSQL store sends a batch of attempts as arrays).
+  o.attempt.error = "Service \"Unavailable\" \\ {a,b} NULL";
   o.attempt.request_headers = {{"webhook-id", "e1"}, {"content-type", "application/json"}};
-  o.attempt.response_headers = {{"retry-after", "5"}, {"x-ünïcode", "välue"}};
+  o.attempt.response_headers = {{"retry-after", "5"}, {"x-ünïcode", "välue \"\\"}};
   o.attempt.response_headers_truncated = true;
   o.attempt.response_excerpt = std::string("busy\0now \xe2\x9c\x93", 12);
+  for (int b = 0; b < 256; ++b) o.attempt.response_excerpt += static_cast<char>(b);
   o.attempt.response_truncated = true;
   ASSERT_EQ(queue.RecordAttempt(o), RecordResult::kRecorded);
   auto d = history.GetDelivery("t", tasks[0].delivery.id);
@@ -698,7 +756,7 @@ TYPED_TEST(StoreConformance, AnAttemptIsShownAsRecorded) {
   EXPECT_EQ(a.duration_ms, 5);
   EXPECT_EQ(a.http_status, 503);
   EXPECT_EQ(a.cause, FailureCause::kHttpStatus);
-  EXPECT_EQ(a.error, "Service Unavailable");
+  EXPECT_EQ(a.error, o.attempt.error);
   EXPECT_EQ(a.request_headers, o.attempt.request_headers);
   EXPECT_EQ(a.response_headers, o.attempt.response_headers);
   EXPECT_TRUE(a.response_headers_truncated);

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "support/pg_cluster.h"
+#include "support/store_fixtures.h"
 #include "support/wait_until.h"
 
 namespace mambo::store {
@@ -95,6 +96,50 @@ TEST(PgStoreTest, ConnectionOptionsOutliveAReconnect) {
   EXPECT_EQ(lease.Run("SHOW synchronous_commit").Text(0, 0), "off");
   EXPECT_NE(lease.Run("SELECT pg_backend_pid()").Int(0, 0), pid);
   EXPECT_EQ(other.Run("SHOW synchronous_commit").Text(0, 0), "on");
+}
+
+// Ingest's group commit: an event PostgreSQL refuses (an id that is not UTF-8; the API refuses
+// those before the store, this is any event the database rejects) fails alone, and the events
+// that shared its batch are created all the same.
+TEST(PgStoreTest, AnEventTheDatabaseRefusesFailsAloneInItsBatch) {
+  const std::string uri = testing::PgCluster::Get().NewDatabase();
+  PgDatabase db(uri, kBox);
+  PgConfigStore config(db);
+  PgQueueStore queue(db, "test");
+  Webhook w = testing::TestWebhook("t", {"device.enroll"});
+  ASSERT_TRUE(config.CreateWebhook(w, testing::TestAudit("t", w.id)));
+  // An uncommitted event "block" holds both batch leaders on its row lock, so the next
+  // ingests queue up and go in one batch when it is rolled back.
+  pg::Conn blocker(uri);
+  blocker.Exec("BEGIN");
+  blocker.Run(
+      "INSERT INTO events(id, team_id, type, timestamp, data) "
+      "VALUES ('block', 't', 'device.enroll', 1, '{}')");
+  const auto ingest = [&](std::string id) {
+    return std::async(std::launch::async, [&queue, id] {
+      return queue.IngestEvent(Event{id, "device.enroll", "t", 1, Json::object()}, 1);
+    });
+  };
+  std::vector<std::future<IngestResult>> blocked;
+  for (int i = 0; i < 2; ++i) blocked.push_back(ingest("block"));
+  pg::Conn watch(uri);
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    return watch.Run("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+               .Int(0, 0) == 2;
+  }));
+  std::vector<std::future<IngestResult>> good;
+  for (int i = 0; i < 4; ++i) good.push_back(ingest("good" + std::to_string(i)));
+  std::future<IngestResult> bad = ingest("bad\xff");
+  ASSERT_TRUE(testing::WaitUntil([&] { return queue.IngestsWaiting() == 5; }));
+  blocker.Exec("ROLLBACK");
+  EXPECT_THROW(bad.get(), StoreError);
+  for (auto& f : good) {
+    const IngestResult r = f.get();
+    EXPECT_TRUE(r.created) << r.event.id;
+    EXPECT_EQ(r.delivery_ids.size(), 1u) << r.event.id;
+  }
+  EXPECT_NE(blocked[0].get().created, blocked[1].get().created) << "created once";
+  EXPECT_EQ(queue.Stats().pending, 5);
 }
 
 }  // namespace
