@@ -266,6 +266,8 @@ bool PgConfigStore::DeleteWebhook(const std::string& team_id, const std::string&
       0) {
     return false;
   }
+  // Its deliveries went with it (ON DELETE CASCADE); their queue rows go here.
+  c->Run("DELETE FROM queue WHERE webhook_id = $1", {id});
   InsertAudit(*c, audit);
   tx.Commit();
   return true;

@@ -37,6 +37,21 @@ using pg::Param;
   "SELECT (SELECT webhook_id FROM queue WHERE webhook_id > ids.id ORDER BY webhook_id LIMIT " \
   "1) FROM ids WHERE ids.id IS NOT NULL) "
 
+// queue holds one row per live delivery (pending, failed or in flight; see the schema), and
+// the statements that change a delivery's status or due time keep it, in the same statement.
+// MAMBO_QUEUE_SYNC(u) ends a WITH list whose data-modifying CTE `u` returned (seq, status,
+// due_at, webhook_id, team_id, forced): live rows enter queue or get their new due time there,
+// the others leave it.
+#define MAMBO_LIVE "('pending', 'failed', 'in_flight')"
+#define MAMBO_QUEUE_SYNC(u)                                                                      \
+  "qd AS (DELETE FROM queue WHERE seq IN (SELECT seq FROM " u " WHERE status NOT IN " MAMBO_LIVE \
+  ")), qu AS (INSERT INTO queue(seq, due_at, webhook_id, team_id, forced) "                      \
+  "SELECT seq, due_at, webhook_id, team_id, forced FROM " u " WHERE status IN " MAMBO_LIVE       \
+  " ON CONFLICT (seq) DO UPDATE SET due_at = EXCLUDED.due_at) "
+// The rows of `u` stay live with a new due time (seq, due_at).
+#define MAMBO_QUEUE_DUE(u) \
+  "qu AS (UPDATE queue q SET due_at = " u ".due_at FROM " u " WHERE q.seq = " u ".seq) "
+
 namespace {
 
 // Inserts the event unless its id is known for the team; its seq, or 0 when it was known.
@@ -178,7 +193,9 @@ void PgQueueStore::IngestBatch(const std::vector<IngestWaiter*>& batch) {
           "ORDER BY w.seq), w.id, e.team_id, e.seq, 'pending', i.now, i.now, i.now "
           "FROM e JOIN input i ON i.team_id = e.team_id AND i.id = e.id JOIN webhooks w "
           "ON w.team_id = e.team_id AND w.active AND w.events::jsonb ? e.type "
-          "RETURNING event_seq, id) "
+          "RETURNING event_seq, id, seq, due_at, webhook_id, team_id), "
+          "q AS (INSERT INTO queue(seq, due_at, webhook_id, team_id, forced) "
+          "SELECT seq, due_at, webhook_id, team_id, false FROM d) "
           "SELECT i.ord, (SELECT string_agg(d.id, ',') FROM d WHERE d.event_seq = e.seq) "
           "FROM e JOIN input i ON i.team_id = e.team_id AND i.id = e.id",
           {ord, id, team, type, ts, data, dlv, now});
@@ -226,8 +243,10 @@ std::string PgQueueStore::QueueSingleDelivery(const Event& event, const std::str
   // checks an endpoint before enabling it.
   std::string id = crypto::NewId("dlv", now);
   c->Run(
-      "INSERT INTO deliveries(id, webhook_id, team_id, event_seq, status, due_at, created_at, "
-      "updated_at, forced) VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5, $6)",
+      "WITH d AS (INSERT INTO deliveries(id, webhook_id, team_id, event_seq, status, due_at, "
+      "created_at, updated_at, forced) VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5, $6) "
+      "RETURNING seq, due_at, webhook_id, team_id, forced) "
+      "INSERT INTO queue(seq, due_at, webhook_id, team_id, forced) SELECT * FROM d",
       {id, webhook_id, event.team_id, seq, now, event.type == "webhook.test"});
   tx.Commit();
   NotifyAfterCommit(now);
@@ -325,14 +344,16 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
   for (const int64_t s : chosen) seqs += (seqs.size() > 1 ? "," : "") + std::to_string(s);
   seqs += "}";
   pg::Result r = c->Run(
-      "UPDATE deliveries d SET status = 'in_flight', due_at = $1, lease_owner = $2, "
+      "WITH u AS (UPDATE deliveries d SET status = 'in_flight', due_at = $1, lease_owner = $2, "
       "lease_id = nextval('lease_ids') FROM (SELECT seq FROM deliveries WHERE seq = "
-      "ANY($3::bigint[]) AND status IN ('pending', 'failed', 'in_flight') AND due_at <= $4 "
+      "ANY($3::bigint[]) AND status IN " MAMBO_LIVE
+      " AND due_at <= $4 "
       "FOR UPDATE SKIP LOCKED) AS c, events e, webhooks w "
       "WHERE d.seq = c.seq AND e.seq = d.event_seq AND w.id = d.webhook_id "
-      "RETURNING d.seq, d.id, d.webhook_id, d.team_id, e.id, e.type, d.attempt_count, "
-      "d.created_at, d.updated_at, e.timestamp, e.data, w.url, w.secret_enc, w.prev_secret_enc, "
-      "w.prev_valid_until, w.active, d.lease_id",
+      "RETURNING d.seq, d.id, d.webhook_id, d.team_id, e.id AS event_id, e.type, "
+      "d.attempt_count, d.created_at, d.updated_at, e.timestamp, e.data, w.url, w.secret_enc, "
+      "w.prev_secret_enc, w.prev_valid_until, w.active, d.lease_id, d.due_at), " MAMBO_QUEUE_DUE(
+          "u") "SELECT * FROM u",
       {lease_until, owner_, seqs, now});
 
   std::unordered_map<int64_t, size_t> order;  // seq -> position in due order
@@ -446,7 +467,7 @@ std::vector<bool> PgQueueStore::RecordBatch(pg::Conn& c,
       "due_at = v.due_at, updated_at = v.at, last_http_status = v.http_status, "
       "last_cause = NULLIF(v.cause, ''), lease_owner = NULL FROM v "
       "WHERE d.id = v.id AND d.status = 'in_flight' AND d.lease_id = v.lease_id "
-      "RETURNING d.id, d.webhook_id, d.status), "
+      "RETURNING d.id, d.webhook_id, d.seq, d.status, d.due_at, d.team_id, d.forced), "
       "a AS (INSERT INTO attempts(id, delivery_id, number, started_at, duration_ms, http_status, "
       "cause, error, request_headers, response_headers, response_excerpt, response_truncated, "
       "response_headers_truncated) SELECT v.attempt_id, v.id, v.number, v.started_at, "
@@ -455,8 +476,8 @@ std::vector<bool> PgQueueStore::RecordBatch(pg::Conn& c,
       "v.id), "
       "w AS (UPDATE webhooks SET last_success_at = $18 WHERE id IN "
       "(SELECT webhook_id FROM f WHERE status = 'succeeded') "
-      "AND (last_success_at IS NULL OR last_success_at < $18::bigint - 60000)) "
-      "SELECT id FROM f",
+      "AND (last_success_at IS NULL OR last_success_at < $18::bigint - 60000)), " MAMBO_QUEUE_SYNC(
+          "f") "SELECT id FROM f",
       {id, lease_id, status, number, due_at, at, http_status, cause, attempt_id, started_at,
        duration_ms, error, request_headers, response_headers, excerpt, truncated, headers_truncated,
        last_success});
@@ -567,10 +588,11 @@ void PgQueueStore::ReleaseLeases(const std::vector<LeaseRef>& leases) {
   lease_ids += "}";
   auto c = db_.pool().Acquire();
   // Back to due-now; attempt_count tells whether it had been tried before.
-  c->Run("UPDATE deliveries d SET status = " MAMBO_REQUEUED_STATUS
+  c->Run("WITH u AS (UPDATE deliveries d SET status = " MAMBO_REQUEUED_STATUS
          ", due_at = d.updated_at, lease_owner = NULL "
          "FROM unnest($1::text[], $2::bigint[]) AS r(id, lease_id) "
-         "WHERE d.id = r.id AND d.lease_id = r.lease_id AND d.status = 'in_flight'",
+         "WHERE d.id = r.id AND d.lease_id = r.lease_id AND d.status = 'in_flight' "
+         "RETURNING d.seq, d.due_at), " MAMBO_QUEUE_DUE("u") "SELECT count(*) FROM u",
          {pg::IdArray(ids), lease_ids});
 }
 
@@ -604,11 +626,13 @@ int64_t PgQueueStore::NextDueAt(const std::vector<std::string>& exclude) {
 bool PgQueueStore::ResendDelivery(const std::string& team_id, const std::string& id, int64_t now) {
   auto c = db_.pool().Acquire();
   // An in-flight delivery is being sent right now: leave it alone (its attempt is recorded).
-  return c->Run("UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
+  return c->Run("WITH u AS (UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
                 ", due_at = $1, updated_at = $1 WHERE id = $2 AND team_id = $3 "
-                "AND status <> 'in_flight'",
+                "AND status <> 'in_flight' "
+                "RETURNING seq, status, due_at, webhook_id, team_id, forced), " MAMBO_QUEUE_SYNC(
+                    "u") "SELECT count(*) FROM u",
                 {now, id, team_id})
-             .affected() > 0;
+             .Int(0, 0) > 0;
 }
 
 int64_t PgQueueStore::RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
@@ -616,11 +640,13 @@ int64_t PgQueueStore::RecoverDeliveries(const std::string& team_id, const std::s
   auto c = db_.pool().Acquire();
   return c
       ->Run(
-          "UPDATE deliveries SET status = 'failed', due_at = $1, updated_at = $1 "
+          "WITH u AS (UPDATE deliveries SET status = 'failed', due_at = $1, updated_at = $1 "
           "WHERE webhook_id = $2 AND team_id = $3 AND created_at >= $4 "
-          "AND status IN ('failed', 'exhausted')",
+          "AND status IN ('failed', 'exhausted') "
+          "RETURNING seq, status, due_at, webhook_id, team_id, forced), " MAMBO_QUEUE_SYNC(
+              "u") "SELECT count(*) FROM u",
           {now, webhook_id, team_id, since})
-      .affected();
+      .Int(0, 0);
 }
 
 QueueStats PgQueueStore::Stats() {
@@ -647,11 +673,12 @@ QueueStats PgQueueStore::Stats() {
 int64_t PgQueueStore::ReclaimExpiredLeases(int64_t now) {
   auto c = db_.pool().Acquire();
   return c
-      ->Run("UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
+      ->Run("WITH u AS (UPDATE deliveries SET status = " MAMBO_REQUEUED_STATUS
             ", due_at = $1, lease_owner = NULL WHERE seq IN (SELECT seq FROM queue WHERE "
-            "due_at <= $1) AND status = 'in_flight' AND due_at <= $1",
+            "due_at <= $1) AND status = 'in_flight' AND due_at <= $1 RETURNING seq, "
+            "due_at), " MAMBO_QUEUE_DUE("u") "SELECT count(*) FROM u",
             {now})
-      .affected();
+      .Int(0, 0);
 }
 
 }  // namespace mambo::store
