@@ -262,12 +262,20 @@ bool PgConfigStore::DeleteWebhook(const std::string& team_id, const std::string&
                                   const AuditEntry& audit) {
   auto c = db_.pool().Acquire();
   pg::Tx tx(*c);
-  if (c->Run("DELETE FROM webhooks WHERE team_id = $1 AND id = $2", {team_id, id}).affected() ==
-      0) {
+  if (c->Run("SELECT 1 FROM webhooks WHERE team_id = $1 AND id = $2 FOR UPDATE", {team_id, id})
+          .rows() == 0) {
     return false;
   }
-  // Its deliveries went with it (ON DELETE CASCADE); their queue rows go here.
+  // Its deliveries, then their attempts, in a statement of its own: one that an attempt being
+  // recorded made the delete wait for has committed by then, so its snapshot has the attempt
+  // (a later one finds the delivery gone and records nothing). Then its queue rows.
+  const pg::Result deleted =
+      c->Run("DELETE FROM deliveries WHERE webhook_id = $1 RETURNING id", {id});
+  std::vector<std::string> ids;
+  for (int i = 0; i < deleted.rows(); ++i) ids.push_back(deleted.Text(i, 0));
+  c->Run("DELETE FROM attempts WHERE delivery_id = ANY($1::text[])", {pg::IdArray(ids)});
   c->Run("DELETE FROM queue WHERE webhook_id = $1", {id});
+  c->Run("DELETE FROM webhooks WHERE id = $1", {id});
   InsertAudit(*c, audit);
   tx.Commit();
   return true;

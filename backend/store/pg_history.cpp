@@ -66,7 +66,7 @@ std::optional<Delivery> PgHistoryStore::GetDelivery(const std::string& team_id,
       "SELECT id, delivery_id, number, started_at, duration_ms, http_status, "
       "COALESCE(cause, ''), error, request_headers, response_headers, response_excerpt, "
       "response_truncated, response_headers_truncated FROM attempts "
-      "WHERE delivery_id = $1 ORDER BY seq",
+      "WHERE delivery_id = $1 ORDER BY number",
       {d.id});
   for (int i = 0; i < a.rows(); ++i) {
     DeliveryAttempt at;
@@ -104,18 +104,20 @@ std::vector<Webhook> PgHistoryStore::FailingWebhooks(int64_t since) {
 }
 
 int64_t PgHistoryStore::PruneBefore(int64_t before, size_t limit) {
-  // The oldest finished deliveries first (their attempts go with them: ON DELETE CASCADE),
-  // then events with no delivery left: those just emptied, and those that never had one.
-  // Deliveries still waiting are kept however old.
+  // The oldest finished deliveries first, with their attempts, then events with no delivery
+  // left: those just emptied, and those that never had one. Deliveries still waiting are kept
+  // however old.
   auto c = db_.pool().Acquire();
   pg::Tx tx(*c);
   const int64_t deliveries =
       c->Run(
-           "DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries "
+           "WITH d AS (DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries "
            "WHERE created_at < $1 AND status IN ('succeeded', 'exhausted') AND updated_at < $1 "
-           "ORDER BY seq LIMIT $2)",
+           "ORDER BY seq LIMIT $2) RETURNING id), "
+           "a AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM d)) "
+           "SELECT count(*) FROM d",
            {before, limit})
-          .affected();
+          .Int(0, 0);
   const int64_t events =
       c->Run(
            "DELETE FROM events WHERE seq IN (SELECT seq FROM events ev WHERE ev.timestamp < $1 "

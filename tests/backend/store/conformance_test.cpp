@@ -77,10 +77,23 @@ class PgBackend {
     return r.rows() > 0 ? r.Int(0, 0) : -1;
   }
   const std::string& uri() const { return uri_; }
-  // The queue table mirrors the live deliveries exactly (its trigger keeps it whatever wrote
-  // deliveries): a row missing would never be sent, a row left over would be leased in vain.
+  // The queue table mirrors the live deliveries exactly (the statements that write deliveries
+  // keep it): a row missing would never be sent, a row left over would be leased in vain. And
+  // no row lost its parent (the writers keep that too, without foreign keys).
   void ExpectConsistent() {
     if (!db_) return;
+    EXPECT_EQ(Count("SELECT count(*) FROM attempts a WHERE NOT EXISTS "
+                    "(SELECT 1 FROM deliveries d WHERE d.id = a.delivery_id)"),
+              0)
+        << "attempts without their delivery";
+    EXPECT_EQ(Count("SELECT count(*) FROM deliveries d WHERE NOT EXISTS "
+                    "(SELECT 1 FROM events e WHERE e.seq = d.event_seq)"),
+              0)
+        << "deliveries without their event";
+    EXPECT_EQ(Count("SELECT count(*) FROM events e WHERE NOT EXISTS "
+                    "(SELECT 1 FROM teams t WHERE t.id = e.team_id)"),
+              0)
+        << "events without their team";
     EXPECT_EQ(Count("SELECT count(*) FROM ("
                     "(SELECT seq, due_at, webhook_id, team_id, forced FROM deliveries "
                     " WHERE status IN ('pending', 'failed', 'in_flight') "
@@ -330,6 +343,24 @@ TYPED_TEST(StoreConformance, EveryChangeIsAuditedNewestFirst) {
 }
 
 // ------------------------------------------------------------------ ingest, queue, history
+
+// Records one attempt of `task` as the engine would.
+AttemptOutcome Outcome(const DeliveryTask& task, int64_t at, DeliveryStatus status,
+                       std::optional<int> http_status) {
+  AttemptOutcome o;
+  o.lease_id = task.lease_id;
+  o.attempt.id = crypto::NewId("att", at);
+  o.attempt.delivery_id = task.delivery.id;
+  o.attempt.number = task.delivery.attempt_count + 1;
+  o.attempt.started_at = at;
+  o.attempt.duration_ms = 5;
+  o.attempt.http_status = http_status;
+  o.attempt.cause = http_status ? FailureCause::kHttpStatus : FailureCause::kConnect;
+  if (status == DeliveryStatus::kSucceeded) o.attempt.cause = FailureCause::kNone;
+  o.status = status;
+  o.next_attempt_at = at + 1000;
+  return o;
+}
 
 TYPED_TEST(StoreConformance, IngestIsIdempotentAndFansOutToActiveSubscribers) {
   ConfigStore& config = this->config();
@@ -668,12 +699,25 @@ TYPED_TEST(StoreConformance, DeletingAWebhookDropsItsDeliveries) {
   QueueStore& queue = this->queue();
   HistoryStore& history = this->history();
   Webhook w = this->MakeWebhook("t", {"device.enroll"});
+  Webhook kept = this->MakeWebhook("t", {"device.enroll"});
   config.CreateWebhook(w, this->Audit("t", w.id));
+  config.CreateWebhook(kept, this->Audit("t", kept.id));
   queue.IngestEvent(Event{"e1", "device.enroll", "t", 100, Json::object()}, 100);
+  // An attempt each (failed: both deliveries stay queued), and one more delivery waiting.
+  for (const DeliveryTask& t : queue.LeaseDue(100, 10, 5000, {})) {
+    ASSERT_EQ(queue.RecordAttempt(Outcome(t, 200, DeliveryStatus::kFailed, 500)),
+              RecordResult::kRecorded);
+  }
+  queue.IngestEvent(Event{"e2", "device.enroll", "t", 300, Json::object()}, 300);
+  auto count = [&](const char* sql) { return this->backend_.Count(sql); };
+  ASSERT_EQ(count("SELECT count(*) FROM attempts"), 2);
   EXPECT_FALSE(config.DeleteWebhook("other", w.id, this->Audit("other", w.id)));
   EXPECT_TRUE(config.DeleteWebhook("t", w.id, this->Audit("t", w.id)));
-  EXPECT_TRUE(queue.LeaseDue(1000, 10, 2000, {}).empty());
-  EXPECT_EQ(queue.Stats().pending, 0);
+  EXPECT_EQ(count("SELECT count(*) FROM attempts"), 1) << "the kept webhook's";
+  EXPECT_EQ(count("SELECT count(*) FROM deliveries"), 2) << "the kept webhook's";
+  const auto left = queue.LeaseDue(1'000'000'000, 10, 2'000'000'000, {});
+  EXPECT_EQ(left.size(), 2u);
+  for (const DeliveryTask& t : left) EXPECT_EQ(t.delivery.webhook_id, kept.id);
 }
 
 // Expired leases go back to the queue; live ones stay with their holder.
@@ -697,24 +741,6 @@ TYPED_TEST(StoreConformance, OnlyExpiredLeasesAreReclaimed) {
   auto again = queue.LeaseDue(2000, 10, 9000, {});
   ASSERT_EQ(again.size(), 1u);
   EXPECT_EQ(again[0].event.id, "early");
-}
-
-// Records one attempt of `task` as the engine would.
-AttemptOutcome Outcome(const DeliveryTask& task, int64_t at, DeliveryStatus status,
-                       std::optional<int> http_status) {
-  AttemptOutcome o;
-  o.lease_id = task.lease_id;
-  o.attempt.id = crypto::NewId("att", at);
-  o.attempt.delivery_id = task.delivery.id;
-  o.attempt.number = task.delivery.attempt_count + 1;
-  o.attempt.started_at = at;
-  o.attempt.duration_ms = 5;
-  o.attempt.http_status = http_status;
-  o.attempt.cause = http_status ? FailureCause::kHttpStatus : FailureCause::kConnect;
-  if (status == DeliveryStatus::kSucceeded) o.attempt.cause = FailureCause::kNone;
-  o.status = status;
-  o.next_attempt_at = at + 1000;
-  return o;
 }
 
 // What the delivery log shows: every field of an attempt, whatever bytes the receiver sent
