@@ -12,6 +12,7 @@
 // endpoints cannot take every slot either.
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -124,6 +125,7 @@ class DeliveryEngine {
   std::condition_variable idle_cv_;      // Stop waits on it: nothing sending or being recorded
   bool running_ = false;
   bool wake_ = false;
+  bool drained_ = false;  // a send ended that opened room (a subset of wake_'s reasons)
   // Per webhook: tasks leased and waiting, and how many are being sent now.
   struct Endpoint {
     std::string team;
@@ -144,6 +146,9 @@ class DeliveryEngine {
   size_t waiting_total_ = 0;
   std::set<std::string> at_cap_;  // endpoints whose backlog was full at the last lease
   bool nothing_due_ = false;      // the last lease found nothing due, and nothing was queued since
+  // With every endpoint it holds at its cap, a lease can only find other webhooks' work, and
+  // one that found none is not tried again before this (real time: a throttle on queries).
+  std::chrono::steady_clock::time_point next_discovery_{};
 
   int sending_ = 0;          // requests handed to the sender and not finished
   int pending_records_ = 0;  // attempts handed to the store, not yet committed
