@@ -547,6 +547,22 @@ void PgQueueStore::RecordAttemptAsync(
 // Group commit: the attempts queued while the last batch committed go in one transaction, so
 // they share one flush of PostgreSQL's log. A batch that fails is retried one attempt at a time,
 // so one bad attempt cannot hold back the others.
+namespace {
+
+// How long an attempt whose record found the database unreachable is kept to be recorded: past
+// it, its delivery is left to its lease's expiry (sent again), as a stop that cannot wait is.
+constexpr auto kKeepUnrecorded = std::chrono::seconds(20);
+
+// Errors that say the server is not there (gone, restarting, refusing connections), not that
+// the statement was wrong: "" when the connection itself failed, class 08 (connection
+// exception), 57P01-57P03 (shut down, crashed, starting up).
+bool Unreachable(const pg::PgError& e) {
+  return e.sqlstate.empty() || e.sqlstate.rfind("08", 0) == 0 || e.sqlstate == "57P01" ||
+         e.sqlstate == "57P02" || e.sqlstate == "57P03";
+}
+
+}  // namespace
+
 void PgQueueStore::RecorderLoop() {
   SetUpThread("pg-recorder", 0);
   constexpr size_t kMaxBatch = 500;
@@ -563,6 +579,7 @@ void PgQueueStore::RecorderLoop() {
       }
     }
     std::vector<RecordResult> results(batch.size(), RecordResult::kFailed);
+    std::vector<size_t> retry;  // positions in batch, ascending
     try {
       if (!conn || !conn->ok()) {
         conn = std::make_unique<pg::Conn>(db_.pool().uri(), MAMBO_INDEX_PLANS_ONLY);
@@ -582,6 +599,20 @@ void PgQueueStore::RecorderLoop() {
       for (size_t i = 0; i < batch.size(); ++i) {
         try {
           results[i] = RecordAttempt(batch[i].outcome);
+        } catch (const pg::PgError& one) {
+          results[i] = RecordResult::kFailed;
+          // The database is unreachable (restarting, failing over): the attempt is kept and
+          // recorded once it is back. Dropped, its delivery would stay leased until the lease
+          // expired and then go out again.
+          const auto now = std::chrono::steady_clock::now();
+          if (Unreachable(one) && batch[i].give_up.value_or(now + kKeepUnrecorded) > now) {
+            if (!batch[i].give_up) batch[i].give_up = now + kKeepUnrecorded;
+            retry.push_back(i);
+            continue;
+          }
+          spdlog::error("could not record attempt {} of delivery {}: {}",
+                        batch[i].outcome.attempt.number, batch[i].outcome.attempt.delivery_id,
+                        one.what());
         } catch (const std::exception& one) {
           spdlog::error("could not record attempt {} of delivery {}: {}",
                         batch[i].outcome.attempt.number, batch[i].outcome.attempt.delivery_id,
@@ -590,7 +621,27 @@ void PgQueueStore::RecorderLoop() {
         }
       }
     }
-    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(batch[i].outcome, results[i]);
+    std::vector<Pending> kept;
+    for (size_t i = 0, r = 0; i < batch.size(); ++i) {
+      if (r < retry.size() && retry[r] == i) {
+        kept.push_back(std::move(batch[i]));
+        ++r;
+        continue;
+      }
+      batch[i].done(batch[i].outcome, results[i]);
+    }
+    if (kept.empty()) continue;
+    std::unique_lock lock(mu_);
+    spdlog::warn("database unreachable: {} attempts kept, to be recorded when it is back",
+                 kept.size());
+    for (auto it = kept.rbegin(); it != kept.rend(); ++it) pending_.push_front(std::move(*it));
+    // One look a second; a stop does not wait (what is left is tried once more, then reported).
+    cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_; });
+    if (stopping_) {
+      for (Pending& p : pending_) {
+        if (p.give_up) p.give_up = std::chrono::steady_clock::now();
+      }
+    }
   }
 }
 

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -156,6 +157,8 @@ class PgQueueStore final : public QueueStore {
   struct Pending {
     AttemptOutcome outcome;
     std::function<void(const AttemptOutcome&, RecordResult)> done;
+    // Set when the database was first found unreachable for it: tried again until then.
+    std::optional<std::chrono::steady_clock::time_point> give_up{};
   };
   // For each outcome, whether it was recorded (false: its lease no longer holds; nothing of it
   // written).

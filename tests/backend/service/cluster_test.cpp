@@ -323,5 +323,33 @@ TEST_F(ClusterTest, APostgresRestartLosesNothingAndReadinessFollows) {
   })) << a->Log();
 }
 
+// An attempt that ends while the database is down is recorded once it is back, not left to
+// its lease's expiry (a minute here) and sent again.
+TEST_F(ClusterTest, AnAttemptEndingDuringAnOutageIsRecordedAfterIt) {
+  uri_ = PgCluster::Own().NewDatabase();
+  ASSERT_FALSE(uri_.empty());
+  admin_ = Token("admin");
+  ingest_ = Token("ingest");
+  HttpsReceiver receiver([&](const httplib::Request&, httplib::Response& res) {
+    receiver.Hang();
+    res.status = 200;
+  });
+  auto a = Instance();
+  CreateWebhook(*a, receiver.Url());
+  ASSERT_EQ(Ingest(*a, "held"), 202);
+  ASSERT_TRUE(receiver.WaitForCount(1));  // sent, and held by the receiver
+  PgCluster::Own().Stop();
+  receiver.Release();  // answered while the database is down
+  EXPECT_TRUE(WaitUntil([&] { return a->Log().find("attempts kept") != std::string::npos; }))
+      << a->Log();
+  PgCluster::Own().Start();
+  EXPECT_TRUE(WaitUntil([&] {
+    return Scalar("SELECT count(*) FROM deliveries WHERE status = 'succeeded'") == 1;
+  })) << a->Log();
+  EXPECT_EQ(Scalar("SELECT count(*) FROM attempts"), 1);
+  EXPECT_EQ(receiver.Count(), 1u) << "sent once";
+  EXPECT_TRUE(a->Running());
+}
+
 }  // namespace
 }  // namespace mambo::testing
