@@ -118,7 +118,13 @@ IngestResult PgQueueStore::IngestEvent(const Event& event, int64_t now) {
       }
       ++ingest_leaders_;
       lock.unlock();
-      IngestBatch(batch);
+      try {
+        IngestBatch(batch);  // catches what the database throws; this is for the rest
+      } catch (...) {
+        // Whatever it was, the waiters hear of it and the leader's place is given back: a
+        // leader lost here would leave every later ingest waiting.
+        for (IngestWaiter* w : batch) w->error = std::current_exception();
+      }
       lock.lock();
       --ingest_leaders_;
       for (IngestWaiter* w : batch) w->done = true;
