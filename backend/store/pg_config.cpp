@@ -49,15 +49,6 @@ Webhook pg::LoadWebhookRow(const pg::Result& r, int row, const crypto::SecretBox
   return w;
 }
 
-std::string pg::IdArray(const std::vector<std::string>& ids) {
-  std::string out = "{";
-  for (const std::string& id : ids) {
-    if (out.size() > 1) out += ',';
-    out += id;
-  }
-  return out + "}";
-}
-
 namespace {
 
 // Instances cache token lookups while this stamp stays the same (ApiServer); the notification
@@ -273,7 +264,7 @@ bool PgConfigStore::DeleteWebhook(const std::string& team_id, const std::string&
       c->Run("DELETE FROM deliveries WHERE webhook_id = $1 RETURNING id", {id});
   std::vector<std::string> ids;
   for (int i = 0; i < deleted.rows(); ++i) ids.push_back(deleted.Text(i, 0));
-  c->Run("DELETE FROM attempts WHERE delivery_id = ANY($1::text[])", {pg::IdArray(ids)});
+  c->Run("DELETE FROM attempts WHERE delivery_id = ANY($1::text[])", {pg::Array::Of(ids)});
   c->Run("DELETE FROM queue WHERE webhook_id = $1", {id});
   c->Run("DELETE FROM webhooks WHERE id = $1", {id});
   InsertAudit(*c, audit);

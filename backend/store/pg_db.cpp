@@ -125,7 +125,7 @@ Conn::Conn(const std::string& uri, const char* options) : conn_(Connect(uri, opt
   if (!conn_ || PQstatus(conn_.get()) != CONNECTION_OK) {
     std::string why = conn_ ? PQerrorMessage(conn_.get()) : "out of memory";
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    throw PgError("cannot connect to PostgreSQL: " + why, "");
+    throw PgError("cannot connect to PostgreSQL: " + why, "", /*lost=*/true);
   }
   // Notices (e.g. "relation already exists, skipping") are not errors; keep them off stderr.
   PQsetNoticeProcessor(
@@ -143,7 +143,8 @@ Result Conn::Check(PGresult* r, const char* sql) {
   // The first line of the statement says which one failed, without its values (there are none).
   std::string_view first(sql);
   first = first.substr(0, std::min(first.find('\n'), size_t{80}));
-  throw PgError(message + " (in: " + std::string(first) + ")", state != nullptr ? state : "");
+  throw PgError(message + " (in: " + std::string(first) + ")", state != nullptr ? state : "",
+                broken_);
 }
 
 bool Conn::Reconnect() {

@@ -64,6 +64,13 @@ class Array {
   Array& Add(const std::optional<T>& v) {
     return v ? Add(*v) : AddNull();
   }
+  // Every element of `items` (strings or integers).
+  template <typename Range>
+  static Array Of(const Range& items) {
+    Array a;
+    for (const auto& item : items) a.Add(item);
+    return a;
+  }
   operator Param() const { return Param(text_ + "}"); }
 
  private:
@@ -160,11 +167,19 @@ class Pool {
 };
 
 // A statement failed; `sqlstate` is PostgreSQL's code ("23505": unique violation, "" when the
-// connection itself failed).
+// connection itself failed). `connection_lost`: the connection broke (no answer, or not
+// connected after it), and the pool replaces it.
 struct PgError : StoreError {
-  PgError(const std::string& message, std::string state)
-      : StoreError(message), sqlstate(std::move(state)) {}
+  PgError(const std::string& message, std::string state, bool lost)
+      : StoreError(message), sqlstate(std::move(state)), connection_lost(lost) {}
+  // The server could not be reached or is going away (restart, failover, shutdown): worth
+  // trying again once it is back, unlike a statement it refused.
+  bool Unreachable() const {
+    return connection_lost || sqlstate.rfind("08", 0) == 0 || sqlstate == "57P01" ||
+           sqlstate == "57P02" || sqlstate == "57P03";
+  }
   std::string sqlstate;
+  bool connection_lost;
 };
 
 }  // namespace mambo::store::pg

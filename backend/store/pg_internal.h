@@ -13,7 +13,5 @@ void InsertAudit(Conn& c, const AuditEntry& audit);
 Webhook LoadWebhookRow(const Result& r, int row, const crypto::SecretBox* box);
 // A row of MAMBO_DELIVERY_COLUMNS.
 Delivery LoadDeliveryRow(const Result& r, int row);
-// A text[] parameter: ids only (letters, digits, '_', '-'), so no quoting is needed.
-std::string IdArray(const std::vector<std::string>& ids);
 
 }  // namespace mambo::store::pg

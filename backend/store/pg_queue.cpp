@@ -28,7 +28,9 @@ using pg::Param;
 
 // The two ways to read due rows past a backlog without room (LeaseDue, NextDueAt): due order
 // passes over at most this many rows of webhooks left out; after that, webhook by webhook.
-#define MAMBO_PASS_OVER "256"
+#define MAMBO_PASS_OVER 256
+#define MAMBO_STR(x) #x
+#define MAMBO_STRING(x) MAMBO_STR(x)  // a macro's value as a string literal, for SQL texts
 // ids(id): the webhooks with queued rows, one index probe each (a loose index scan; the last
 // row is NULL).
 #define MAMBO_QUEUED_WEBHOOKS                                                                 \
@@ -308,8 +310,8 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
   // room are reached webhook by webhook instead (the webhooks with queued rows, one index probe
   // each, and each one's first due rows), at a cost that grows with the webhooks queued, not
   // with their backlogs.
-  const std::string closed_webhook_ids = pg::IdArray(closed_webhooks);
-  const std::string closed_team_ids = pg::IdArray(closed_teams);
+  const pg::Param closed_webhook_ids = pg::Array::Of(closed_webhooks);
+  const pg::Param closed_team_ids = pg::Array::Of(closed_teams);
   // Whether a webhook is active is looked up once per webhook in the window, not once per row
   // (auto_explain: 356 probes of webhooks, 5 ms of a 7 ms lease read).
   // (The marker once came whenever the window was full, i.e. behind any backlog longer than
@@ -317,7 +319,7 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
   // nearly every lease of the delivery benchmark.)
   pg::Result candidates = c->Run(
       "WITH win AS MATERIALIZED (SELECT seq, webhook_id, team_id, forced, due_at FROM queue "
-      "WHERE due_at <= $1 ORDER BY due_at LIMIT $4::bigint + " MAMBO_PASS_OVER
+      "WHERE due_at <= $1 ORDER BY due_at LIMIT $4::bigint + " MAMBO_STRING(MAMBO_PASS_OVER)
       "), "
       "usable AS MATERIALIZED (SELECT q.seq, q.webhook_id, q.team_id, q.due_at FROM win q "
       "WHERE q.webhook_id <> ALL($2::text[]) AND q.team_id <> ALL($3::text[]) "
@@ -326,7 +328,7 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
       "ORDER BY q.due_at LIMIT $4) "
       "(SELECT seq, webhook_id, team_id FROM usable ORDER BY due_at) "
       "UNION ALL SELECT -1, '', '' WHERE (SELECT count(*) FROM win) = $4::bigint "
-      "+ " MAMBO_PASS_OVER " AND (SELECT count(*) FROM usable) < $4::bigint",
+      "+ " MAMBO_STRING(MAMBO_PASS_OVER) " AND (SELECT count(*) FROM usable) < $4::bigint",
       {now, closed_webhook_ids, closed_team_ids, scan});
   bool passed_over_enough = false;
   for (int i = 0; i < candidates.rows(); ++i) passed_over_enough |= candidates.Int(i, 0) == -1;
@@ -359,9 +361,6 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
     chosen.push_back(candidates.Int(i, 0));
   }
   if (chosen.empty()) return {};
-  std::string seqs = "{";
-  for (const int64_t s : chosen) seqs += (seqs.size() > 1 ? "," : "") + std::to_string(s);
-  seqs += "}";
   pg::Result r = c->Run(
       "WITH u AS (UPDATE deliveries d SET status = 'in_flight', due_at = $1, lease_owner = $2, "
       "lease_id = nextval('lease_ids') FROM (SELECT seq FROM deliveries WHERE seq = "
@@ -373,7 +372,7 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
       "d.attempt_count, d.created_at, d.updated_at, e.timestamp, e.data, w.url, w.secret_enc, "
       "w.prev_secret_enc, w.prev_valid_until, w.active, d.lease_id, d.due_at), " MAMBO_QUEUE_DUE(
           "u") "SELECT * FROM u",
-      {lease_until, owner_, seqs, now});
+      {lease_until, owner_, pg::Array::Of(chosen), now});
 
   std::unordered_map<int64_t, size_t> order;  // seq -> position in due order
   for (size_t i = 0; i < chosen.size(); ++i) order[chosen[i]] = i;
@@ -559,14 +558,6 @@ namespace {
 // it, its delivery is left to its lease's expiry (sent again), as a stop that cannot wait is.
 constexpr auto kKeepUnrecorded = std::chrono::seconds(20);
 
-// Errors that say the server is not there (gone, restarting, refusing connections), not that
-// the statement was wrong: "" when the connection itself failed, class 08 (connection
-// exception), 57P01-57P03 (shut down, crashed, starting up).
-bool Unreachable(const pg::PgError& e) {
-  return e.sqlstate.empty() || e.sqlstate.rfind("08", 0) == 0 || e.sqlstate == "57P01" ||
-         e.sqlstate == "57P02" || e.sqlstate == "57P03";
-}
-
 }  // namespace
 
 void PgQueueStore::RecorderLoop() {
@@ -611,7 +602,7 @@ void PgQueueStore::RecorderLoop() {
           // recorded once it is back. Dropped, its delivery would stay leased until the lease
           // expired and then go out again.
           const auto now = std::chrono::steady_clock::now();
-          if (Unreachable(one) && batch[i].give_up.value_or(now + kKeepUnrecorded) > now) {
+          if (one.Unreachable() && batch[i].give_up.value_or(now + kKeepUnrecorded) > now) {
             if (!batch[i].give_up) batch[i].give_up = now + kKeepUnrecorded;
             retry.push_back(i);
             continue;
@@ -653,13 +644,11 @@ void PgQueueStore::RecorderLoop() {
 
 void PgQueueStore::ReleaseLeases(const std::vector<LeaseRef>& leases) {
   if (leases.empty()) return;
-  std::vector<std::string> ids;
-  std::string lease_ids = "{";
+  pg::Array ids, lease_ids;
   for (const LeaseRef& l : leases) {
-    ids.push_back(l.delivery_id);
-    lease_ids += (lease_ids.size() > 1 ? "," : "") + std::to_string(l.lease_id);
+    ids.Add(l.delivery_id);
+    lease_ids.Add(l.lease_id);
   }
-  lease_ids += "}";
   auto c = db_.pool().Acquire();
   // Back to due-now; attempt_count tells whether it had been tried before.
   c->Run("WITH u AS (UPDATE deliveries d SET status = " MAMBO_REQUEUED_STATUS
@@ -667,24 +656,24 @@ void PgQueueStore::ReleaseLeases(const std::vector<LeaseRef>& leases) {
          "FROM unnest($1::text[], $2::bigint[]) AS r(id, lease_id) "
          "WHERE d.id = r.id AND d.lease_id = r.lease_id AND d.status = 'in_flight' "
          "RETURNING d.seq, d.due_at), " MAMBO_QUEUE_DUE("u") "SELECT count(*) FROM u",
-         {pg::IdArray(ids), lease_ids});
+         {ids, lease_ids});
 }
 
 int64_t PgQueueStore::NextDueAt(const std::vector<std::string>& exclude) {
   auto c = db_.pool().Acquire();
-  const std::string excluded = pg::IdArray(exclude);
+  const pg::Param excluded = pg::Array::Of(exclude);
   // As LeaseDue reads: in due order past a bounded number of excluded rows, then webhook by
   // webhook (the excluded are the engine's full endpoints, whose backlogs may be long).
   pg::Result r = c->Run(
       "WITH win AS MATERIALIZED (SELECT webhook_id, forced, due_at FROM queue "
-      "ORDER BY due_at LIMIT " MAMBO_PASS_OVER
+      "ORDER BY due_at LIMIT " MAMBO_STRING(MAMBO_PASS_OVER)
       ") "
       "SELECT (SELECT q.due_at FROM win q JOIN webhooks w ON w.id = q.webhook_id "
       "WHERE (w.active OR q.forced) AND q.webhook_id <> ALL($1::text[]) "
       "ORDER BY q.due_at LIMIT 1), (SELECT count(*) FROM win)",
       {excluded});
   if (!r.IsNull(0, 0)) return r.Int(0, 0);
-  if (r.Int(0, 1) < std::stoll(MAMBO_PASS_OVER)) return 0;  // nothing else queued
+  if (r.Int(0, 1) < MAMBO_PASS_OVER) return 0;  // nothing else queued
   r = c->Run(MAMBO_QUEUED_WEBHOOKS
              "SELECT min(due_at) FROM ("
              "SELECT (SELECT q.due_at FROM queue q WHERE q.webhook_id = ids.id "
