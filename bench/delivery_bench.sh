@@ -267,13 +267,14 @@ curl -fsS -o /dev/null --max-time 1 --cacert "$work/cert.pem" "https://127.0.0.1
   die "nginx does not answer on https://127.0.0.1:$nginx_port/"
 
 # ------------------------------------------------------------------ payload
-# The event "data" every test sends (~400 bytes of JSON), and a delivery body of the size
+# The event "data" every test sends (~450 bytes of JSON, valid for device.enroll's schema, which
+# ingest checks: shared/events/device.enroll.json), and a delivery body of the size
 # webhookd will POST for it: {"id","type","timestamp","team_id","data"}.
-event_data='{"device_id":"dev_01HZX3K9Q4W7N2B5C8D1E6F0GH","serial":"C02XK1Y2JGH5","platform":"ios",'\
-'"model":"iPhone15,2","os_version":"17.4.1","enrollment":{"method":"automated","profile":'\
-'"prf_corporate_default","token_id":"ent_7f3a9c2e","user":{"id":"usr_0123456789",'\
-'"email":"employee@example.com"}},"groups":["grp_sales","grp_emea"],"supervised":true,'\
-'"note":"padding padding padding padding padding padding padding padding"}'
+event_data='{"device":{"id":"dev_a13f77","name":"WH-MAD-SCAN-017","serial_number":"R58N70ABCDE",'\
+'"imei":"356938035643809","platform":"android","manufacturer":"Samsung","model":"Galaxy XCover7",'\
+'"os_version":"14","ownership":"corporate","enterprise_id":"ent_7c1e5b","policy_id":"pol_kiosk_and",'\
+'"user_id":"usr_9e41d2","compliance":"pending","enrolled_at":"2026-03-01T09:30:00Z"},'\
+'"enrollment_token_id":"enr_5d0c3a","actor":{"type":"system","id":"sys_enrollment"}}'
 run_id="db$(date +%s)"
 sample_id="$run_id-t1-0-12345"
 sample_body="{\"id\":\"$sample_id\",\"type\":\"device.enroll\",\"timestamp\":\"$(date -u +%Y-%m-%dT%H:%M:%S.000Z)\",\"team_id\":\"bench\",\"data\":$event_data}"

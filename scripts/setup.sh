@@ -81,8 +81,9 @@ else
   say "Dear ImGui $IMGUI_VERSION sources: present"
 fi
 
-# npm dev packages (playwright-core drives Debian's chromium; no browser download).
-if [ ! -d "$ROOT/node_modules/playwright-core" ]; then
+# npm dev packages (playwright-core drives Debian's chromium, no browser download; ajv checks
+# the event schemas). Installed again whenever one of package.json's is missing.
+if ! (cd "$ROOT" && npm ls --depth=0 >/dev/null 2>&1); then
   say "installing npm dev packages"
   (cd "$ROOT" && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 else

@@ -4,6 +4,7 @@
 
 #include "crypto/crypto.h"
 #include "mambo/catalog.h"
+#include "mambo/event_schemas.h"
 #include "mambo/text.h"
 
 namespace mambo::api {
@@ -59,6 +60,13 @@ const char* ReasonCode(int status) {
 void SendJson(Response& res, int status, const Json& body) {
   res.status = status;
   res.set_content(DumpJson(body), "application/json");
+}
+
+Json EventTypeJson(const EventType& t) {
+  const EventSchema* schema = FindEventSchema(t.id);
+  return {{"id", t.id},           {"name", t.name},
+          {"purpose", t.purpose}, {"category", t.category},
+          {"group", t.group},     {"schema_version", schema ? schema->version : 0}};
 }
 
 // Request bodies must be JSON: a body of another type is refused before it is read as JSON.
@@ -291,7 +299,8 @@ void ApiServer::Register(httplib::Server& server) {
       // Nothing was accepted (a write's transaction did not commit): the client tries again,
       // e.g. once the database is back from a restart.
       spdlog::error("{} {}: store error: {}", req.method, ToValidUtf8(req.path), e.what());
-      WriteError(res, ApiError{503, "unavailable",
+      WriteError(res, ApiError{503,
+                               "unavailable",
                                "The database is unavailable; nothing was changed. Try again.",
                                {}});
       res.set_header("Retry-After", "1");
@@ -318,14 +327,21 @@ void ApiServer::Register(httplib::Server& server) {
 
   server.Get("/api/v1/event-types", Route(any, [](const Request&, Response& res, const ApiToken&) {
                Json types = Json::array();
-               for (const auto& t : EventCatalog()) {
-                 types.push_back({{"id", t.id},
-                                  {"name", t.name},
-                                  {"purpose", t.purpose},
-                                  {"category", t.category},
-                                  {"group", t.group}});
-               }
+               for (const auto& t : EventCatalog()) types.push_back(EventTypeJson(t));
                SendJson(res, 200, Json{{"data", types}});
+             }));
+  // One type with what a receiver needs to build against it: the schema of its data (JSON
+  // Schema 2020-12, self-contained) and an example payload.
+  server.Get("/api/v1/event-types/([a-z_.]{1,64})",
+             Route(any, [](const Request& req, Response& res, const ApiToken&) {
+               const EventType* type = FindEventType(req.matches[1].str());
+               const EventSchema* schema = type ? FindEventSchema(type->id) : nullptr;
+               if (schema == nullptr)
+                 throw ApiError::NotFound("Event type " + req.matches[1].str());
+               Json j = EventTypeJson(*type);
+               j["schema"] = schema->schema;
+               j["example"] = schema->example;
+               SendJson(res, 200, j);
              }));
   server.Get("/api/v1/webhooks", Route(admin, bind(&ApiServer::ListWebhooks)));
   server.Post("/api/v1/webhooks", Route(admin, bind(&ApiServer::CreateWebhook)));

@@ -29,6 +29,7 @@
 #include "delivery/http_sender.h"
 #include "delivery/retry_policy.h"
 #include "http/front_server.h"
+#include "mambo/event_schemas.h"
 #include "util/thread.h"
 
 namespace mambo::app {
@@ -277,6 +278,12 @@ int RunServe(const ServeOptions& o) {
   std::string host;
   int port = 0;
   if (auto rc = CheckOptions(o, host, port)) return *rc;
+  // The event schemas are compiled in; a build whose schema files are broken must not accept
+  // events it cannot check (the shared tests fail on such a build first).
+  if (const auto problems = EventSchemaProblems(); !problems.empty()) {
+    for (const std::string& p : problems) std::fprintf(stderr, "webhookd: %s\n", p.c_str());
+    return 1;
+  }
 
   // Block the stop signals in every thread; one thread waits for them (no async-signal games).
   sigset_t stop_signals;

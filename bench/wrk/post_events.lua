@@ -19,12 +19,14 @@ end
 
 counter, accepted, other = 0, 0, 0  -- globals: done() reads them with thread:get()
 local prefix, out, headers
--- A realistic payload (~400 bytes of JSON) rather than an empty object.
-local data = '{"team_id":"bench","changed":["name","branding.logo","branding.colors"],' ..
-  '"name":"Benchmark Team","branding":{"logo":"https://example.com/logo.png",' ..
-  '"colors":{"primary":"#1a73e8","secondary":"#fbbc04"}},' ..
-  '"actor":{"type":"user","id":"usr_0123456789","email":"admin@example.com"},' ..
-  '"note":"padding padding padding padding padding padding padding padding padding"}'
+-- A realistic payload (~440 bytes of JSON, valid for team.update's schema, which ingest
+-- checks: shared/events/team.update.json) rather than an empty object.
+local data = '{"team":{"id":"team_acme","name":"ACME Logistics","branding":{"logo_url":' ..
+  '"https://cdn.acme-logistics.example/logo.png","primary_color":"#0B5FFF",' ..
+  '"secondary_color":"#F2F4F7"},"timezone":"Europe/Madrid","locale":"es-ES",' ..
+  '"updated_at":"2026-03-01T09:30:00Z"},"actor":{"type":"user","id":"usr_4f2a9c",' ..
+  '"email":"ana.lopez@acme-logistics.example","name":"Ana Lopez"},' ..
+  '"changes":[{"field":"branding.primary_color","old":"#1D4ED8","new":"#0B5FFF"}]}'
 
 function init(args)
   prefix = run .. "-" .. thread_no .. "-"

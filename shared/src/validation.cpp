@@ -3,6 +3,7 @@
 #include <set>
 
 #include "mambo/catalog.h"
+#include "mambo/event_schemas.h"
 #include "mambo/text.h"
 
 namespace mambo {
@@ -74,6 +75,8 @@ FieldErrors ParseEventInput(const Json& body, Event& e) {
   }
   if (!has_type) errors.push_back({"type", "type is required"});
   if (!has_data) errors.push_back({"data", "data is required"});
+  // The data against its type's schema, once both are known to be usable.
+  if (errors.empty()) errors = EventDataErrors(e.type, e.data);
   return errors;
 }
 

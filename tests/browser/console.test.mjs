@@ -118,8 +118,10 @@ test('journey: sign in, create with a generated secret, deliver, inspect, resend
     await screenshot(page, 'console-details-secret-once.png'); trace('console-details-secret-once.png');
 
     // An event through the ingest API reaches the receiver; the history shows it with 200.
-    const ingest = await server.api('POST', '/api/v1/events',
-                                    { type: 'device.enroll', data: { device_id: 'dev-1' } });
+    // Its data is the type's example (ingest checks data against the type's schema), named.
+    const { example } = (await server.api('GET', '/api/v1/event-types/device.enroll')).body;
+    const ingest = await server.api('POST', '/api/v1/events', {
+      type: 'device.enroll', data: { ...example, device: { ...example.device, name: 'dev-1' } } });
     assert.equal(ingest.status, 202);
     assert.equal(ingest.body.deliveries.length, 1);
     const deliveryId = ingest.body.deliveries[0];

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mambo/catalog.h"
+#include "mambo/event_schemas.h"
 #include "mambo/validation.h"
 #include "test_printers.h"
 
@@ -133,18 +134,37 @@ namespace {
 
 // POST /events bodies: the checks the API runs, here in both builds.
 TEST(EventInput, AcceptsTypeDataAndAnOptionalId) {
+  const Json device_data = FindEventSchema("device.enroll")->example;
   Event e;
   EXPECT_TRUE(
-      ParseEventInput(
-          Json{{"type", "device.enroll"}, {"data", {{"device_id", "d1"}}}, {"id", "e-1"}}, e)
+      ParseEventInput(Json{{"type", "device.enroll"}, {"data", device_data}, {"id", "e-1"}}, e)
           .empty());
   EXPECT_EQ(e.type, "device.enroll");
   EXPECT_EQ(e.id, "e-1");
-  EXPECT_EQ(e.data["device_id"], "d1");
+  EXPECT_EQ(e.data, device_data);
   Event no_id;
   EXPECT_TRUE(
-      ParseEventInput(Json{{"type", "team.update"}, {"data", Json::object()}}, no_id).empty());
+      ParseEventInput(
+          Json{{"type", "team.update"}, {"data", FindEventSchema("team.update")->example}}, no_id)
+          .empty());
   EXPECT_EQ(no_id.id, "");
+}
+
+TEST(EventInput, ChecksTheDataAgainstItsTypesSchema) {
+  Json data = FindEventSchema("device.enroll")->example;
+  data["device"].erase("id");
+  data["device"]["platform"] = "symbian";
+  data["actor"]["mood"] = "happy";
+  Event e;
+  EXPECT_EQ(ParseEventInput(Json{{"type", "device.enroll"}, {"data", data}}, e),
+            (FieldErrors{{"data/actor/mood", "Unknown field"},
+                         {"data/device/id", "Is required"},
+                         {"data/device/platform",
+                          "Must be one of \"android\", \"ios\", \"ipados\", \"macos\", "
+                          "\"windows\", \"chromeos\""}}));
+  // An empty object is data too, and a device.enroll without a device says so.
+  EXPECT_EQ(ParseEventInput(Json{{"type", "device.enroll"}, {"data", Json::object()}}, e),
+            (FieldErrors{{"data/device", "Is required"}, {"data/actor", "Is required"}}));
 }
 
 TEST(EventInput, NamesEveryBadField) {

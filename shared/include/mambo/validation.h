@@ -59,7 +59,8 @@ enum class InputMode { kCreate, kUpdate };
 FieldErrors ParseWebhookInput(std::string_view body, InputMode mode, WebhookInput& out);
 
 // The body of POST /events, already parsed as a JSON object: {type, data, id?}. Fills `out`'s
-// type, data and id (empty when the producer gave none); one error per bad or unknown field.
+// type, data and id (empty when the producer gave none); one error per bad or unknown field,
+// and data is checked against its type's schema (mambo/event_schemas.h): "data/device/id".
 FieldErrors ParseEventInput(const Json& body, Event& out);
 // An id as webhookd writes them and a producer may choose for an event: 1 to 64 letters,
 // digits, '_' or '-'. The console checks route ids with it too.

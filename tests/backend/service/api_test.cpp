@@ -8,6 +8,7 @@
 #include <set>
 
 #include "service/webhookd_process.h"
+#include "support/event_bodies.h"
 
 namespace mambo::testing {
 namespace {
@@ -96,6 +97,29 @@ TEST_F(ApiTest, EventTypesListTheCatalog) {
   EXPECT_EQ(r.body["data"][0]["id"], "team.update");
   EXPECT_EQ(r.body["data"][0]["category"], "Team Management");
   EXPECT_FALSE(r.body["data"][0]["purpose"].get<std::string>().empty());
+  EXPECT_EQ(r.body["data"][0]["schema_version"], 1);
+}
+
+TEST_F(ApiTest, AnEventTypeComesWithItsSchemaAndAnExample) {
+  auto r = server_->Call("GET", "/api/v1/event-types/device.enroll", ingest_);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["id"], "device.enroll");
+  EXPECT_EQ(r.body["schema_version"], 1);
+  EXPECT_EQ(r.body["schema"]["$schema"], "https://json-schema.org/draft/2020-12/schema");
+  EXPECT_EQ(r.body["schema"]["$id"], "urn:mambo:webhooks:event:device.enroll:v1");
+  // Self-contained: the common definitions its $refs name are in it.
+  EXPECT_TRUE(r.body["schema"]["$defs"].contains("actor"));
+  EXPECT_TRUE(r.body["schema"]["required"].is_array());
+  // The example is what ingest accepts.
+  const Json example = r.body["example"];
+  EXPECT_TRUE(example["device"].contains("serial_number"));
+  auto ingest = server_->Call("POST", "/api/v1/events", ingest_,
+                              Json{{"type", "device.enroll"}, {"data", example}}.dump());
+  EXPECT_EQ(ingest.status, 202) << ingest.raw;
+  ExpectError(server_->Call("GET", "/api/v1/event-types/device.explode", ingest_), 404,
+              "not_found");
+  ExpectError(server_->Call("GET", "/api/v1/event-types/webhook.test", ingest_), 404, "not_found");
+  EXPECT_EQ(server_->Call("GET", "/api/v1/event-types/device.enroll", "").status, 401);
 }
 
 TEST_F(ApiTest, CreateReturnsTheSecretOnceAndNeverAgain) {
@@ -355,19 +379,16 @@ TEST_F(ApiTest, IngestFansOutToActiveSubscribedWebhooksOfTheTeamOnly) {
   CreateWebhook(R"({"url":"https://d.example.com/","events":["team.update"]})");
   CreateWebhook(R"({"url":"https://e.example.com/","events":["device.enroll"]})", other_admin_);
 
-  auto r = server_->Call("POST", "/api/v1/events", ingest_,
-                         R"({"type":"device.enroll","data":{"device_id":"d-1"}})");
+  auto r = server_->Call("POST", "/api/v1/events", ingest_, EventBody("device.enroll"));
   ASSERT_EQ(r.status, 202) << r.raw;
   EXPECT_EQ(r.body["deliveries"].size(), 2u);
   EXPECT_EQ(r.body["id"].get<std::string>().rfind("evt_", 0), 0u);
 
-  auto once = server_->Call("POST", "/api/v1/events", ingest_,
-                            R"({"id":"evt-42","type":"team.update","data":{}})");
+  auto once = server_->Call("POST", "/api/v1/events", ingest_, EventBody("team.update", "evt-42"));
   ASSERT_EQ(once.status, 202) << once.raw;
   EXPECT_EQ(once.body["id"], "evt-42");
   EXPECT_EQ(once.body["deliveries"].size(), 2u);
-  auto again = server_->Call("POST", "/api/v1/events", ingest_,
-                             R"({"id":"evt-42","type":"team.update","data":{}})");
+  auto again = server_->Call("POST", "/api/v1/events", ingest_, EventBody("team.update", "evt-42"));
   EXPECT_EQ(again.status, 202);
   EXPECT_EQ(again.body, once.body);  // same answer, no new deliveries
 }
@@ -384,18 +405,40 @@ TEST_F(ApiTest, IngestRejectsWhatIsNotInTheCatalog) {
   EXPECT_EQ(FieldNames(r), (std::set<std::string>{"data", "id"}));
   r = server_->Call("POST", "/api/v1/events", ingest_, R"({"type":"webhook.test","data":{}})");
   ExpectError(r, 422, "validation_failed");
-  ExpectError(server_->Call("POST", "/api/v1/events", "", R"({"type":"team.update","data":{}})"),
-              401, "unauthorized");
+  ExpectError(server_->Call("POST", "/api/v1/events", "", EventBody("team.update")), 401,
+              "unauthorized");
+}
+
+TEST_F(ApiTest, IngestChecksTheDataAgainstItsTypesSchemaWithAPathPerField) {
+  Json body = Json::parse(EventBody("device.enroll"));
+  body["data"]["device"].erase("id");
+  body["data"]["device"]["enrolled_at"] = "yesterday";
+  body["data"]["device"]["model"] = 7;
+  body["data"]["actor"]["x"] = 1;
+  auto r = server_->Call("POST", "/api/v1/events", ingest_, body.dump());
+  ExpectError(r, 422, "validation_failed");
+  EXPECT_EQ(r.body["error"]["fields"],
+            Json::parse(R"([{"field":"data/actor/x","message":"Unknown field"},
+              {"field":"data/device/id","message":"Is required"},
+              {"field":"data/device/enrolled_at",
+               "message":"Must be an RFC 3339 date-time, e.g. 2026-03-01T09:30:00Z"},
+              {"field":"data/device/model","message":"Must be a string"}])"));
+  // Nothing of a refused event is stored.
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks", admin_).status, 200);
+  r = server_->Call("POST", "/api/v1/events", ingest_,
+                    R"({"type":"team.update","data":{"team":{},"actor":{},"changes":[]}})");
+  EXPECT_EQ(FieldNames(r),
+            (std::set<std::string>{"data/actor/id", "data/actor/type", "data/changes",
+                                   "data/team/id", "data/team/name", "data/team/updated_at"}));
 }
 
 TEST_F(ApiTest, DataSurvivesARestart) {
   const Json created = CreateWebhook();
   const std::string id = created["id"];
-  ASSERT_EQ(server_
-                ->Call("POST", "/api/v1/events", ingest_,
-                       R"({"id":"before-restart","type":"device.enroll","data":{}})")
-                .status,
-            202);
+  ASSERT_EQ(
+      server_->Call("POST", "/api/v1/events", ingest_, EventBody("device.enroll", "before-restart"))
+          .status,
+      202);
   EXPECT_EQ(server_->Stop(SIGTERM), 0);
   EXPECT_NE(server_->Log().find("stopped cleanly"), std::string::npos);
 
@@ -407,7 +450,7 @@ TEST_F(ApiTest, DataSurvivesARestart) {
   EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks/" + id + "/secret", admin_).body["secret"],
             created["secret"]);
   auto again = server_->Call("POST", "/api/v1/events", ingest_,
-                             R"({"id":"before-restart","type":"device.enroll","data":{}})");
+                             EventBody("device.enroll", "before-restart"));
   EXPECT_EQ(again.body["deliveries"].size(), 1u);
   // create + the reveal above: the audit log survived too.
   EXPECT_EQ(server_->Call("GET", "/api/v1/audit", admin_).body["data"].size(), 2u);

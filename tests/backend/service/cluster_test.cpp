@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "service/webhookd_process.h"
+#include "support/event_bodies.h"
 #include "support/https_receiver.h"
 #include "support/pg_cluster.h"
 #include "support/wait_until.h"
@@ -71,10 +72,7 @@ class ClusterTest : public ::testing::Test {
     return r.body.value("id", "");
   }
   int Ingest(WebhookdProcess& p, const std::string& id) {
-    return p
-        .Call("POST", "/api/v1/events", ingest_,
-              R"({"id":")" + id + R"(","type":"device.enroll","data":{"n":")" + id + R"("}})")
-        .status;
+    return p.Call("POST", "/api/v1/events", ingest_, EventBody("device.enroll", id)).status;
   }
   std::string Text(const std::string& sql) {
     PGconn* c = PQconnectdb(uri_.c_str());

@@ -11,6 +11,7 @@
 #include "delivery/signature.h"
 #include "service/webhookd_process.h"
 #include "store/sqlite_db.h"
+#include "support/event_bodies.h"
 #include "support/https_receiver.h"
 #include "support/wait_until.h"
 
@@ -42,9 +43,7 @@ class DeliveryServiceTest : public ::testing::Test {
     return {r.body.value("id", ""), r.body.value("secret", "")};
   }
   std::string Ingest(const std::string& id) {
-    auto r = server_->Call(
-        "POST", "/api/v1/events", ingest_,
-        R"({"id":")" + id + R"(","type":"device.enroll","data":{"n":")" + id + R"("}})");
+    auto r = server_->Call("POST", "/api/v1/events", ingest_, EventBody("device.enroll", id));
     EXPECT_EQ(r.status, 202) << r.raw;
     return r.body["deliveries"].empty() ? "" : r.body["deliveries"][0].get<std::string>();
   }
@@ -278,8 +277,7 @@ TEST_F(DeliveryServiceTest, GoneDisablesTheWebhookAndTheApiSaysWhy) {
   EXPECT_EQ(w["active"], false);
   EXPECT_NE(w["disabled_reason"].get<std::string>().find("410"), std::string::npos);
   // Inactive: a new event queues nothing for it.
-  auto r =
-      server_->Call("POST", "/api/v1/events", ingest_, R"({"type":"device.enroll","data":{}})");
+  auto r = server_->Call("POST", "/api/v1/events", ingest_, EventBody("device.enroll"));
   EXPECT_TRUE(r.body["deliveries"].empty());
   // Re-enabling clears the reason.
   auto patch = server_->Call("PATCH", "/api/v1/webhooks/" + webhook, admin_, R"({"active":true})");
@@ -396,8 +394,7 @@ TEST_F(DeliveryServiceTest, CrashWithThousandsInFlightLosesNothing) {
     producers.emplace_back([&, t] {
       auto cli = server_->Client();
       for (int i = t; i < kEvents; i += 4) {
-        const std::string body =
-            R"({"id":"e)" + std::to_string(i) + R"(","type":"device.enroll","data":{}})";
+        const std::string body = EventBody("device.enroll", "e" + std::to_string(i));
         auto r = cli.Post("/api/v1/events", {{"Authorization", "Bearer " + ingest_}}, body,
                           "application/json");
         if (r && r->status == 202) ++accepted;

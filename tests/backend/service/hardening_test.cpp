@@ -14,6 +14,7 @@
 
 #include "mambo/text.h"
 #include "service/webhookd_process.h"
+#include "support/event_bodies.h"
 #include "support/https_receiver.h"
 #include "support/raw_http.h"
 #include "support/tls_server.h"
@@ -410,8 +411,7 @@ class HostileReceiverTest : public HardeningTest {
     return r.body.value("id", "");
   }
   std::string Ingest() {
-    auto r = server_->Call("POST", "/api/v1/events", ingest_,
-                           R"({"type":"device.enroll","data":{"device_id":"d1"}})");
+    auto r = server_->Call("POST", "/api/v1/events", ingest_, EventBody("device.enroll"));
     EXPECT_EQ(r.status, 202) << r.raw;
     return r.body["deliveries"].empty() ? "" : r.body["deliveries"][0].get<std::string>();
   }
