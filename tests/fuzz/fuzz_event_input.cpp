@@ -1,5 +1,6 @@
-// libFuzzer: POST /events bodies: the JSON parse with its depth limit, then the event fields,
-// then the payload webhookd would sign and send for the event.
+// libFuzzer: POST /events bodies: the JSON parse with its depth limit, then the event fields
+// and the data against its type's schema (seeds 3-5 are valid events, so mutations reach deep
+// into the schema checks), then the payload webhookd would sign and send for the event.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
