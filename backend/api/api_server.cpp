@@ -543,6 +543,15 @@ void ApiServer::GetDelivery(const Request& req, Response& res, const ApiToken& w
   if (!d) throw ApiError::NotFound("Delivery " + std::string(req.matches[1]));
   Json j = *d;
   j["attempts"] = d->attempts;
+  // What was sent: the exact bytes every attempt signed (the same for each; the store keeps the
+  // event's data as text), and the headers of the latest attempt, whose signature a receiver's
+  // verifier accepts over that body with the webhook's secret. Before any attempt: null headers.
+  if (d->event_data) {
+    const Event event{d->event_id, d->event_type, d->team_id, d->event_timestamp, nullptr};
+    j["request"] = {{"body", DeliveryBody(event, *d->event_data)},
+                    {"headers", d->attempts.empty() ? Json(nullptr)
+                                                    : Json(d->attempts.back().request_headers)}};
+  }
   SendJson(res, 200, j);
 }
 

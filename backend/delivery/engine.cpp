@@ -38,25 +38,6 @@ DeliveryEngine::~DeliveryEngine() {
   Stop();
 }
 
-std::string DeliveryEngine::Payload(const Event& event, std::string_view data_json) {
-  // Assembled as text around the data as stored: parsing the data only to serialise it again
-  // was most of the JSON work per delivery. The strings are escaped by the JSON library.
-  std::string out;
-  out.reserve(data_json.size() + 192);
-  out += "{\"id\":";
-  out += DumpJson(event.id);
-  out += ",\"type\":";
-  out += DumpJson(event.type);
-  out += ",\"timestamp\":\"";
-  out += FormatTimestamp(event.timestamp);
-  out += "\",\"team_id\":";
-  out += DumpJson(event.team_id);
-  out += ",\"data\":";
-  out += data_json;
-  out += '}';
-  return out;
-}
-
 void DeliveryEngine::Start() {
   std::lock_guard lock(mu_);
   if (running_) return;
@@ -251,7 +232,7 @@ void DeliveryEngine::StartSends(bool ask_when_idle) {
 }
 
 void DeliveryEngine::Send(store::DeliveryTask task) {
-  std::string body = Payload(task.event, task.data_json);
+  std::string body = DeliveryBody(task.event, task.data_json);
   const int64_t unix_seconds = clock_.NowMs() / 1000;
   Headers headers;
   if (task.secrets.empty()) {

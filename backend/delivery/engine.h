@@ -87,10 +87,6 @@ class DeliveryEngine {
   // Prometheus text for /metrics: counters, latency histogram, queue depth, oldest pending age.
   std::string PrometheusText();
 
-  // The JSON body webhookd POSTs for an event: {"id","type","timestamp","team_id","data"},
-  // with `data_json` (the event's data as JSON text) inserted as is.
-  static std::string Payload(const Event& event, std::string_view data_json);
-
  private:
   void DispatchLoop();
   // Starts sends for runnable tasks while slots are free; `ask_when_idle`: wake the dispatcher

@@ -57,11 +57,13 @@ std::optional<Delivery> PgHistoryStore::GetDelivery(const std::string& team_id,
                                                     const std::string& id) {
   auto c = db_.pool().Acquire();
   pg::Result r = c->Run("SELECT " MAMBO_DELIVERY_COLUMNS
-                        " FROM deliveries d JOIN events e ON e.seq = d.event_seq "
-                        "WHERE d.id = $1 AND d.team_id = $2",
+                        ", e.timestamp, e.data FROM deliveries d "
+                        "JOIN events e ON e.seq = d.event_seq WHERE d.id = $1 AND d.team_id = $2",
                         {id, team_id});
   if (r.rows() == 0) return std::nullopt;
   Delivery d = pg::LoadDeliveryRow(r, 0);
+  d.event_timestamp = r.Int(0, 13);
+  d.event_data = r.Text(0, 14);
   pg::Result a = c->Run(
       "SELECT id, delivery_id, number, started_at, duration_ms, http_status, "
       "COALESCE(cause, ''), error, request_headers, response_headers, response_excerpt, "

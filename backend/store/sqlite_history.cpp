@@ -65,11 +65,13 @@ std::optional<Delivery> SqliteStore::GetDelivery(const std::string& team_id,
                                                  const std::string& id) {
   return Read([&](Db& db) -> std::optional<Delivery> {
     Query q(db, "SELECT " MAMBO_DELIVERY_COLUMNS
-                " FROM deliveries d "
+                ", e.timestamp, e.data FROM deliveries d "
                 "JOIN events e ON e.seq = d.event_seq WHERE d.id = ? AND d.team_id = ?");
     q.Bind(1, id).Bind(2, team_id);
     if (!q.Step()) return std::nullopt;
     Delivery d = LoadDeliveryRow(q);
+    d.event_timestamp = q.Int(13);
+    d.event_data = q.Text(14);
     Query a(db,
             "SELECT id, delivery_id, number, started_at, duration_ms, http_status, "
             "COALESCE(cause, ''), error, request_headers, response_headers, response_excerpt, "

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "mambo/text.h"
+
 namespace mambo {
 
 // H. Hinnant's public-domain algorithms, here and in CivilFromDays below.
@@ -286,6 +288,25 @@ void from_json(const Json& j, Delivery& d) {
   d.last_http_status = OptionalField<int>(j, "last_http_status");
   d.last_cause = j.value("last_cause", FailureCause::kNone);
   d.attempts = j.value("attempts", std::vector<DeliveryAttempt>{});
+}
+
+std::string DeliveryBody(const Event& event, std::string_view data_json) {
+  // Assembled as text around the data as stored: parsing the data only to serialise it again
+  // was most of the JSON work per delivery. The strings are escaped by the JSON library.
+  std::string out;
+  out.reserve(data_json.size() + 192);
+  out += "{\"id\":";
+  out += DumpJson(event.id);
+  out += ",\"type\":";
+  out += DumpJson(event.type);
+  out += ",\"timestamp\":\"";
+  out += FormatTimestamp(event.timestamp);
+  out += "\",\"team_id\":";
+  out += DumpJson(event.team_id);
+  out += ",\"data\":";
+  out += data_json;
+  out += '}';
+  return out;
 }
 
 }  // namespace mambo

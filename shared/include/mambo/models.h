@@ -93,7 +93,16 @@ struct Delivery {
   std::optional<int> last_http_status;
   FailureCause last_cause = FailureCause::kNone;
   std::vector<DeliveryAttempt> attempts;  // filled only where asked for (details view)
+  // The event as stored, in the details view too: its time and its data's text, from which
+  // DeliveryBody rebuilds the exact bytes every attempt sent and signed.
+  int64_t event_timestamp = 0;
+  std::optional<std::string> event_data;
 };
+
+// The body webhookd POSTs for an event: {"id","type","timestamp","team_id","data"}, the data
+// being the text stored at ingest, so that the same event always gives the same bytes (what a
+// receiver verifies the signature over, and what the API shows as sent).
+std::string DeliveryBody(const Event& event, std::string_view data_json);
 
 std::string_view ToString(DeliveryStatus status);
 std::optional<DeliveryStatus> ParseDeliveryStatus(std::string_view text);

@@ -123,6 +123,17 @@ TEST_F(DeliveryServiceTest, EventReachesTheReceiverSignedAndTheAttemptIsRecorded
   EXPECT_TRUE(sent_signature);
   // The secret itself never shows in what the API returns about attempts.
   EXPECT_EQ(d.dump().find(secret.substr(6)), std::string::npos);
+  // What was sent: the very bytes the receiver got, and headers whose signature verifies over
+  // them with the secret.
+  ASSERT_TRUE(d["request"].is_object()) << d.dump();
+  EXPECT_EQ(d["request"]["body"], req.body);
+  std::map<std::string, std::string> sent;
+  for (const auto& h : d["request"]["headers"]) sent[h[0]] = h[1];
+  EXPECT_EQ(sent["webhook-signature"], req.Header("webhook-signature"));
+  const auto again = delivery::Verify(secret, sent["webhook-id"], sent["webhook-timestamp"],
+                                      d["request"]["body"].get<std::string>(),
+                                      sent["webhook-signature"], std::time(nullptr));
+  EXPECT_TRUE(again.ok) << again.error;
 
   auto list =
       server_->Call("GET", "/api/v1/webhooks/" + webhook + "/deliveries?status=succeeded", admin_);

@@ -670,6 +670,10 @@ TYPED_TEST(StoreConformance, LeaseRecordAndExpiredLeasesComeBack) {
   EXPECT_EQ(d->attempts[0].http_status, 500);
   EXPECT_EQ(d->attempts[0].response_excerpt, "oops");
   EXPECT_EQ(d->attempts[0].request_headers, (Headers{{"webhook-id", "e1"}}));
+  // The event as stored, for the API to show what was sent: its data text is what the lease
+  // handed the engine, byte for byte.
+  EXPECT_EQ(d->event_timestamp, 100);
+  EXPECT_EQ(d->event_data, tasks[0].data_json);
   EXPECT_TRUE(queue.LeaseDue(35199, 10, 40000, {}).empty());
   EXPECT_EQ(queue.LeaseDue(35200, 10, 40000, {}).size(), 1u);
   EXPECT_FALSE(history.GetDelivery("other-team", again[0].delivery.id));
