@@ -355,6 +355,8 @@ void ApiServer::Register(httplib::Server& server) {
   server.Post(wh + "/test", Route(admin, bind(&ApiServer::SendTestEvent)));
   server.Get(dl, Route(admin, bind(&ApiServer::GetDelivery)));
   server.Post(dl + "/resend", Route(admin, bind(&ApiServer::ResendDelivery)));
+  server.Post(dl + "/cancel", Route(admin, bind(&ApiServer::CancelDelivery)));
+  server.Post(wh + "/cancel-pending", Route(admin, bind(&ApiServer::CancelPending)));
   server.Get("/api/v1/audit", Route(admin, bind(&ApiServer::ListAudit)));
   server.Post("/api/v1/events", Route(any, bind(&ApiServer::IngestEvent)));
 }
@@ -566,6 +568,36 @@ void ApiServer::ResendDelivery(const Request& req, Response& res, const ApiToken
   config_.AppendAudit(Audit(who, "delivery.resend", id, nullptr, nullptr));
   if (on_work_) on_work_();
   SendJson(res, 202, Json{{"id", id}, {"status", "queued"}});
+}
+
+void ApiServer::CancelDelivery(const Request& req, Response& res, const ApiToken& who) {
+  ParseBody(req, true);
+  const std::string id = req.matches[1];
+  using Result = store::QueueStore::CancelResult;
+  switch (queue_.CancelDelivery(who.team_id, id, now_())) {
+    case Result::kNotFound:
+      throw ApiError::NotFound("Delivery " + id);
+    case Result::kInFlight:
+      throw ApiError::Conflict("Delivery " + id +
+                               " is being sent right now; cancel it again if it fails");
+    case Result::kAlreadyFinal:
+      throw ApiError::Conflict("Delivery " + id +
+                               " is not waiting to be sent (it succeeded, gave up or was "
+                               "cancelled already)");
+    case Result::kCancelled:
+      break;
+  }
+  config_.AppendAudit(Audit(who, "delivery.cancel", id, nullptr, nullptr));
+  SendJson(res, 200, Json{{"id", id}, {"status", "cancelled"}});
+}
+
+void ApiServer::CancelPending(const Request& req, Response& res, const ApiToken& who) {
+  ParseBody(req, true);
+  const Webhook w = LoadWebhook(who, req.matches[1]);
+  const int64_t count = queue_.CancelPending(who.team_id, w.id, now_());
+  config_.AppendAudit(
+      Audit(who, "webhook.cancel_pending", w.id, nullptr, Json{{"cancelled", count}}));
+  SendJson(res, 200, Json{{"cancelled", count}});
 }
 
 void ApiServer::RecoverDeliveries(const Request& req, Response& res, const ApiToken& who) {

@@ -125,6 +125,8 @@ class ApiServer {
   void ListDeliveries(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void GetDelivery(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void ResendDelivery(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void CancelDelivery(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void CancelPending(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void RecoverDeliveries(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void SendTestEvent(const httplib::Request&, httplib::Response&, const store::ApiToken&);
 

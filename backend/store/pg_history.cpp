@@ -114,7 +114,8 @@ int64_t PgHistoryStore::PruneBefore(int64_t before, size_t limit) {
   const int64_t deliveries =
       c->Run(
            "WITH d AS (DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries "
-           "WHERE created_at < $1 AND status IN ('succeeded', 'exhausted') AND updated_at < $1 "
+           "WHERE created_at < $1 AND status IN ('succeeded', 'exhausted', 'cancelled') AND "
+           "updated_at < $1 "
            "ORDER BY seq LIMIT $2) RETURNING id), "
            "a AS (DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM d)) "
            "SELECT count(*) FROM d",

@@ -686,6 +686,37 @@ int64_t PgQueueStore::NextDueAt(const std::vector<std::string>& exclude) {
   return r.IsNull(0, 0) ? 0 : r.Int(0, 0);
 }
 
+QueueStore::CancelResult PgQueueStore::CancelDelivery(const std::string& team_id,
+                                                      const std::string& id, int64_t now) {
+  auto c = db_.pool().Acquire();
+  // Cancelled rows leave the queue with the status change (MAMBO_QUEUE_SYNC).
+  if (c->Run("WITH u AS (UPDATE deliveries SET status = 'cancelled', updated_at = $1 "
+             "WHERE id = $2 AND team_id = $3 AND status IN ('pending', 'failed') "
+             "RETURNING seq, status, due_at, webhook_id, team_id, forced), " MAMBO_QUEUE_SYNC(
+                 "u") "SELECT count(*) FROM u",
+             {now, id, team_id})
+          .Int(0, 0) > 0) {
+    return CancelResult::kCancelled;
+  }
+  const pg::Result r =
+      c->Run("SELECT status FROM deliveries WHERE id = $1 AND team_id = $2", {id, team_id});
+  if (r.rows() == 0) return CancelResult::kNotFound;
+  return r.Text(0, 0) == "in_flight" ? CancelResult::kInFlight : CancelResult::kAlreadyFinal;
+}
+
+int64_t PgQueueStore::CancelPending(const std::string& team_id, const std::string& webhook_id,
+                                    int64_t now) {
+  auto c = db_.pool().Acquire();
+  return c
+      ->Run(
+          "WITH u AS (UPDATE deliveries SET status = 'cancelled', updated_at = $1 "
+          "WHERE webhook_id = $2 AND team_id = $3 AND status IN ('pending', 'failed') "
+          "RETURNING seq, status, due_at, webhook_id, team_id, forced), " MAMBO_QUEUE_SYNC(
+              "u") "SELECT count(*) FROM u",
+          {now, webhook_id, team_id})
+      .Int(0, 0);
+}
+
 bool PgQueueStore::ResendDelivery(const std::string& team_id, const std::string& id, int64_t now) {
   auto c = db_.pool().Acquire();
   // An in-flight delivery is being sent right now: leave it alone (its attempt is recorded).

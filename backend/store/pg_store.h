@@ -145,6 +145,10 @@ class PgQueueStore final : public QueueStore {
       std::function<void(const AttemptOutcome& outcome, RecordResult result)> done) override;
   void ReleaseLeases(const std::vector<LeaseRef>& leases) override;
   int64_t NextDueAt(const std::vector<std::string>& exclude) override;
+  CancelResult CancelDelivery(const std::string& team_id, const std::string& id,
+                              int64_t now) override;
+  int64_t CancelPending(const std::string& team_id, const std::string& webhook_id,
+                        int64_t now) override;
   bool ResendDelivery(const std::string& team_id, const std::string& id, int64_t now) override;
   int64_t RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
                             int64_t since, int64_t now) override;

@@ -136,7 +136,8 @@ int64_t SqliteStore::PruneBefore(int64_t before, size_t limit) {
     std::vector<int64_t> rows;
     {
       Query q(db,
-              "SELECT seq, created_at, status IN ('succeeded', 'exhausted') AND updated_at < ? "
+              "SELECT seq, created_at, status IN ('succeeded', 'exhausted', 'cancelled') AND "
+              "updated_at < ? "
               "FROM deliveries ORDER BY seq");
       q.Bind(1, before);
       rows = OldestWanted(q, before, limit);

@@ -387,6 +387,40 @@ int64_t SqliteStore::NextDueAt(const std::vector<std::string>& exclude) {
   return next;
 }
 
+QueueStore::CancelResult SqliteStore::CancelDelivery(const std::string& team_id,
+                                                     const std::string& id, int64_t now) {
+  CancelResult result = CancelResult::kNotFound;
+  Write([&](Db& db) {
+    Query q(db,
+            "UPDATE deliveries SET status = 'cancelled', updated_at = ? "
+            "WHERE id = ? AND team_id = ? AND status IN ('pending', 'failed')");
+    q.Bind(1, now).Bind(2, id).Bind(3, team_id).Run();
+    if (q.Changes() > 0) {
+      result = CancelResult::kCancelled;
+      return;
+    }
+    Query s(db, "SELECT status FROM deliveries WHERE id = ? AND team_id = ?");
+    s.Bind(1, id).Bind(2, team_id);
+    if (s.Step()) {
+      result = s.Text(0) == "in_flight" ? CancelResult::kInFlight : CancelResult::kAlreadyFinal;
+    }
+  });
+  return result;
+}
+
+int64_t SqliteStore::CancelPending(const std::string& team_id, const std::string& webhook_id,
+                                   int64_t now) {
+  int64_t count = 0;
+  Write([&](Db& db) {
+    Query q(db,
+            "UPDATE deliveries SET status = 'cancelled', updated_at = ? "
+            "WHERE webhook_id = ? AND team_id = ? AND status IN ('pending', 'failed')");
+    q.Bind(1, now).Bind(2, webhook_id).Bind(3, team_id).Run();
+    count = q.Changes();
+  });
+  return count;
+}
+
 bool SqliteStore::ResendDelivery(const std::string& team_id, const std::string& id, int64_t now) {
   bool changed = false;
   Write([&](Db& db) {

@@ -84,6 +84,10 @@ class SqliteStore final : public Store {
                                 const DeliveryFilter& filter, size_t limit,
                                 const std::string& cursor) override;
   std::optional<Delivery> GetDelivery(const std::string& team_id, const std::string& id) override;
+  CancelResult CancelDelivery(const std::string& team_id, const std::string& id,
+                              int64_t now) override;
+  int64_t CancelPending(const std::string& team_id, const std::string& webhook_id,
+                        int64_t now) override;
   bool ResendDelivery(const std::string& team_id, const std::string& id, int64_t now) override;
   int64_t RecoverDeliveries(const std::string& team_id, const std::string& webhook_id,
                             int64_t since, int64_t now) override;

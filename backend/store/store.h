@@ -210,6 +210,14 @@ class QueueStore {
   // Earliest next_attempt_at among waiting deliveries (0 when none): when to wake up.
   virtual int64_t NextDueAt(const std::vector<std::string>& exclude) = 0;
 
+  // Cancels a delivery that waits to be sent (pending, or failed with a retry scheduled): it is
+  // never sent again, unless a resend asks for it. One being sent right now is left alone.
+  enum class CancelResult { kCancelled, kNotFound, kInFlight, kAlreadyFinal };
+  virtual CancelResult CancelDelivery(const std::string& team_id, const std::string& id,
+                                      int64_t now) = 0;
+  // Cancels every waiting delivery of a webhook (those in flight finish); returns how many.
+  virtual int64_t CancelPending(const std::string& team_id, const std::string& webhook_id,
+                                int64_t now) = 0;
   // Makes the delivery due now again (any final state); false when not found.
   virtual bool ResendDelivery(const std::string& team_id, const std::string& id, int64_t now) = 0;
   // Re-queues failed/exhausted deliveries of a webhook created at or after `since`.
@@ -234,7 +242,7 @@ class HistoryStore {
   // created before it) and a delivery that exhausted its retries after the last success.
   // Without secret values, as in ListWebhooks.
   virtual std::vector<Webhook> FailingWebhooks(int64_t since) = 0;
-  // Retention: deletes up to `limit` deliveries that ended (succeeded or exhausted) before
+  // Retention: deletes up to `limit` deliveries that ended (succeeded, exhausted, cancelled) before
   // `before`, with their attempts, then the events ingested before `before` that have no
   // delivery left (up to `limit` too). Deliveries still waiting are kept however old. Returns
   // the larger of the two counts: `limit` means more may be left.

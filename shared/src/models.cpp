@@ -70,13 +70,15 @@ std::string_view ToString(DeliveryStatus status) {
       return "failed";
     case DeliveryStatus::kExhausted:
       return "exhausted";
+    case DeliveryStatus::kCancelled:
+      return "cancelled";
   }
   return "pending";
 }
 
 std::optional<DeliveryStatus> ParseDeliveryStatus(std::string_view text) {
   for (auto s : {DeliveryStatus::kPending, DeliveryStatus::kInFlight, DeliveryStatus::kSucceeded,
-                 DeliveryStatus::kFailed, DeliveryStatus::kExhausted}) {
+                 DeliveryStatus::kFailed, DeliveryStatus::kExhausted, DeliveryStatus::kCancelled}) {
     if (ToString(s) == text) return s;
   }
   return std::nullopt;

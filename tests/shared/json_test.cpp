@@ -308,7 +308,7 @@ TEST(Json, DeliveryStatusesAreStrings) {
   const std::vector<std::pair<DeliveryStatus, const char*>> statuses = {
       {DeliveryStatus::kPending, "pending"},     {DeliveryStatus::kInFlight, "in_flight"},
       {DeliveryStatus::kSucceeded, "succeeded"}, {DeliveryStatus::kFailed, "failed"},
-      {DeliveryStatus::kExhausted, "exhausted"},
+      {DeliveryStatus::kExhausted, "exhausted"}, {DeliveryStatus::kCancelled, "cancelled"},
   };
   for (const auto& [status, text] : statuses) {
     EXPECT_EQ(Json(status), text);

@@ -61,6 +61,7 @@ ImVec4 StatusColor(DeliveryStatus s) {
     case DeliveryStatus::kInFlight:
       return kAccentColor;
     case DeliveryStatus::kPending:
+    case DeliveryStatus::kCancelled:
       break;
   }
   return kMutedColor;

@@ -39,7 +39,9 @@ struct Event {
   Json data = Json::object();
 };
 
-enum class DeliveryStatus { kPending, kInFlight, kSucceeded, kFailed, kExhausted };
+// kFailed: the last attempt failed and another is scheduled ("retrying"); kExhausted: every
+// attempt failed and none is left; kCancelled: a person stopped it before it succeeded.
+enum class DeliveryStatus { kPending, kInFlight, kSucceeded, kFailed, kExhausted, kCancelled };
 
 // Why an attempt failed when there is no 2xx answer. kHttpStatus means the receiver answered with
 // a non-2xx status (see DeliveryAttempt::http_status); the others mean there was no usable answer.
@@ -128,6 +130,7 @@ NLOHMANN_JSON_SERIALIZE_ENUM(DeliveryStatus, {
                                                  {DeliveryStatus::kSucceeded, "succeeded"},
                                                  {DeliveryStatus::kFailed, "failed"},
                                                  {DeliveryStatus::kExhausted, "exhausted"},
+                                                 {DeliveryStatus::kCancelled, "cancelled"},
                                              })
 
 NLOHMANN_JSON_SERIALIZE_ENUM(FailureCause,

@@ -207,6 +207,75 @@ TEST_F(DeliveryServiceTest, FailuresAreRetriedOnTheScheduleUntilSuccess) {
   EXPECT_EQ(ids, std::set<std::string>{"evt-1"});
 }
 
+// A delivery that failed and waits for its retry is cancelled: the retry never comes. The proof
+// is an event ingested once the retry was due, which the receiver gets alone (deliveries are
+// leased oldest due first, so a live retry would have gone out before it).
+TEST_F(DeliveryServiceTest, CancelStopsARetryingDelivery) {
+  HttpsReceiver receiver([&](const httplib::Request&, httplib::Response& res) {
+    res.status = 500;
+    res.set_content("down", "text/plain");
+  });
+  Start({"--retry-speedup", "2"});  // the first retry 2-3 s after the first attempt
+  const auto [webhook, secret] = CreateWebhook(receiver.Url());
+  const std::string delivery = Ingest("evt-1");
+  ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(delivery, "failed"); })) << Diagnose();
+  const auto due = ParseTimestamp(Delivery(delivery).value("next_attempt_at", ""));
+  ASSERT_TRUE(due);
+  auto r = server_->Call("POST", "/api/v1/deliveries/" + delivery + "/cancel", admin_);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["status"], "cancelled");
+  EXPECT_EQ(Delivery(delivery)["status"], "cancelled");
+  r = server_->Call("POST", "/api/v1/deliveries/" + delivery + "/cancel", admin_);
+  EXPECT_EQ(r.status, 409) << r.raw;
+  EXPECT_EQ(server_->Call("POST", "/api/v1/deliveries/dl_nope/cancel", admin_).status, 404);
+  auto audit = server_->Call("GET", "/api/v1/audit", admin_);
+  EXPECT_EQ(audit.body["data"][0]["action"], "delivery.cancel");
+  EXPECT_EQ(audit.body["data"][0]["target_id"], delivery);
+
+  const auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  ASSERT_TRUE(WaitUntil([&] { return now_ms() > *due + 100; }, std::chrono::seconds(10)));
+  const std::string later = Ingest("evt-2");
+  ASSERT_TRUE(WaitUntil([&] { return Delivery(later)["attempts"].size() == 1u; })) << Diagnose();
+  std::vector<std::string> ids;
+  for (const auto& req : receiver.Requests()) ids.push_back(req.Header("webhook-id"));
+  EXPECT_EQ(ids, (std::vector<std::string>{"evt-1", "evt-2"}));
+  const Json d = Delivery(delivery);
+  EXPECT_EQ(d["status"], "cancelled");
+  EXPECT_EQ(d["attempts"].size(), 1u);
+  // Listed as cancelled.
+  auto list =
+      server_->Call("GET", "/api/v1/webhooks/" + webhook + "/deliveries?status=cancelled", admin_);
+  ASSERT_EQ(list.body["data"].size(), 1u);
+  EXPECT_EQ(list.body["data"][0]["id"], delivery);
+}
+
+// A webhook's backlog, queued while nothing was sent, is cancelled in one call; the next run
+// sends only what came after.
+TEST_F(DeliveryServiceTest, CancelPendingDropsAWebhooksBacklog) {
+  HttpsReceiver receiver;
+  Start({"--workers", "0"});
+  const auto [webhook, secret] = CreateWebhook(receiver.Url());
+  for (const char* id : {"old-1", "old-2", "old-3"}) Ingest(id);
+  auto r = server_->Call("POST", "/api/v1/webhooks/" + webhook + "/cancel-pending", admin_);
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["cancelled"], 3);
+  EXPECT_EQ(server_->Call("POST", "/api/v1/webhooks/" + webhook + "/cancel-pending", admin_)
+                .body["cancelled"],
+            0);
+  EXPECT_EQ(server_->Call("POST", "/api/v1/webhooks/wh_nope/cancel-pending", admin_).status, 404);
+  EXPECT_EQ(server_->Call("GET", "/api/v1/audit", admin_).body["data"][1]["after"]["cancelled"], 3);
+  EXPECT_EQ(server_->Stop(), 0);
+  Start();
+  const std::string fresh = Ingest("new-1");
+  ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(fresh, "succeeded"); })) << Diagnose();
+  ASSERT_EQ(receiver.Count(), 1u);
+  EXPECT_EQ(receiver.Requests()[0].Header("webhook-id"), "new-1");
+}
+
 // --workers 0 accepts and queues events but sends nothing; the queue survives a restart and a
 // webhookd with workers delivers it.
 TEST_F(DeliveryServiceTest, WithoutWorkersEventsWaitInTheQueueForTheNextRun) {

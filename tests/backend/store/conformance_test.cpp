@@ -917,6 +917,76 @@ TYPED_TEST(StoreConformance, ResendRecoverAndTestDeliveries) {
   EXPECT_EQ(Json::parse(leased[0].data_json)["test"], true);
 }
 
+// Cancel: a waiting delivery (pending, or failed with a retry due) is never leased again; one in
+// flight or already ended is left alone; cancel-pending takes a webhook's whole backlog.
+TYPED_TEST(StoreConformance, CancelledDeliveriesAreNeverSentAgain) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  using Cancel = QueueStore::CancelResult;
+  const Webhook w = this->MakeWebhook("t");
+  const Webhook other = this->MakeWebhook("t");
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  config.CreateWebhook(other, this->Audit("t", other.id));
+  auto ingest = [&](const std::string& id, int64_t now) {
+    return queue.IngestEvent(Event{id, "device.enroll", "t", 1, Json::object()}, now).delivery_ids;
+  };
+  const auto e1 = ingest("e1", 100);  // one delivery to each webhook
+  ASSERT_EQ(e1.size(), 2u);
+  const std::string d1 = history.GetDelivery("t", e1[0])->webhook_id == w.id ? e1[0] : e1[1];
+  // A failed attempt with a retry due at 1200: cancelling it stops the retry.
+  auto tasks = queue.LeaseDue(100, 10, 3000, {});
+  ASSERT_EQ(tasks.size(), 2u);
+  for (const auto& t : tasks) {
+    ASSERT_EQ(queue.RecordAttempt(Outcome(t, 200, DeliveryStatus::kFailed, 500)),
+              RecordResult::kRecorded);
+  }
+  EXPECT_EQ(queue.CancelDelivery("t", d1, 300), Cancel::kCancelled);
+  const auto cancelled = history.GetDelivery("t", d1);
+  EXPECT_EQ(cancelled->status, DeliveryStatus::kCancelled);
+  EXPECT_EQ(cancelled->attempts.size(), 1u) << "the attempts made stay on record";
+  EXPECT_EQ(cancelled->updated_at, 300);
+  auto due = queue.LeaseDue(6000, 10, 9000, {});
+  ASSERT_EQ(due.size(), 1u) << "only the other webhook's retry";
+  EXPECT_NE(due[0].delivery.id, d1);
+  EXPECT_EQ(queue.CancelDelivery("t", d1, 400), Cancel::kAlreadyFinal);
+  EXPECT_EQ(queue.CancelDelivery("t", due[0].delivery.id, 6100), Cancel::kInFlight);
+  EXPECT_EQ(queue.CancelDelivery("other-team", due[0].delivery.id, 6100), Cancel::kNotFound);
+  EXPECT_EQ(queue.CancelDelivery("t", "dl_nope", 6100), Cancel::kNotFound);
+  ASSERT_EQ(queue.RecordAttempt(Outcome(due[0], 6200, DeliveryStatus::kSucceeded, 200)),
+            RecordResult::kRecorded);
+  EXPECT_EQ(queue.CancelDelivery("t", due[0].delivery.id, 6300), Cancel::kAlreadyFinal);
+
+  // A backlog: three waiting deliveries of `w`, one of them in flight, one of `other`.
+  ingest("e2", 7000);
+  ingest("e3", 7001);
+  ingest("e4", 7002);
+  const auto in_flight = queue.LeaseDue(7003, 1, 20000, {});
+  ASSERT_EQ(in_flight.size(), 1u);
+  const std::string& busy_webhook = in_flight[0].delivery.webhook_id;
+  const int64_t expected = busy_webhook == w.id ? 2 : 3;
+  EXPECT_EQ(queue.CancelPending("t", w.id, 7100), expected);
+  EXPECT_EQ(queue.CancelPending("t", w.id, 7101), 0) << "nothing left to cancel";
+  EXPECT_EQ(queue.CancelPending("other-team", other.id, 7101), 0);
+  // Six deliveries of e2-e4: one in flight, `expected` cancelled, the rest still waiting.
+  EXPECT_EQ(queue.Stats().pending, 5 - expected);
+  EXPECT_EQ(queue.Stats().in_flight, 1);
+  for (const auto& t : queue.LeaseDue(7200, 10, 20000, {})) {
+    EXPECT_EQ(t.delivery.webhook_id, other.id) << "w's backlog is cancelled";
+  }
+  Page<Delivery> listed =
+      history.ListDeliveries("t", w.id, DeliveryFilter{DeliveryStatus::kCancelled, {}}, 10, "");
+  EXPECT_EQ(listed.items.size(), static_cast<size_t>(expected) + 1);
+
+  // A resend still sends a cancelled delivery, on purpose; retention prunes them as ended.
+  EXPECT_TRUE(queue.ResendDelivery("t", d1, 8000));
+  EXPECT_EQ(history.GetDelivery("t", d1)->status, DeliveryStatus::kFailed);
+  EXPECT_GE(history.PruneBefore(1'000'000, 100), expected);
+  EXPECT_TRUE(
+      history.ListDeliveries("t", w.id, DeliveryFilter{DeliveryStatus::kCancelled, {}}, 10, "")
+          .items.empty());
+}
+
 // A stop gives back what it leased and did not start, by lease: a lease taken over since (it
 // expired) stays with its new holder.
 TYPED_TEST(StoreConformance, ReleasedLeasesAreDueNowUnlessTakenOver) {

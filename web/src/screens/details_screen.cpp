@@ -4,6 +4,7 @@
 #include <imgui_stdlib.h>
 
 #include <algorithm>
+#include <iterator>
 #include <set>
 #include <unordered_set>
 
@@ -16,8 +17,8 @@
 namespace mambo::web {
 namespace {
 
-constexpr const char* kStatusNames[] = {"All statuses", "pending", "in_flight",
-                                        "succeeded",    "failed",  "exhausted"};
+constexpr const char* kStatusNames[] = {"All statuses", "pending",   "in_flight", "succeeded",
+                                        "failed",       "exhausted", "cancelled"};
 
 nlohmann::json OptInt(const std::optional<int>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -195,7 +196,8 @@ void DetailsScreen::Tick(ScreenContext& ctx) {
   RefreshHistory(ctx);
   if (selected && !selected_loading &&
       (selected->status != DeliveryStatus::kSucceeded &&
-       selected->status != DeliveryStatus::kExhausted)) {
+       selected->status != DeliveryStatus::kExhausted &&
+       selected->status != DeliveryStatus::kCancelled)) {
     LoadSelected(ctx);
   }
 }
@@ -375,7 +377,7 @@ void DetailsScreen::DrawHistory(ScreenContext& ctx) {
   ImGui::SameLine();
   ImGui::SetNextItemWidth(ImGui::GetFontSize() * 10.0f);
   if (ImGui::BeginCombo("##status_filter", kStatusNames[status_filter])) {
-    for (int i = 0; i < 6; ++i) {
+    for (int i = 0; i < static_cast<int>(std::size(kStatusNames)); ++i) {
       if (ImGui::Selectable(kStatusNames[i], i == status_filter)) {
         status_filter = i;
         ReloadHistory(ctx);
