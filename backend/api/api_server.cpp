@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "api/openapi_document.h"
 #include "crypto/crypto.h"
 #include "mambo/catalog.h"
 #include "mambo/event_schemas.h"
@@ -264,6 +265,15 @@ store::AuditEntry ApiServer::Audit(const ApiToken& who, std::string action, std:
       std::move(target),         std::move(before), std::move(after)};
 }
 
+void ApiServer::Add(httplib::Server& server, const std::string& method, const std::string& pattern,
+                    httplib::Server::Handler handler) {
+  routes_.push_back({method, pattern});
+  if (method == "GET") server.Get(pattern, std::move(handler));
+  if (method == "POST") server.Post(pattern, std::move(handler));
+  if (method == "PATCH") server.Patch(pattern, std::move(handler));
+  if (method == "DELETE") server.Delete(pattern, std::move(handler));
+}
+
 void ApiServer::Register(httplib::Server& server) {
   server.set_payload_max_length(options_.max_body_bytes);
   // Errors produced by httplib itself (404 route, 413 body too large, 400 bad request line) and
@@ -325,40 +335,44 @@ void ApiServer::Register(httplib::Server& server) {
   const std::string wh = std::string("/api/v1/webhooks/") + kId;
   const std::string dl = std::string("/api/v1/deliveries/") + kId;
 
-  server.Get("/api/v1/event-types", Route(any, [](const Request&, Response& res, const ApiToken&) {
-               Json types = Json::array();
-               for (const auto& t : EventCatalog()) types.push_back(EventTypeJson(t));
-               SendJson(res, 200, Json{{"data", types}});
-             }));
+  // This document needs no token: clients and tools read it before they have one.
+  Add(server, "GET", "/api/v1/openapi.json", [](const Request&, Response& res) {
+    res.set_content(std::string(detail::OpenApiFiles().front().text), "application/json");
+  });
+  Add(server, "GET", "/api/v1/event-types",
+      Route(any, [](const Request&, Response& res, const ApiToken&) {
+        Json types = Json::array();
+        for (const auto& t : EventCatalog()) types.push_back(EventTypeJson(t));
+        SendJson(res, 200, Json{{"data", types}});
+      }));
   // One type with what a receiver needs to build against it: the schema of its data (JSON
   // Schema 2020-12, self-contained) and an example payload.
-  server.Get("/api/v1/event-types/([a-z_.]{1,64})",
-             Route(any, [](const Request& req, Response& res, const ApiToken&) {
-               const EventType* type = FindEventType(req.matches[1].str());
-               const EventSchema* schema = type ? FindEventSchema(type->id) : nullptr;
-               if (schema == nullptr)
-                 throw ApiError::NotFound("Event type " + req.matches[1].str());
-               Json j = EventTypeJson(*type);
-               j["schema"] = schema->schema;
-               j["example"] = schema->example;
-               SendJson(res, 200, j);
-             }));
-  server.Get("/api/v1/webhooks", Route(admin, bind(&ApiServer::ListWebhooks)));
-  server.Post("/api/v1/webhooks", Route(admin, bind(&ApiServer::CreateWebhook)));
-  server.Get(wh, Route(admin, bind(&ApiServer::GetWebhook)));
-  server.Patch(wh, Route(admin, bind(&ApiServer::PatchWebhook)));
-  server.Delete(wh, Route(admin, bind(&ApiServer::DeleteWebhook)));
-  server.Get(wh + "/secret", Route(admin, bind(&ApiServer::RevealSecret)));
-  server.Post(wh + "/secret/rotate", Route(admin, bind(&ApiServer::RotateSecret)));
-  server.Get(wh + "/deliveries", Route(admin, bind(&ApiServer::ListDeliveries)));
-  server.Post(wh + "/recover", Route(admin, bind(&ApiServer::RecoverDeliveries)));
-  server.Post(wh + "/test", Route(admin, bind(&ApiServer::SendTestEvent)));
-  server.Get(dl, Route(admin, bind(&ApiServer::GetDelivery)));
-  server.Post(dl + "/resend", Route(admin, bind(&ApiServer::ResendDelivery)));
-  server.Post(dl + "/cancel", Route(admin, bind(&ApiServer::CancelDelivery)));
-  server.Post(wh + "/cancel-pending", Route(admin, bind(&ApiServer::CancelPending)));
-  server.Get("/api/v1/audit", Route(admin, bind(&ApiServer::ListAudit)));
-  server.Post("/api/v1/events", Route(any, bind(&ApiServer::IngestEvent)));
+  Add(server, "GET", "/api/v1/event-types/([a-z_.]{1,64})",
+      Route(any, [](const Request& req, Response& res, const ApiToken&) {
+        const EventType* type = FindEventType(req.matches[1].str());
+        const EventSchema* schema = type ? FindEventSchema(type->id) : nullptr;
+        if (schema == nullptr) throw ApiError::NotFound("Event type " + req.matches[1].str());
+        Json j = EventTypeJson(*type);
+        j["schema"] = schema->schema;
+        j["example"] = schema->example;
+        SendJson(res, 200, j);
+      }));
+  Add(server, "GET", "/api/v1/webhooks", Route(admin, bind(&ApiServer::ListWebhooks)));
+  Add(server, "POST", "/api/v1/webhooks", Route(admin, bind(&ApiServer::CreateWebhook)));
+  Add(server, "GET", wh, Route(admin, bind(&ApiServer::GetWebhook)));
+  Add(server, "PATCH", wh, Route(admin, bind(&ApiServer::PatchWebhook)));
+  Add(server, "DELETE", wh, Route(admin, bind(&ApiServer::DeleteWebhook)));
+  Add(server, "GET", wh + "/secret", Route(admin, bind(&ApiServer::RevealSecret)));
+  Add(server, "POST", wh + "/secret/rotate", Route(admin, bind(&ApiServer::RotateSecret)));
+  Add(server, "GET", wh + "/deliveries", Route(admin, bind(&ApiServer::ListDeliveries)));
+  Add(server, "POST", wh + "/recover", Route(admin, bind(&ApiServer::RecoverDeliveries)));
+  Add(server, "POST", wh + "/test", Route(admin, bind(&ApiServer::SendTestEvent)));
+  Add(server, "GET", dl, Route(admin, bind(&ApiServer::GetDelivery)));
+  Add(server, "POST", dl + "/resend", Route(admin, bind(&ApiServer::ResendDelivery)));
+  Add(server, "POST", dl + "/cancel", Route(admin, bind(&ApiServer::CancelDelivery)));
+  Add(server, "POST", wh + "/cancel-pending", Route(admin, bind(&ApiServer::CancelPending)));
+  Add(server, "GET", "/api/v1/audit", Route(admin, bind(&ApiServer::ListAudit)));
+  Add(server, "POST", "/api/v1/events", Route(any, bind(&ApiServer::IngestEvent)));
 }
 
 Webhook ApiServer::LoadWebhook(const ApiToken& who, const std::string& id) {

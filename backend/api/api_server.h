@@ -103,12 +103,22 @@ class ApiServer {
 
   // Adds the /api/v1 routes and the error/exception handlers to `server`.
   void Register(httplib::Server& server);
+  // Every route Register added, as (method, path pattern): the OpenAPI test holds the document
+  // (api/openapi.json) to exactly these.
+  struct RouteInfo {
+    std::string method;
+    std::string pattern;
+  };
+  const std::vector<RouteInfo>& routes() const { return routes_; }
 
  private:
   using Handler =
       std::function<void(const httplib::Request&, httplib::Response&, const store::ApiToken&)>;
   // Wraps a handler with authentication, the role check and ApiError translation.
   httplib::Server::Handler Route(std::optional<store::Role> role, Handler handler);
+  // Registers one route on `server` and in routes_.
+  void Add(httplib::Server& server, const std::string& method, const std::string& pattern,
+           httplib::Server::Handler handler);
   store::ApiToken Authenticate(const httplib::Request& req, std::optional<store::Role> role);
   store::AuditEntry Audit(const store::ApiToken& who, std::string action, std::string target,
                           Json before, Json after);
@@ -152,6 +162,7 @@ class ApiServer {
   std::unordered_map<std::string, CachedToken> tokens_;  // by token hash
   RateLimiter sends_;                                    // test events and resends, by team
   std::function<void()> on_work_;
+  std::vector<RouteInfo> routes_;
 };
 
 // The hash under which a bearer token is stored (hex SHA-256).

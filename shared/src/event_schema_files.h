@@ -6,10 +6,10 @@
 
 namespace mambo::detail {
 
-struct SchemaFile {
+struct EmbeddedFile {
   std::string_view name;  // the file name without ".json": an event type id, or "common"
   std::string_view text;
 };
-const std::vector<SchemaFile>& EventSchemaFiles();
+const std::vector<EmbeddedFile>& EventSchemaFiles();
 
 }  // namespace mambo::detail

@@ -35,7 +35,7 @@ int VersionFromId(const Json& id, std::string_view type) {
 Loaded Load() {
   Loaded out;
   std::map<std::string_view, Json> parsed;
-  for (const detail::SchemaFile& file : detail::EventSchemaFiles()) {
+  for (const detail::EmbeddedFile& file : detail::EventSchemaFiles()) {
     std::string error;
     auto json = ParseJson(file.text, &error);
     if (!json || !json->is_object()) {
