@@ -373,6 +373,9 @@ void ApiServer::Register(httplib::Server& server) {
   Add(server, "POST", wh + "/cancel-pending", Route(admin, bind(&ApiServer::CancelPending)));
   Add(server, "GET", "/api/v1/audit", Route(admin, bind(&ApiServer::ListAudit)));
   Add(server, "POST", "/api/v1/events", Route(any, bind(&ApiServer::IngestEvent)));
+  Add(server, "GET", "/api/v1/events", Route(admin, bind(&ApiServer::ListEvents)));
+  Add(server, "GET", std::string("/api/v1/events/") + kId,
+      Route(admin, bind(&ApiServer::GetEvent)));
 }
 
 Webhook ApiServer::LoadWebhook(const ApiToken& who, const std::string& id) {
@@ -540,7 +543,8 @@ void ApiServer::ListDeliveries(const Request& req, Response& res, const ApiToken
     filter.status = ParseDeliveryStatus(req.get_param_value("status"));
     if (!filter.status) {
       errors.push_back(
-          {"status", "status must be pending, in_flight, succeeded, failed or exhausted"});
+          {"status",
+           "status must be pending, in_flight, succeeded, failed, exhausted or cancelled"});
     }
   }
   if (req.has_param("event_type")) {
@@ -552,6 +556,47 @@ void ApiServer::ListDeliveries(const Request& req, Response& res, const ApiToken
   if (!errors.empty()) throw ApiError::Validation(std::move(errors));
   SendJson(res, 200,
            PageJson(history_.ListDeliveries(who.team_id, w.id, filter, p.limit, p.cursor)));
+}
+
+void ApiServer::ListEvents(const Request& req, Response& res, const ApiToken& who) {
+  const PageParams p = ReadPageParams(req);
+  store::EventFilter filter;
+  FieldErrors errors;
+  if (req.has_param("type")) {
+    filter.type = req.get_param_value("type");
+    if (!FindEventType(*filter.type) && *filter.type != kTestEventType) {
+      errors.push_back({"type", "Unknown event type \"" + *filter.type + "\""});
+    }
+  }
+  for (const char* bound : {"since", "until"}) {
+    if (!req.has_param(bound)) continue;
+    const auto at = ParseTimestamp(req.get_param_value(bound));
+    if (!at) {
+      errors.push_back(
+          {bound, std::string(bound) + " must be an RFC 3339 time, e.g. 2026-11-29T00:00:00Z"});
+    }
+    (std::string_view(bound) == "since" ? filter.since : filter.until) = at;
+  }
+  if (!errors.empty()) throw ApiError::Validation(std::move(errors));
+  const store::Page<Event> page = history_.ListEvents(who.team_id, filter, p.limit, p.cursor);
+  Json items = Json::array();
+  for (const Event& e : page.items) {
+    items.push_back({{"id", e.id},
+                     {"type", e.type},
+                     {"team_id", e.team_id},
+                     {"timestamp", FormatTimestamp(e.timestamp)}});
+  }
+  SendJson(res, 200,
+           Json{{"data", items},
+                {"next_cursor", page.next_cursor ? Json(*page.next_cursor) : Json(nullptr)}});
+}
+
+void ApiServer::GetEvent(const Request& req, Response& res, const ApiToken& who) {
+  const auto r = history_.GetEvent(who.team_id, req.matches[1]);
+  if (!r) throw ApiError::NotFound("Event " + std::string(req.matches[1]));
+  Json j = r->event;
+  j["deliveries"] = r->deliveries;
+  SendJson(res, 200, j);
 }
 
 void ApiServer::GetDelivery(const Request& req, Response& res, const ApiToken& who) {

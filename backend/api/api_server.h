@@ -136,6 +136,8 @@ class ApiServer {
   void GetDelivery(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void ResendDelivery(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void CancelDelivery(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void ListEvents(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void GetEvent(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void CancelPending(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void RecoverDeliveries(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void SendTestEvent(const httplib::Request&, httplib::Response&, const store::ApiToken&);

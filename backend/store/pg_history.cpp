@@ -53,6 +53,44 @@ Page<Delivery> PgHistoryStore::ListDeliveries(const std::string& team_id,
   return page;
 }
 
+Page<Event> PgHistoryStore::ListEvents(const std::string& team_id, const EventFilter& filter,
+                                       size_t limit, const std::string& cursor) {
+  auto c = db_.pool().Acquire();
+  pg::Result r = c->Run(
+      "SELECT seq, id, type, timestamp FROM events WHERE team_id = $1 "
+      "AND ($2::bigint = 0 OR seq < $2::bigint) AND ($3::text IS NULL OR type = $3) "
+      "AND ($4::bigint IS NULL OR timestamp >= $4) AND ($5::bigint IS NULL OR timestamp < $5) "
+      "ORDER BY seq DESC LIMIT $6",
+      {team_id, CursorSeq(cursor), filter.type, filter.since, filter.until, limit + 1});
+  Page<Event> page;
+  for (int i = 0; i < r.rows(); ++i) {
+    if (page.items.size() == limit) {
+      page.next_cursor = std::to_string(r.Int(i - 1, 0));
+      break;
+    }
+    page.items.push_back(Event{r.Text(i, 1), r.Text(i, 2), team_id, r.Int(i, 3), nullptr});
+  }
+  return page;
+}
+
+std::optional<EventRecord> PgHistoryStore::GetEvent(const std::string& team_id,
+                                                    const std::string& id) {
+  auto c = db_.pool().Acquire();
+  pg::Result e =
+      c->Run("SELECT seq, type, timestamp, data FROM events WHERE team_id = $1 AND id = $2",
+             {team_id, id});
+  if (e.rows() == 0) return std::nullopt;
+  EventRecord out;
+  out.event =
+      Event{id, e.Text(0, 1), team_id, e.Int(0, 2), ParseJson(e.Text(0, 3)).value_or(nullptr)};
+  pg::Result d = c->Run("SELECT " MAMBO_DELIVERY_COLUMNS
+                        " FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+                        "WHERE d.event_seq = $1 ORDER BY d.seq",
+                        {e.Int(0, 0)});
+  for (int i = 0; i < d.rows(); ++i) out.deliveries.push_back(pg::LoadDeliveryRow(d, i));
+  return out;
+}
+
 std::optional<Delivery> PgHistoryStore::GetDelivery(const std::string& team_id,
                                                     const std::string& id) {
   auto c = db_.pool().Acquire();

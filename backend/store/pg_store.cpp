@@ -210,6 +210,11 @@ ALTER TABLE events DROP CONSTRAINT events_team_id_fkey;
 ALTER TABLE attempts DROP CONSTRAINT attempts_pkey, DROP COLUMN seq,
   DROP CONSTRAINT attempts_id_key, ADD PRIMARY KEY (id);
 )sql",
+    // The team's event log (GET /events), newest first, by type or not.
+    R"sql(
+CREATE INDEX events_team ON events(team_id, seq);
+CREATE INDEX events_team_type ON events(team_id, type, seq);
+)sql",
 };
 
 // Holds the migration lock for its lifetime (a session lock: it also ends with the connection).

@@ -206,6 +206,9 @@ class PgHistoryStore final : public HistoryStore {
                                 const DeliveryFilter& filter, size_t limit,
                                 const std::string& cursor) override;
   std::optional<Delivery> GetDelivery(const std::string& team_id, const std::string& id) override;
+  Page<Event> ListEvents(const std::string& team_id, const EventFilter& filter, size_t limit,
+                         const std::string& cursor) override;
+  std::optional<EventRecord> GetEvent(const std::string& team_id, const std::string& id) override;
   std::vector<Webhook> FailingWebhooks(int64_t since) override;
   int64_t PruneBefore(int64_t before, size_t limit) override;
 

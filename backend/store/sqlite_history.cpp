@@ -99,6 +99,47 @@ std::optional<Delivery> SqliteStore::GetDelivery(const std::string& team_id,
   });
 }
 
+Page<Event> SqliteStore::ListEvents(const std::string& team_id, const EventFilter& filter,
+                                    size_t limit, const std::string& cursor) {
+  return Read([&](Db& db) {
+    Query q(db,
+            "SELECT seq, id, type, timestamp FROM events WHERE team_id = ?1 "
+            "AND (?2 = 0 OR seq < ?2) AND (?3 IS NULL OR type = ?3) "
+            "AND (?4 IS NULL OR timestamp >= ?4) AND (?5 IS NULL OR timestamp < ?5) "
+            "ORDER BY seq DESC LIMIT ?6");
+    q.Bind(1, team_id).Bind(2, CursorSeq(cursor)).Bind(3, filter.type);
+    q.Bind(4, filter.since).Bind(5, filter.until).Bind(6, static_cast<int64_t>(limit + 1));
+    Page<Event> page;
+    int64_t last_seq = 0;
+    while (q.Step()) {
+      if (page.items.size() == limit) {
+        page.next_cursor = std::to_string(last_seq);
+        break;
+      }
+      page.items.push_back(Event{q.Text(1), q.Text(2), team_id, q.Int(3), nullptr});
+      last_seq = q.Int(0);
+    }
+    return page;
+  });
+}
+
+std::optional<EventRecord> SqliteStore::GetEvent(const std::string& team_id,
+                                                 const std::string& id) {
+  return Read([&](Db& db) -> std::optional<EventRecord> {
+    Query q(db, "SELECT seq, type, timestamp, data FROM events WHERE team_id = ? AND id = ?");
+    q.Bind(1, team_id).Bind(2, id);
+    if (!q.Step()) return std::nullopt;
+    EventRecord r;
+    r.event = Event{id, q.Text(1), team_id, q.Int(2), ParseJson(q.Text(3)).value_or(nullptr)};
+    Query d(db, "SELECT " MAMBO_DELIVERY_COLUMNS
+                " FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+                "WHERE d.event_seq = ? ORDER BY d.seq");
+    d.Bind(1, q.Int(0));
+    while (d.Step()) r.deliveries.push_back(LoadDeliveryRow(d));
+    return r;
+  });
+}
+
 std::vector<Webhook> SqliteStore::FailingWebhooks(int64_t since) {
   return Read([&](Db& db) {
     // Active, no success since `since` (nor ever, when created before it), and at least one

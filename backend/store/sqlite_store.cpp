@@ -124,6 +124,11 @@ ALTER TABLE attempts ADD COLUMN response_headers_truncated INTEGER NOT NULL DEFA
     R"sql(
 ALTER TABLE deliveries ADD COLUMN lease_id INTEGER;
 )sql",
+    // The team's event log (GET /events), newest first, by type or not.
+    R"sql(
+CREATE INDEX events_team ON events(team_id, seq);
+CREATE INDEX events_team_type ON events(team_id, type, seq);
+)sql",
 };
 
 constexpr size_t kMaxBatch = 2000;

@@ -84,6 +84,9 @@ class SqliteStore final : public Store {
                                 const DeliveryFilter& filter, size_t limit,
                                 const std::string& cursor) override;
   std::optional<Delivery> GetDelivery(const std::string& team_id, const std::string& id) override;
+  Page<Event> ListEvents(const std::string& team_id, const EventFilter& filter, size_t limit,
+                         const std::string& cursor) override;
+  std::optional<EventRecord> GetEvent(const std::string& team_id, const std::string& id) override;
   CancelResult CancelDelivery(const std::string& team_id, const std::string& id,
                               int64_t now) override;
   int64_t CancelPending(const std::string& team_id, const std::string& webhook_id,

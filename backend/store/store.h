@@ -70,6 +70,19 @@ struct DeliveryFilter {
   std::optional<std::string> event_type;
 };
 
+// The team's event log: by type, and ingested in [since, until) (Unix ms).
+struct EventFilter {
+  std::optional<std::string> type;
+  std::optional<int64_t> since;
+  std::optional<int64_t> until;
+};
+
+// One event with its delivery to every webhook it went to.
+struct EventRecord {
+  Event event;
+  std::vector<Delivery> deliveries;  // oldest first, without attempts
+};
+
 // One unit of work for the delivery engine: the delivery, its event, and the webhook's target
 // as it was when leased.
 struct DeliveryTask {
@@ -238,6 +251,12 @@ class HistoryStore {
                                         const std::string& cursor) = 0;
   virtual std::optional<Delivery> GetDelivery(const std::string& team_id,
                                               const std::string& id) = 0;  // with attempts
+  // The team's events, newest first, without their data (a page may hold 200 of 256 KiB).
+  virtual Page<Event> ListEvents(const std::string& team_id, const EventFilter& filter,
+                                 size_t limit, const std::string& cursor) = 0;
+  // One event with its data and deliveries; nullopt when the team has no such event.
+  virtual std::optional<EventRecord> GetEvent(const std::string& team_id,
+                                              const std::string& id) = 0;
   // Auto-disable candidates: active webhooks with no success since `since` (nor ever, when
   // created before it) and a delivery that exhausted its retries after the last success.
   // Without secret values, as in ListWebhooks.

@@ -393,6 +393,50 @@ TEST_F(ApiTest, IngestFansOutToActiveSubscribedWebhooksOfTheTeamOnly) {
   EXPECT_EQ(again.body, once.body);  // same answer, no new deliveries
 }
 
+TEST_F(ApiTest, TheEventLogShowsWhereEachEventWent) {
+  const std::string a =
+      CreateWebhook(R"({"url":"https://a.example.com/","events":["device.enroll"]})")["id"];
+  const std::string b = CreateWebhook(
+      R"({"url":"https://b.example.com/","events":["device.enroll","team.update"]})")["id"];
+  ASSERT_EQ(
+      server_->Call("POST", "/api/v1/events", ingest_, EventBody("device.enroll", "ev-1")).status,
+      202);
+  ASSERT_EQ(
+      server_->Call("POST", "/api/v1/events", ingest_, EventBody("team.update", "ev-2")).status,
+      202);
+  auto list = server_->Call("GET", "/api/v1/events", admin_);
+  ASSERT_EQ(list.status, 200) << list.raw;
+  ASSERT_EQ(list.body["data"].size(), 2u);
+  EXPECT_EQ(list.body["data"][0]["id"], "ev-2");
+  EXPECT_FALSE(list.body["data"][0].contains("data"));
+  EXPECT_TRUE(list.body["next_cursor"].is_null());
+  auto page = server_->Call("GET", "/api/v1/events?limit=1", admin_);
+  ASSERT_EQ(page.body["data"].size(), 1u);
+  auto next = server_->Call(
+      "GET", "/api/v1/events?limit=1&cursor=" + page.body["next_cursor"].get<std::string>(),
+      admin_);
+  EXPECT_EQ(next.body["data"][0]["id"], "ev-1");
+  EXPECT_EQ(server_->Call("GET", "/api/v1/events?type=team.update", admin_).body["data"].size(),
+            1u);
+  EXPECT_EQ(
+      server_->Call("GET", "/api/v1/events?until=2000-01-01T00:00:00Z", admin_).body["data"].size(),
+      0u);
+  auto bad = server_->Call("GET", "/api/v1/events?since=yesterday&type=device.explode", admin_);
+  ExpectError(bad, 422, "validation_failed");
+  EXPECT_EQ(FieldNames(bad), (std::set<std::string>{"since", "type"}));
+
+  auto one = server_->Call("GET", "/api/v1/events/ev-1", admin_);
+  ASSERT_EQ(one.status, 200) << one.raw;
+  EXPECT_EQ(one.body["type"], "device.enroll");
+  EXPECT_EQ(one.body["data"], Json::parse(EventBody("device.enroll"))["data"]);
+  std::set<std::string> to;
+  for (const auto& d : one.body["deliveries"]) to.insert(d["webhook_id"].get<std::string>());
+  EXPECT_EQ(to, (std::set<std::string>{a, b}));
+  ExpectError(server_->Call("GET", "/api/v1/events/ev-404", admin_), 404, "not_found");
+  ExpectError(server_->Call("GET", "/api/v1/events/ev-1", other_admin_), 404, "not_found");
+  EXPECT_EQ(server_->Call("GET", "/api/v1/events", ingest_).status, 403);
+}
+
 TEST_F(ApiTest, IngestRejectsWhatIsNotInTheCatalog) {
   auto r =
       server_->Call("POST", "/api/v1/events", ingest_, R"({"type":"device.explode","data":{}})");

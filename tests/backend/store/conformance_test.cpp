@@ -917,6 +917,63 @@ TYPED_TEST(StoreConformance, ResendRecoverAndTestDeliveries) {
   EXPECT_EQ(Json::parse(leased[0].data_json)["test"], true);
 }
 
+// The team's event log: newest first, by type and time, a page at a time; one event with its
+// data and its delivery to each webhook.
+TYPED_TEST(StoreConformance, EventLogListsAndOpensATeamsEvents) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  const Webhook a = this->MakeWebhook("t", {"device.enroll", "team.update"});
+  const Webhook b = this->MakeWebhook("t", {"device.enroll"});
+  config.CreateWebhook(a, this->Audit("t", a.id));
+  config.CreateWebhook(b, this->Audit("t", b.id));
+  for (int i = 1; i <= 5; ++i) {
+    const char* type = i % 2 == 0 ? "team.update" : "device.enroll";
+    queue.IngestEvent(Event{"e" + std::to_string(i), type, "t", 1000 * i, Json{{"i", i}}},
+                      1000 * i);
+  }
+  queue.IngestEvent(Event{"x1", "device.enroll", "other", 2500, Json::object()}, 2500);
+  auto ids = [](const Page<Event>& page) {
+    std::vector<std::string> out;
+    for (const Event& e : page.items) out.push_back(e.id);
+    return out;
+  };
+  const Page<Event> first = history.ListEvents("t", {}, 2, "");
+  EXPECT_EQ(ids(first), (std::vector<std::string>{"e5", "e4"}));
+  ASSERT_TRUE(first.next_cursor);
+  EXPECT_EQ(first.items[0].type, "device.enroll");
+  EXPECT_EQ(first.items[0].timestamp, 5000);
+  EXPECT_TRUE(first.items[0].data.is_null()) << "a list carries no data";
+  const Page<Event> second = history.ListEvents("t", {}, 2, *first.next_cursor);
+  EXPECT_EQ(ids(second), (std::vector<std::string>{"e3", "e2"}));
+  const Page<Event> last = history.ListEvents("t", {}, 2, *second.next_cursor);
+  EXPECT_EQ(ids(last), (std::vector<std::string>{"e1"}));
+  EXPECT_FALSE(last.next_cursor);
+  EXPECT_EQ(ids(history.ListEvents("t", EventFilter{"team.update", {}, {}}, 10, "")),
+            (std::vector<std::string>{"e4", "e2"}));
+  EXPECT_EQ(ids(history.ListEvents("t", EventFilter{{}, 2000, 4000}, 10, "")),
+            (std::vector<std::string>{"e3", "e2"}))
+      << "since inclusive, until exclusive";
+  EXPECT_EQ(ids(history.ListEvents("other", {}, 10, "")), (std::vector<std::string>{"x1"}));
+
+  const auto e3 = history.GetEvent("t", "e3");
+  ASSERT_TRUE(e3);
+  EXPECT_EQ(e3->event.type, "device.enroll");
+  EXPECT_EQ(e3->event.timestamp, 3000);
+  EXPECT_EQ(e3->event.data, (Json{{"i", 3}}));
+  ASSERT_EQ(e3->deliveries.size(), 2u) << "one per subscribed webhook";
+  std::set<std::string> to;
+  for (const Delivery& d : e3->deliveries) {
+    to.insert(d.webhook_id);
+    EXPECT_EQ(d.event_id, "e3");
+    EXPECT_EQ(d.status, DeliveryStatus::kPending);
+  }
+  EXPECT_EQ(to, (std::set<std::string>{a.id, b.id}));
+  EXPECT_EQ(history.GetEvent("t", "e4")->deliveries.size(), 1u);
+  EXPECT_FALSE(history.GetEvent("other", "e3")) << "another team's event is not found";
+  EXPECT_FALSE(history.GetEvent("t", "nope"));
+}
+
 // Cancel: a waiting delivery (pending, or failed with a retry due) is never leased again; one in
 // flight or already ended is left alone; cancel-pending takes a webhook's whole backlog.
 TYPED_TEST(StoreConformance, CancelledDeliveriesAreNeverSentAgain) {

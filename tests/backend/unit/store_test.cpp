@@ -60,6 +60,8 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
         "WHERE status IN ('pending', 'failed', 'in_flight')");
     db.Exec("ALTER TABLE attempts DROP COLUMN response_headers_truncated");  // schema 3
     db.Exec("ALTER TABLE deliveries DROP COLUMN lease_id");                  // schema 4
+    db.Exec("DROP INDEX events_team");                                       // schema 5
+    db.Exec("DROP INDEX events_team_type");
     db.Exec("PRAGMA user_version=1");
   }
   auto s = Open();
@@ -67,10 +69,13 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
     Db db((dir_ / "webhookd.db").string(), true);
     Query v(db, "PRAGMA user_version");
     ASSERT_TRUE(v.Step());
-    EXPECT_EQ(v.Int(0), 4);
+    EXPECT_EQ(v.Int(0), 5);
     Query cols(db, "SELECT count(*) FROM pragma_index_info('deliveries_due')");
     ASSERT_TRUE(cols.Step());
     EXPECT_EQ(cols.Int(0), 2);  // due_at, webhook_id
+    Query log(db, "SELECT count(*) FROM pragma_index_info('events_team_type')");
+    ASSERT_TRUE(log.Step());
+    EXPECT_EQ(log.Int(0), 3);  // team_id, type, seq
   }
   auto tasks = s->LeaseDue(1000, 10, 50000, {});
   ASSERT_EQ(tasks.size(), 1u);
