@@ -30,6 +30,8 @@ done
 # conflicts with Debian's npm package); install Debian's only when the commands are absent.
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+# python3 runs docs/verify/python/receiver.py in the tests (standard library only).
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   # PostgreSQL's package would create and start a cluster of its own ("main", port 5432); the
