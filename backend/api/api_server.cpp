@@ -405,6 +405,7 @@ void ApiServer::CreateWebhook(const Request& req, Response& res, const ApiToken&
   }
   w.active = in.active.value_or(true);
   w.description = in.description;
+  w.rate_limit_per_second = in.rate_limit_per_second;
   w.created_at = w.updated_at = now;
   if (!config_.CreateWebhook(w, Audit(who, "webhook.create", w.id, nullptr, Json(w)),
                              options_.max_webhooks_per_team)) {
@@ -446,6 +447,8 @@ void ApiServer::PatchWebhook(const Request& req, Response& res, const ApiToken& 
   }
   if (in.description) w.description = in.description;
   if (in.clear_description) w.description.reset();
+  if (in.rate_limit_per_second) w.rate_limit_per_second = in.rate_limit_per_second;
+  if (in.clear_rate_limit) w.rate_limit_per_second.reset();
   w.updated_at = now_();
   Json after = w;
   Json audit_after = after;

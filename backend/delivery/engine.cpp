@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <sstream>
 
@@ -120,7 +121,13 @@ void DeliveryEngine::DispatchLoop() {
     for (const auto& [id, endpoint] : endpoints_) {
       const size_t held = endpoint.held();
       const bool closed = held > refill_at;
-      room.room[id] = closed ? 0 : per_endpoint - held;
+      // A rate-limited endpoint holds no more than it sends in half a lease.
+      size_t cap = per_endpoint;
+      if (endpoint.rate > 0) {
+        cap = std::min(cap, std::max<size_t>(1, static_cast<size_t>(endpoint.rate) *
+                                                    static_cast<size_t>(options_.lease_ms) / 2000));
+      }
+      room.room[id] = closed || held >= cap ? 0 : cap - held;
       team_held[endpoint.team] += held;
       if (closed) {
         full.push_back(id);
@@ -162,6 +169,7 @@ void DeliveryEngine::DispatchLoop() {
     for (auto& task : leased) {
       Endpoint& endpoint = endpoints_[task.delivery.webhook_id];
       endpoint.team = task.delivery.team_id;
+      endpoint.rate = task.rate_limit_per_second.value_or(0);
       endpoint.waiting.push_back(std::move(task));
       ++waiting_total_;
     }
@@ -183,6 +191,17 @@ void DeliveryEngine::DispatchLoop() {
     if (capacity > 0 && leased.size() == capacity) continue;  // more may be due right now
     int64_t wait_ms = options_.max_idle_wait_ms;
     if (next_due > now) wait_ms = std::min(wait_ms, next_due - now);
+    // Rate-limited webhooks: the dispatcher starts their next request when its time comes
+    // (nothing else may happen meanwhile to start it).
+    if (int64_t paced = NextPacedSend(); paced > 0) {
+      if (paced <= clock_.NowMs()) {
+        lock.unlock();
+        StartSends(/*ask_when_idle=*/false);
+        lock.lock();
+        paced = NextPacedSend();
+      }
+      if (paced > 0) wait_ms = std::min(wait_ms, std::max<int64_t>(1, paced - clock_.NowMs()));
+    }
     if (paused) {
       // Wake-ups change nothing until the pause ends or an endpoint drains (Sent wakes us).
       dispatch_cv_.wait_until(lock, next_discovery_, [&] { return drained_ || !running_; });
@@ -193,12 +212,33 @@ void DeliveryEngine::DispatchLoop() {
   }
 }
 
+int64_t DeliveryEngine::NextPacedSend() const {
+  double earliest = 0;
+  for (const auto& [id, endpoint] : endpoints_) {
+    if (endpoint.rate <= 0 || endpoint.waiting.empty() ||
+        endpoint.active >= options_.per_endpoint_concurrency) {
+      continue;
+    }
+    const auto next = next_send_at_.find(id);
+    const double at = next == next_send_at_.end() ? 1 : std::max(1.0, next->second);
+    if (earliest == 0 || at < earliest) earliest = at;
+  }
+  return static_cast<int64_t>(std::ceil(earliest));
+}
+
 bool DeliveryEngine::TakeRunnable(store::DeliveryTask& out) {
   // Oldest-first would need a heap across endpoints; endpoints are few and each queue is
   // short (bounded by the dispatcher), so a scan is cheap and fair enough.
+  const double now = static_cast<double>(clock_.NowMs());
   for (auto& [id, endpoint] : endpoints_) {
     if (!endpoint.waiting.empty() && endpoint.active < options_.per_endpoint_concurrency &&
         TeamHasSlot(endpoint.team)) {
+      if (endpoint.rate > 0) {
+        // Paced: one request every 1/rate seconds at most, however many wait.
+        double& next = next_send_at_[id];
+        if (now < next) continue;
+        next = std::max(next, now) + 1000.0 / endpoint.rate;
+      }
       out = std::move(endpoint.waiting.front());
       endpoint.waiting.pop_front();
       ++endpoint.active;

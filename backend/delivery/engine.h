@@ -127,6 +127,7 @@ class DeliveryEngine {
     std::string team;
     std::deque<store::DeliveryTask> waiting;
     int active = 0;
+    int rate = 0;  // the webhook's rate limit (requests a second), 0 for none
     size_t held() const { return static_cast<size_t>(active) + waiting.size(); }  // sending+waiting
   };
   std::map<std::string, Endpoint> endpoints_;
@@ -140,6 +141,11 @@ class DeliveryEngine {
     return it == team_active_.end() || it->second < PerTeam();
   }
   size_t waiting_total_ = 0;
+  // Webhooks with a rate limit: the engine-clock time (ms) before which the next request to
+  // each may not start. Kept when its endpoint drains, so a pause does not reset the pace.
+  std::map<std::string, double> next_send_at_;
+  // The earliest time a paced endpoint with waiting tasks may send (0: none waits for its pace).
+  int64_t NextPacedSend() const;
   std::set<std::string> at_cap_;  // endpoints whose backlog was full at the last lease
   bool nothing_due_ = false;      // the last lease found nothing due, and nothing was queued since
   // With every endpoint it holds at its cap, a lease can only find other webhooks' work, and

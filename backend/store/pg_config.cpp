@@ -46,6 +46,7 @@ Webhook pg::LoadWebhookRow(const pg::Result& r, int row, const crypto::SecretBox
   w.disabled_reason = r.OptText(row, 7);
   w.created_at = r.Int(row, 8);
   w.updated_at = r.Int(row, 9);
+  if (const auto rate = r.OptInt(row, 11)) w.rate_limit_per_second = static_cast<int>(*rate);
   return w;
 }
 
@@ -191,9 +192,11 @@ bool PgConfigStore::CreateWebhook(const Webhook& w, const AuditEntry& audit, siz
   }
   c->Run(
       "INSERT INTO webhooks(id, team_id, url, events, secret_enc, active, description, "
-      "disabled_reason, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+      "disabled_reason, created_at, updated_at, rate_limit_per_second) "
+      "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
       {w.id, w.team_id, w.url, DumpJson(Json(w.events)), sealed ? Param::Bytes(*sealed) : Param(),
-       w.active, w.description, w.disabled_reason, w.created_at, w.updated_at});
+       w.active, w.description, w.disabled_reason, w.created_at, w.updated_at,
+       w.rate_limit_per_second});
   InsertAudit(*c, audit);
   tx.Commit();
   return true;
@@ -238,10 +241,11 @@ bool PgConfigStore::UpdateWebhook(const Webhook& w, bool secret_changed, const A
            "UPDATE webhooks SET url = $1, events = $2, secret_enc = $3, active = $4, "
            "description = $5, disabled_reason = $6, updated_at = $7, "
            "prev_secret_enc = CASE WHEN $10 THEN NULL ELSE prev_secret_enc END, "
-           "prev_valid_until = CASE WHEN $10 THEN NULL ELSE prev_valid_until END "
-           "WHERE team_id = $8 AND id = $9",
+           "prev_valid_until = CASE WHEN $10 THEN NULL ELSE prev_valid_until END, "
+           "rate_limit_per_second = $11 WHERE team_id = $8 AND id = $9",
            {w.url, DumpJson(Json(w.events)), sealed ? Param::Bytes(*sealed) : Param(), w.active,
-            w.description, w.disabled_reason, w.updated_at, w.team_id, w.id, secret_changed})
+            w.description, w.disabled_reason, w.updated_at, w.team_id, w.id, secret_changed,
+            w.rate_limit_per_second})
           .affected() > 0;
   if (!changed) return false;
   InsertAudit(*c, audit);

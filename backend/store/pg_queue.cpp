@@ -370,8 +370,8 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
       "WHERE d.seq = c.seq AND e.seq = d.event_seq AND w.id = d.webhook_id "
       "RETURNING d.seq, d.id, d.webhook_id, d.team_id, e.id AS event_id, e.type, "
       "d.attempt_count, d.created_at, d.updated_at, e.timestamp, e.data, w.url, w.secret_enc, "
-      "w.prev_secret_enc, w.prev_valid_until, w.active, d.lease_id, d.due_at), " MAMBO_QUEUE_DUE(
-          "u") "SELECT * FROM u",
+      "w.prev_secret_enc, w.prev_valid_until, w.active, d.lease_id, d.due_at, "
+      "w.rate_limit_per_second), " MAMBO_QUEUE_DUE("u") "SELECT * FROM u",
       {lease_until, owner_, pg::Array::Of(chosen), now});
 
   std::unordered_map<int64_t, size_t> order;  // seq -> position in due order
@@ -409,6 +409,7 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
     t.secrets = cached->second;
     t.webhook_active = r.Bool(i, 15);
     t.lease_id = r.Int(i, 16);
+    if (const auto rate = r.OptInt(i, 18)) t.rate_limit_per_second = static_cast<int>(*rate);
     ranked.emplace_back(order[r.Int(i, 0)], std::move(t));
   }
   std::sort(ranked.begin(), ranked.end(),

@@ -215,6 +215,10 @@ ALTER TABLE attempts DROP CONSTRAINT attempts_pkey, DROP COLUMN seq,
 CREATE INDEX events_team ON events(team_id, seq);
 CREATE INDEX events_team_type ON events(team_id, type, seq);
 )sql",
+    // A webhook's optional rate limit (requests a second per instance).
+    R"sql(
+ALTER TABLE webhooks ADD COLUMN rate_limit_per_second INTEGER;
+)sql",
 };
 
 // Holds the migration lock for its lifetime (a session lock: it also ends with the connection).

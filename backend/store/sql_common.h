@@ -13,7 +13,7 @@
 // query stays one string literal (the statement cache is keyed by the literal's address).
 #define MAMBO_WEBHOOK_COLUMNS                                                 \
   "w.id, w.team_id, w.url, w.events, w.secret_enc, w.active, w.description, " \
-  "w.disabled_reason, w.created_at, w.updated_at, w.seq"
+  "w.disabled_reason, w.created_at, w.updated_at, w.seq, w.rate_limit_per_second"
 #define MAMBO_DELIVERY_COLUMNS                                                         \
   "d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, d.due_at, " \
   "d.created_at, d.updated_at, d.last_http_status, COALESCE(d.last_cause, ''), d.seq"

@@ -182,6 +182,7 @@ Webhook SqliteStore::LoadWebhookRow(Query& q, SecretLoad secret) {
   w.disabled_reason = q.OptText(7);
   w.created_at = q.Int(8);
   w.updated_at = q.Int(9);
+  if (const auto rate = q.OptInt(11)) w.rate_limit_per_second = static_cast<int>(*rate);
   return w;
 }
 
@@ -198,7 +199,8 @@ bool SqliteStore::CreateWebhook(const Webhook& w, const AuditEntry& audit, size_
     EnsureTeam(db, w.team_id, w.created_at);
     Query q(db,
             "INSERT INTO webhooks(id, team_id, url, events, secret_enc, active, description, "
-            "disabled_reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)");
+            "disabled_reason, created_at, updated_at, rate_limit_per_second) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?)");
     q.Bind(1, w.id).Bind(2, w.team_id).Bind(3, w.url).Bind(4, DumpJson(Json(w.events)));
     if (sealed) {
       q.BindBlob(5, *sealed);
@@ -206,7 +208,7 @@ bool SqliteStore::CreateWebhook(const Webhook& w, const AuditEntry& audit, size_
       q.BindNull(5);
     }
     q.Bind(6, w.active).Bind(7, w.description).Bind(8, w.disabled_reason);
-    q.Bind(9, w.created_at).Bind(10, w.updated_at).Run();
+    q.Bind(9, w.created_at).Bind(10, w.updated_at).Bind(11, w.rate_limit_per_second).Run();
     InsertAudit(db, audit);
     created = true;
   });
@@ -253,7 +255,8 @@ bool SqliteStore::UpdateWebhook(const Webhook& w, bool secret_changed, const Aud
     // rotated-out one is dropped when the secret differs from the stored one.
     Query q(db,
             "UPDATE webhooks SET url = ?, events = ?, secret_enc = ?, active = ?, description = ?, "
-            "disabled_reason = ?, updated_at = ? WHERE team_id = ? AND id = ?");
+            "disabled_reason = ?, updated_at = ?, rate_limit_per_second = ? "
+            "WHERE team_id = ? AND id = ?");
     q.Bind(1, w.url).Bind(2, DumpJson(Json(w.events)));
     if (sealed) {
       q.BindBlob(3, *sealed);
@@ -261,7 +264,7 @@ bool SqliteStore::UpdateWebhook(const Webhook& w, bool secret_changed, const Aud
       q.BindNull(3);
     }
     q.Bind(4, w.active).Bind(5, w.description).Bind(6, w.disabled_reason).Bind(7, w.updated_at);
-    q.Bind(8, w.team_id).Bind(9, w.id).Run();
+    q.Bind(8, w.rate_limit_per_second).Bind(9, w.team_id).Bind(10, w.id).Run();
     changed = q.Changes() > 0;
     if (!changed) return;
     if (secret_changed) {

@@ -186,7 +186,8 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
                 "SELECT d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, "
                 "d.created_at, d.updated_at, d.last_http_status, d.last_cause, "
                 "e.timestamp, e.data, w.url, w.secret_enc, w.prev_secret_enc, w.prev_valid_until, "
-                "w.active, d.seq FROM deliveries d JOIN events e ON e.seq = d.event_seq "
+                "w.active, d.seq, w.rate_limit_per_second FROM deliveries d "
+                "JOIN events e ON e.seq = d.event_seq "
                 "JOIN webhooks w ON w.id = d.webhook_id "
                 "WHERE d.status IN ('pending', 'failed', 'in_flight') AND d.due_at <= ?1 "
                 "AND lease_has_room(d.webhook_id) AND lease_team_has_room(d.team_id) "
@@ -228,6 +229,7 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
           }
           t.secrets = cached->second;
           t.webhook_active = q.Int(17) != 0;
+          if (const auto rate = q.OptInt(19)) t.rate_limit_per_second = static_cast<int>(*rate);
           t.lease_id = next_lease_id_++;
           rows.emplace_back(q.Int(18), t.lease_id);
           tasks.push_back(std::move(t));

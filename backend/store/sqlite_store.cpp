@@ -129,6 +129,10 @@ ALTER TABLE deliveries ADD COLUMN lease_id INTEGER;
 CREATE INDEX events_team ON events(team_id, seq);
 CREATE INDEX events_team_type ON events(team_id, type, seq);
 )sql",
+    // A webhook's optional rate limit (requests a second per instance).
+    R"sql(
+ALTER TABLE webhooks ADD COLUMN rate_limit_per_second INTEGER;
+)sql",
 };
 
 constexpr size_t kMaxBatch = 2000;

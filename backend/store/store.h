@@ -92,6 +92,7 @@ struct DeliveryTask {
   std::string url;
   std::vector<std::string> secrets;  // signing secrets: current first, then a rotated-out one
   bool webhook_active = true;
+  std::optional<int> rate_limit_per_second;  // the webhook's, when it has one
   // New at every lease of the delivery: its attempt is recorded only while this lease holds
   // (fencing: a process that lost the lease, paused or cut off past its expiry, records nothing
   // over the attempt of the process that took the delivery after it).

@@ -194,6 +194,8 @@ void to_json(Json& j, const Webhook& w) {
            {"active", w.active},
            {"description", w.description ? Json(*w.description) : Json(nullptr)},
            {"disabled_reason", w.disabled_reason ? Json(*w.disabled_reason) : Json(nullptr)},
+           {"rate_limit_per_second",
+            w.rate_limit_per_second ? Json(*w.rate_limit_per_second) : Json(nullptr)},
            {"created_at", FormatTimestamp(w.created_at)},
            {"updated_at", FormatTimestamp(w.updated_at)}};
 }
@@ -207,6 +209,7 @@ void from_json(const Json& j, Webhook& w) {
   w.active = j.value("active", true);
   w.description = OptionalField<std::string>(j, "description");
   w.disabled_reason = OptionalField<std::string>(j, "disabled_reason");
+  w.rate_limit_per_second = OptionalField<int>(j, "rate_limit_per_second");
   w.created_at = TimeField(j, "created_at");
   w.updated_at = TimeField(j, "updated_at");
 }

@@ -210,6 +210,17 @@ FieldErrors ParseWebhookInput(std::string_view body, InputMode mode, WebhookInpu
         out.description = value.get<std::string>();
         if (auto e = DescriptionError(*out.description)) errors.push_back({key, *e});
       }
+    } else if (key == "rate_limit_per_second") {
+      if (value.is_null()) {
+        out.clear_rate_limit = true;
+      } else if (!value.is_number_integer() || value.get<int64_t>() < kMinRateLimit ||
+                 value.get<int64_t>() > kMaxRateLimit) {
+        errors.push_back({key, "Must be a whole number of requests a second from " +
+                                   std::to_string(kMinRateLimit) + " to " +
+                                   std::to_string(kMaxRateLimit) + ", or null for no limit"});
+      } else {
+        out.rate_limit_per_second = value.get<int>();
+      }
     } else {
       errors.push_back({key, "Unknown field"});
     }

@@ -421,6 +421,33 @@ TEST(WebhookInput, ValidCreateFillsEveryField) {
   EXPECT_FALSE(in.clear_description);
 }
 
+TEST(WebhookInput, RateLimitIsAWholeNumberInRangeOrNull) {
+  WebhookInput in;
+  EXPECT_EQ(ParseWebhookInput(R"({"rate_limit_per_second": 5})", InputMode::kUpdate, in),
+            FieldErrors{});
+  EXPECT_EQ(in.rate_limit_per_second, 5);
+  EXPECT_EQ(ParseWebhookInput(R"({"rate_limit_per_second": null})", InputMode::kUpdate, in),
+            FieldErrors{});
+  EXPECT_TRUE(in.clear_rate_limit);
+  EXPECT_EQ(in.rate_limit_per_second, std::nullopt);
+  for (const char* bad : {"0", "10001", "2.5", "\"5\"", "-1", "true"}) {
+    SCOPED_TRACE(bad);
+    const FieldErrors errors = ParseWebhookInput(
+        std::string(R"({"rate_limit_per_second": )") + bad + "}", InputMode::kUpdate, in);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].field, "rate_limit_per_second");
+    EXPECT_EQ(errors[0].message,
+              "Must be a whole number of requests a second from 1 to 10000, or null for no "
+              "limit");
+  }
+  Webhook w;
+  w.id = "wh_1";
+  w.rate_limit_per_second = 7;
+  EXPECT_EQ(Json(w)["rate_limit_per_second"], 7);
+  w.rate_limit_per_second.reset();
+  EXPECT_TRUE(Json(w)["rate_limit_per_second"].is_null());
+}
+
 TEST(WebhookInput, MalformedJsonIsOneErrorOnTheEmptyField) {
   for (const char* body :
        {"", " ", "{", "{\"url\": ", "{\"url\": \"https://a.com\"", "{\"url\": \"https://a.com}",

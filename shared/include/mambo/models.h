@@ -27,6 +27,9 @@ struct Webhook {
   bool active = true;
   std::optional<std::string> description;
   std::optional<std::string> disabled_reason;  // why webhookd set it inactive, if it did
+  // At most this many requests a second to this webhook from each webhookd instance; the queue
+  // waits. None: as fast as the engine goes.
+  std::optional<int> rate_limit_per_second;
   int64_t created_at = 0;
   int64_t updated_at = 0;
 };

@@ -51,7 +51,11 @@ struct WebhookInput {
   std::optional<bool> active;
   std::optional<std::string> description;
   bool clear_description = false;
+  std::optional<int> rate_limit_per_second;  // kMinRateLimit..kMaxRateLimit
+  bool clear_rate_limit = false;
 };
+inline constexpr int kMinRateLimit = 1;
+inline constexpr int kMaxRateLimit = 10000;
 enum class InputMode { kCreate, kUpdate };
 
 // Parses and validates JSON text. Malformed JSON gives one error on field "" ; wrong types,

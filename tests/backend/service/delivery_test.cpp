@@ -253,6 +253,33 @@ TEST_F(DeliveryServiceTest, CancelStopsARetryingDelivery) {
   EXPECT_EQ(list.body["data"][0]["id"], delivery);
 }
 
+// A rate limit of 5 a second holds over 50 deliveries queued at once: the receiver sees them
+// start no faster (49 intervals of 200 ms), while the engine would otherwise send them in a
+// fraction of a second.
+TEST_F(DeliveryServiceTest, ARateLimitHoldsOverFiftyDeliveries) {
+  HttpsReceiver receiver;
+  Start({"--workers", "0"});
+  const auto [webhook, secret] = CreateWebhook(receiver.Url());
+  auto r = server_->Call("PATCH", "/api/v1/webhooks/" + webhook, admin_,
+                         R"({"rate_limit_per_second":5})");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["rate_limit_per_second"], 5);
+  std::vector<std::string> deliveries;
+  for (int i = 0; i < 50; ++i) deliveries.push_back(Ingest("rl-" + std::to_string(i)));
+  EXPECT_EQ(server_->Stop(), 0);
+  Start();
+  ASSERT_TRUE(WaitUntil([&] { return receiver.Count() >= 50; }, std::chrono::seconds(40)))
+      << Diagnose();
+  const auto requests = receiver.Requests();
+  const auto spread = requests.back().at - requests.front().at;
+  EXPECT_GE(spread, std::chrono::milliseconds(49 * 200 - 100)) << "sent faster than 5 a second";
+  EXPECT_LE(spread, std::chrono::milliseconds(49 * 200 + 5000)) << "far slower than the limit";
+  // Invalid limits are refused with the field named.
+  r = server_->Call("PATCH", "/api/v1/webhooks/" + webhook, admin_,
+                    R"({"rate_limit_per_second":0})");
+  EXPECT_EQ(r.status, 422);
+}
+
 // A webhook's backlog, queued while nothing was sent, is cancelled in one call; the next run
 // sends only what came after.
 TEST_F(DeliveryServiceTest, CancelPendingDropsAWebhooksBacklog) {

@@ -917,6 +917,28 @@ TYPED_TEST(StoreConformance, ResendRecoverAndTestDeliveries) {
   EXPECT_EQ(Json::parse(leased[0].data_json)["test"], true);
 }
 
+// A webhook's rate limit is stored, changed, cleared, and handed to the engine with each task.
+TYPED_TEST(StoreConformance, RateLimitTravelsWithTheWebhookAndItsTasks) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  Webhook w = this->MakeWebhook("t");
+  w.rate_limit_per_second = 5;
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  EXPECT_EQ(config.GetWebhook("t", w.id)->rate_limit_per_second, 5);
+  queue.IngestEvent(Event{"e1", "device.enroll", "t", 1, Json::object()}, 100);
+  auto tasks = queue.LeaseDue(100, 10, 5000, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].rate_limit_per_second, 5);
+  w.rate_limit_per_second.reset();
+  ASSERT_TRUE(config.UpdateWebhook(w, false, this->Audit("t", w.id)));
+  EXPECT_EQ(config.GetWebhook("t", w.id)->rate_limit_per_second, std::nullopt);
+  EXPECT_EQ(config.ListWebhooks("t", 10, "").items[0].rate_limit_per_second, std::nullopt);
+  queue.IngestEvent(Event{"e2", "device.enroll", "t", 1, Json::object()}, 200);
+  tasks = queue.LeaseDue(200, 10, 5000, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].rate_limit_per_second, std::nullopt);
+}
+
 // The team's event log: newest first, by type and time, a page at a time; one event with its
 // data and its delivery to each webhook.
 TYPED_TEST(StoreConformance, EventLogListsAndOpensATeamsEvents) {

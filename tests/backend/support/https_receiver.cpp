@@ -17,7 +17,7 @@ HttpsReceiver::HttpsReceiver(Handler handler) : handler_(std::move(handler)) {
   server_.svr().Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
     {
       std::lock_guard lock(mu_);
-      requests_.push_back({req.path, req.headers, req.body});
+      requests_.push_back({req.path, req.headers, req.body, std::chrono::steady_clock::now()});
     }
     cv_.notify_all();
     if (handler_) {

@@ -21,6 +21,7 @@ struct ReceivedRequest {
   std::string path;
   httplib::Headers headers;
   std::string body;
+  std::chrono::steady_clock::time_point at;  // when it arrived
   std::string Header(const std::string& name) const;
 };
 
