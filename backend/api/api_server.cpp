@@ -363,6 +363,7 @@ void ApiServer::Register(httplib::Server& server) {
   Add(server, "PATCH", wh, Route(admin, bind(&ApiServer::PatchWebhook)));
   Add(server, "DELETE", wh, Route(admin, bind(&ApiServer::DeleteWebhook)));
   Add(server, "GET", wh + "/secret", Route(admin, bind(&ApiServer::RevealSecret)));
+  Add(server, "GET", wh + "/headers", Route(admin, bind(&ApiServer::RevealHeaders)));
   Add(server, "POST", wh + "/secret/rotate", Route(admin, bind(&ApiServer::RotateSecret)));
   Add(server, "GET", wh + "/deliveries", Route(admin, bind(&ApiServer::ListDeliveries)));
   Add(server, "POST", wh + "/recover", Route(admin, bind(&ApiServer::RecoverDeliveries)));
@@ -406,6 +407,7 @@ void ApiServer::CreateWebhook(const Request& req, Response& res, const ApiToken&
   w.active = in.active.value_or(true);
   w.description = in.description;
   w.rate_limit_per_second = in.rate_limit_per_second;
+  if (in.headers) w.headers = ApplyHeaderChanges({}, *in.headers);
   w.created_at = w.updated_at = now;
   if (!config_.CreateWebhook(w, Audit(who, "webhook.create", w.id, nullptr, Json(w)),
                              options_.max_webhooks_per_team)) {
@@ -449,10 +451,23 @@ void ApiServer::PatchWebhook(const Request& req, Response& res, const ApiToken& 
   if (in.clear_description) w.description.reset();
   if (in.rate_limit_per_second) w.rate_limit_per_second = in.rate_limit_per_second;
   if (in.clear_rate_limit) w.rate_limit_per_second.reset();
+  // Which headers were set or removed: the audit log names them (their values are masked).
+  Json headers_changed = Json::array();
+  if (in.clear_headers) {
+    for (const auto& h : before.headers) headers_changed.push_back(h.first);
+    w.headers.clear();
+  } else if (in.headers) {
+    w.headers = ApplyHeaderChanges(before.headers, *in.headers);
+    if (FieldErrors e = HeadersErrors(w.headers); !e.empty()) {
+      throw ApiError::Validation(std::move(e));
+    }
+    for (const auto& change : *in.headers) headers_changed.push_back(change.first);
+  }
   w.updated_at = now_();
   Json after = w;
   Json audit_after = after;
   if (secret_changed) audit_after["secret_changed"] = true;  // that it changed, never the value
+  if (!headers_changed.empty()) audit_after["headers_changed"] = std::move(headers_changed);
   if (!config_.UpdateWebhook(w, secret_changed,
                              Audit(who, "webhook.update", w.id, Json(before), audit_after))) {
     throw ApiError::NotFound("Webhook " + w.id);
@@ -475,6 +490,14 @@ void ApiServer::RevealSecret(const Request& req, Response& res, const ApiToken& 
   // Revealing is an audited act, like any change: the auditor sees who looked and when.
   config_.AppendAudit(Audit(who, "webhook.secret_reveal", w.id, nullptr, nullptr));
   SendJson(res, 200, Json{{"secret", w.secret ? Json(*w.secret) : Json(nullptr)}});
+}
+
+void ApiServer::RevealHeaders(const Request& req, Response& res, const ApiToken& who) {
+  const Webhook w = LoadWebhook(who, req.matches[1]);
+  config_.AppendAudit(Audit(who, "webhook.headers_reveal", w.id, nullptr, nullptr));
+  Json headers = Json::object();
+  for (const auto& [name, value] : w.headers) headers[name] = value;
+  SendJson(res, 200, Json{{"headers", std::move(headers)}});
 }
 
 void ApiServer::RotateSecret(const Request& req, Response& res, const ApiToken& who) {

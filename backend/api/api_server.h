@@ -128,6 +128,8 @@ class ApiServer {
   void GetWebhook(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void PatchWebhook(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void DeleteWebhook(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  // The custom headers' values, which every other response masks (admin, audited).
+  void RevealHeaders(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void RevealSecret(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void RotateSecret(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void ListAudit(const httplib::Request&, httplib::Response&, const store::ApiToken&);

@@ -281,6 +281,8 @@ void DeliveryEngine::Send(store::DeliveryTask task) {
   } else {
     headers = SignedHeaders(task.secrets, task.event.id, unix_seconds, body);
   }
+  // The webhook's own headers after ours; validation keeps their names apart from ours.
+  headers.insert(headers.end(), task.headers.begin(), task.headers.end());
   metrics_.in_progress.fetch_add(1);
   auto context = std::make_shared<store::DeliveryTask>(std::move(task));
   const std::string& url = context->url;
@@ -290,6 +292,13 @@ void DeliveryEngine::Send(store::DeliveryTask task) {
 
 void DeliveryEngine::Sent(const std::shared_ptr<store::DeliveryTask>& context, SendResult& sent) {
   metrics_.in_progress.fetch_sub(1);
+  // The attempt is stored and shown as sent, except for the custom headers' values, which may
+  // be credentials.
+  for (auto& [name, value] : sent.attempt.request_headers) {
+    for (const auto& custom : context->headers) {
+      if (name == custom.first) value = kMaskedHeaderValue;
+    }
+  }
   store::AttemptOutcome outcome = Decide(*context, sent);
   const std::string& webhook_id = context->delivery.webhook_id;
   {

@@ -24,15 +24,16 @@ void pg::InsertAudit(pg::Conn& c, const AuditEntry& a) {
        JsonText(a.after)});
 }
 
-Webhook pg::LoadWebhookRow(const pg::Result& r, int row, const crypto::SecretBox* box) {
+Webhook pg::LoadWebhookRow(const pg::Result& r, int row, const crypto::SecretBox& box,
+                           SecretLoad secret) {
   Webhook w;
   w.id = r.Text(row, 0);
   w.team_id = r.Text(row, 1);
   w.url = r.Text(row, 2);
   w.events = EventTypes(r.Text(row, 3));
   if (!r.IsNull(row, 4)) {
-    if (box != nullptr) {
-      w.secret = box->Open(r.Bytes(row, 4), w.id);
+    if (secret == SecretLoad::kDecrypt) {
+      w.secret = box.Open(r.Bytes(row, 4), w.id);
       if (!w.secret) {
         throw StoreError("secret of webhook " + w.id +
                          " does not decrypt: wrong main key for this database?");
@@ -47,6 +48,8 @@ Webhook pg::LoadWebhookRow(const pg::Result& r, int row, const crypto::SecretBox
   w.created_at = r.Int(row, 8);
   w.updated_at = r.Int(row, 9);
   if (const auto rate = r.OptInt(row, 11)) w.rate_limit_per_second = static_cast<int>(*rate);
+  w.headers =
+      OpenHeaders(box, r.IsNull(row, 12) ? std::nullopt : std::optional(r.Bytes(row, 12)), w.id);
   return w;
 }
 
@@ -192,11 +195,11 @@ bool PgConfigStore::CreateWebhook(const Webhook& w, const AuditEntry& audit, siz
   }
   c->Run(
       "INSERT INTO webhooks(id, team_id, url, events, secret_enc, active, description, "
-      "disabled_reason, created_at, updated_at, rate_limit_per_second) "
-      "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-      {w.id, w.team_id, w.url, DumpJson(Json(w.events)), sealed ? Param::Bytes(*sealed) : Param(),
-       w.active, w.description, w.disabled_reason, w.created_at, w.updated_at,
-       w.rate_limit_per_second});
+      "disabled_reason, created_at, updated_at, rate_limit_per_second, headers_enc) "
+      "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)",
+      {w.id, w.team_id, w.url, DumpJson(Json(w.events)), Param::Bytes(sealed), w.active,
+       w.description, w.disabled_reason, w.created_at, w.updated_at, w.rate_limit_per_second,
+       Param::Bytes(SealHeaders(db_.box(), w))});
   InsertAudit(*c, audit);
   tx.Commit();
   return true;
@@ -209,7 +212,7 @@ std::optional<Webhook> PgConfigStore::GetWebhook(const std::string& team_id,
       c->Run("SELECT " MAMBO_WEBHOOK_COLUMNS " FROM webhooks w WHERE w.team_id = $1 AND w.id = $2",
              {team_id, id});
   if (r.rows() == 0) return std::nullopt;
-  return LoadWebhookRow(r, 0, &db_.box());
+  return LoadWebhookRow(r, 0, db_.box(), SecretLoad::kDecrypt);
 }
 
 Page<Webhook> PgConfigStore::ListWebhooks(const std::string& team_id, size_t limit,
@@ -225,7 +228,7 @@ Page<Webhook> PgConfigStore::ListWebhooks(const std::string& team_id, size_t lim
       page.next_cursor = std::to_string(r.Int(i - 1, 10));
       break;
     }
-    page.items.push_back(LoadWebhookRow(r, i, nullptr));
+    page.items.push_back(LoadWebhookRow(r, i, db_.box(), SecretLoad::kPresenceOnly));
   }
   return page;
 }
@@ -242,10 +245,10 @@ bool PgConfigStore::UpdateWebhook(const Webhook& w, bool secret_changed, const A
            "description = $5, disabled_reason = $6, updated_at = $7, "
            "prev_secret_enc = CASE WHEN $10 THEN NULL ELSE prev_secret_enc END, "
            "prev_valid_until = CASE WHEN $10 THEN NULL ELSE prev_valid_until END, "
-           "rate_limit_per_second = $11 WHERE team_id = $8 AND id = $9",
-           {w.url, DumpJson(Json(w.events)), sealed ? Param::Bytes(*sealed) : Param(), w.active,
-            w.description, w.disabled_reason, w.updated_at, w.team_id, w.id, secret_changed,
-            w.rate_limit_per_second})
+           "rate_limit_per_second = $11, headers_enc = $12 WHERE team_id = $8 AND id = $9",
+           {w.url, DumpJson(Json(w.events)), Param::Bytes(sealed), w.active, w.description,
+            w.disabled_reason, w.updated_at, w.team_id, w.id, secret_changed,
+            w.rate_limit_per_second, Param::Bytes(SealHeaders(db_.box(), w))})
           .affected() > 0;
   if (!changed) return false;
   InsertAudit(*c, audit);

@@ -45,6 +45,8 @@ struct Param {
     p.binary = true;
     return p;
   }
+  static Param Bytes(const std::string& v) { return Bytes(std::string_view(v)); }
+  static Param Bytes(const std::optional<std::string>& v) { return v ? Bytes(*v) : Param(); }
   std::optional<std::string> value;
   bool binary = false;
 };

@@ -139,7 +139,8 @@ std::vector<Webhook> PgHistoryStore::FailingWebhooks(int64_t since) {
              "AND d.status = 'exhausted' AND d.updated_at >= COALESCE(w.last_success_at, 0))",
              {since});
   std::vector<Webhook> out;
-  for (int i = 0; i < r.rows(); ++i) out.push_back(pg::LoadWebhookRow(r, i, nullptr));
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back(pg::LoadWebhookRow(r, i, db_.box(), SecretLoad::kPresenceOnly));
   return out;
 }
 

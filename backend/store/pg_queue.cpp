@@ -371,12 +371,13 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
       "RETURNING d.seq, d.id, d.webhook_id, d.team_id, e.id AS event_id, e.type, "
       "d.attempt_count, d.created_at, d.updated_at, e.timestamp, e.data, w.url, w.secret_enc, "
       "w.prev_secret_enc, w.prev_valid_until, w.active, d.lease_id, d.due_at, "
-      "w.rate_limit_per_second), " MAMBO_QUEUE_DUE("u") "SELECT * FROM u",
+      "w.rate_limit_per_second, w.headers_enc), " MAMBO_QUEUE_DUE("u") "SELECT * FROM u",
       {lease_until, owner_, pg::Array::Of(chosen), now});
 
   std::unordered_map<int64_t, size_t> order;  // seq -> position in due order
   for (size_t i = 0; i < chosen.size(); ++i) order[chosen[i]] = i;
-  std::unordered_map<std::string, std::vector<std::string>> secrets;  // by webhook id
+  // By webhook id: its secrets and its headers.
+  std::unordered_map<std::string, std::pair<std::vector<std::string>, Headers>> sealed_parts;
   std::vector<std::pair<size_t, DeliveryTask>> ranked;
   for (int i = 0; i < r.rows(); ++i) {
     DeliveryTask t;
@@ -393,8 +394,9 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
     t.event = Event{d.event_id, d.event_type, d.team_id, r.Int(i, 9), nullptr};
     t.data_json = r.Text(i, 10);
     t.url = r.Text(i, 11);
-    // An AES-GCM open per secret: once per webhook and lease, not per delivery.
-    auto [cached, fresh] = secrets.try_emplace(d.webhook_id);
+    // An AES-GCM open per secret and for the headers: once per webhook and lease, not per
+    // delivery.
+    auto [cached, fresh] = sealed_parts.try_emplace(d.webhook_id);
     if (fresh) {
       for (const int col : {12, 13}) {
         if (r.IsNull(i, col) || (col == 13 && r.OptInt(i, 14).value_or(0) <= now)) continue;
@@ -403,10 +405,12 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
           throw StoreError("secret of webhook " + d.webhook_id +
                            " does not decrypt: wrong main key for this database?");
         }
-        cached->second.push_back(std::move(*plain));
+        cached->second.first.push_back(std::move(*plain));
       }
+      cached->second.second = OpenHeaders(db_.box(), r.OptBytes(i, 19), d.webhook_id);
     }
-    t.secrets = cached->second;
+    t.secrets = cached->second.first;
+    t.headers = cached->second.second;
     t.webhook_active = r.Bool(i, 15);
     t.lease_id = r.Int(i, 16);
     if (const auto rate = r.OptInt(i, 18)) t.rate_limit_per_second = static_cast<int>(*rate);
@@ -520,7 +524,7 @@ void PgQueueStore::Disable(pg::Conn& c, const AttemptOutcome& o) {
                        "WHERE d.id = $1 FOR UPDATE OF w",
                        {o.attempt.delivery_id});
   if (r.rows() == 0) return;
-  Webhook before = pg::LoadWebhookRow(r, 0, nullptr);
+  Webhook before = pg::LoadWebhookRow(r, 0, db_.box(), SecretLoad::kPresenceOnly);
   if (!before.active) return;
   Webhook after = before;
   after.active = false;

@@ -183,12 +183,14 @@ Webhook SqliteStore::LoadWebhookRow(Query& q, SecretLoad secret) {
   w.created_at = q.Int(8);
   w.updated_at = q.Int(9);
   if (const auto rate = q.OptInt(11)) w.rate_limit_per_second = static_cast<int>(*rate);
+  w.headers = OpenHeaders(box_, q.OptText(12), w.id);
   return w;
 }
 
 bool SqliteStore::CreateWebhook(const Webhook& w, const AuditEntry& audit, size_t max_per_team) {
   const std::optional<std::string> sealed =
       w.secret ? std::optional(box_.Seal(*w.secret, w.id)) : std::nullopt;
+  const std::optional<std::string> sealed_headers = SealHeaders(box_, w);
   bool created = false;
   Write([&](Db& db) {
     if (max_per_team != SIZE_MAX) {
@@ -199,16 +201,14 @@ bool SqliteStore::CreateWebhook(const Webhook& w, const AuditEntry& audit, size_
     EnsureTeam(db, w.team_id, w.created_at);
     Query q(db,
             "INSERT INTO webhooks(id, team_id, url, events, secret_enc, active, description, "
-            "disabled_reason, created_at, updated_at, rate_limit_per_second) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+            "disabled_reason, created_at, updated_at, rate_limit_per_second, headers_enc) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
     q.Bind(1, w.id).Bind(2, w.team_id).Bind(3, w.url).Bind(4, DumpJson(Json(w.events)));
-    if (sealed) {
-      q.BindBlob(5, *sealed);
-    } else {
-      q.BindNull(5);
-    }
+    q.BindBlob(5, sealed);
     q.Bind(6, w.active).Bind(7, w.description).Bind(8, w.disabled_reason);
-    q.Bind(9, w.created_at).Bind(10, w.updated_at).Bind(11, w.rate_limit_per_second).Run();
+    q.Bind(9, w.created_at).Bind(10, w.updated_at).Bind(11, w.rate_limit_per_second);
+    q.BindBlob(12, sealed_headers);
+    q.Run();
     InsertAudit(db, audit);
     created = true;
   });
@@ -249,22 +249,21 @@ Page<Webhook> SqliteStore::ListWebhooks(const std::string& team_id, size_t limit
 bool SqliteStore::UpdateWebhook(const Webhook& w, bool secret_changed, const AuditEntry& audit) {
   const std::optional<std::string> sealed =
       w.secret ? std::optional(box_.Seal(*w.secret, w.id)) : std::nullopt;
+  const std::optional<std::string> sealed_headers = SealHeaders(box_, w);
   bool changed = false;
   Write([&](Db& db) {
     // A secret changed by PATCH replaces the old one at once (no grace period), so the
     // rotated-out one is dropped when the secret differs from the stored one.
     Query q(db,
             "UPDATE webhooks SET url = ?, events = ?, secret_enc = ?, active = ?, description = ?, "
-            "disabled_reason = ?, updated_at = ?, rate_limit_per_second = ? "
+            "disabled_reason = ?, updated_at = ?, rate_limit_per_second = ?, headers_enc = ? "
             "WHERE team_id = ? AND id = ?");
     q.Bind(1, w.url).Bind(2, DumpJson(Json(w.events)));
-    if (sealed) {
-      q.BindBlob(3, *sealed);
-    } else {
-      q.BindNull(3);
-    }
+    q.BindBlob(3, sealed);
     q.Bind(4, w.active).Bind(5, w.description).Bind(6, w.disabled_reason).Bind(7, w.updated_at);
-    q.Bind(8, w.rate_limit_per_second).Bind(9, w.team_id).Bind(10, w.id).Run();
+    q.Bind(8, w.rate_limit_per_second);
+    q.BindBlob(9, sealed_headers);
+    q.Bind(10, w.team_id).Bind(11, w.id).Run();
     changed = q.Changes() > 0;
     if (!changed) return;
     if (secret_changed) {

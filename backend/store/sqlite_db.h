@@ -48,6 +48,10 @@ class Query {
   Query& Bind(int i, int v) { return Bind(i, static_cast<int64_t>(v)); }
   Query& Bind(int i, bool v) { return Bind(i, static_cast<int64_t>(v)); }
   Query& BindBlob(int i, std::string_view bytes);
+  Query& BindBlob(int i, const std::string& bytes) { return BindBlob(i, std::string_view(bytes)); }
+  Query& BindBlob(int i, const std::optional<std::string>& bytes) {
+    return bytes ? BindBlob(i, *bytes) : BindNull(i);
+  }
   Query& BindNull(int i);
   template <typename T>
   Query& Bind(int i, const std::optional<T>& v) {

@@ -179,14 +179,15 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
           LeaseScan*& scan;
           ~Reset() { scan = nullptr; }
         } reset{lease_scan_};
-        std::unordered_map<std::string, std::vector<std::string>> secrets;  // by webhook id
+        // By webhook id: its secrets and its headers.
+        std::unordered_map<std::string, std::pair<std::vector<std::string>, Headers>> sealed_parts;
         // SQLite evaluates lease_has_room() as it reaches each row (the index gives the order,
         // no sort), after the rows before it were taken below.
         Query q(db,
                 "SELECT d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, "
                 "d.created_at, d.updated_at, d.last_http_status, d.last_cause, "
                 "e.timestamp, e.data, w.url, w.secret_enc, w.prev_secret_enc, w.prev_valid_until, "
-                "w.active, d.seq, w.rate_limit_per_second FROM deliveries d "
+                "w.active, d.seq, w.rate_limit_per_second, w.headers_enc FROM deliveries d "
                 "JOIN events e ON e.seq = d.event_seq "
                 "JOIN webhooks w ON w.id = d.webhook_id "
                 "WHERE d.status IN ('pending', 'failed', 'in_flight') AND d.due_at <= ?1 "
@@ -219,15 +220,19 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
           t.event = Event{d.event_id, d.event_type, d.team_id, q.Int(11), nullptr};
           t.data_json = q.Text(12);
           t.url = q.Text(13);
-          // An AES-GCM open per secret: once per webhook and lease, not per delivery.
-          auto [cached, fresh] = secrets.try_emplace(d.webhook_id);
+          // An AES-GCM open per secret and for the headers: once per webhook and lease, not
+          // per delivery.
+          auto [cached, fresh] = sealed_parts.try_emplace(d.webhook_id);
+          auto& [secrets, headers] = cached->second;
           if (fresh) {
-            if (auto s = OpenSecret(q.OptText(14), d.webhook_id)) cached->second.push_back(*s);
+            if (auto s = OpenSecret(q.OptText(14), d.webhook_id)) secrets.push_back(*s);
             if (auto prev = q.OptText(15); prev && q.OptInt(16).value_or(0) > now) {
-              if (auto s = OpenSecret(prev, d.webhook_id)) cached->second.push_back(*s);
+              if (auto s = OpenSecret(prev, d.webhook_id)) secrets.push_back(*s);
             }
+            headers = OpenHeaders(box_, q.OptText(20), d.webhook_id);
           }
-          t.secrets = cached->second;
+          t.secrets = secrets;
+          t.headers = headers;
           t.webhook_active = q.Int(17) != 0;
           if (const auto rate = q.OptInt(19)) t.rate_limit_per_second = static_cast<int>(*rate);
           t.lease_id = next_lease_id_++;

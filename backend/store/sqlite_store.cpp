@@ -133,6 +133,10 @@ CREATE INDEX events_team_type ON events(team_id, type, seq);
     R"sql(
 ALTER TABLE webhooks ADD COLUMN rate_limit_per_second INTEGER;
 )sql",
+    // A webhook's custom headers, sealed like its secret (sql_common.h: SealHeaders).
+    R"sql(
+ALTER TABLE webhooks ADD COLUMN headers_enc BLOB;
+)sql",
 };
 
 constexpr size_t kMaxBatch = 2000;

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "crypto/crypto.h"
+#include "store/sql_common.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
 
@@ -152,10 +153,7 @@ class SqliteStore final : public Store {
   void CheckMainKey(Db& db);
   void EnsureTeam(Db& db, const std::string& team_id, int64_t now);
   void InsertAudit(Db& db, const AuditEntry& audit);
-  // Decrypting costs an AES-GCM open per row; lists and audit snapshots only need to know that
-  // a secret exists (Webhook::secret is then an empty string: never store such a Webhook back).
-  enum class SecretLoad { kDecrypt, kPresenceOnly };
-  Webhook LoadWebhookRow(Query& q, SecretLoad secret);
+  Webhook LoadWebhookRow(Query& q, sql::SecretLoad secret);
   std::optional<std::string> OpenSecret(const std::optional<std::string>& sealed,
                                         const std::string& webhook_id);
   Delivery LoadDeliveryRow(Query& q);

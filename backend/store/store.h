@@ -91,6 +91,7 @@ struct DeliveryTask {
   std::string data_json;  // the event's data as stored (JSON text), sent as is
   std::string url;
   std::vector<std::string> secrets;  // signing secrets: current first, then a rotated-out one
+  Headers headers;                   // the webhook's custom headers, values in plaintext
   bool webhook_active = true;
   std::optional<int> rate_limit_per_second;  // the webhook's, when it has one
   // New at every lease of the delivery: its attempt is recorded only while this lease holds

@@ -186,6 +186,8 @@ std::optional<int64_t> ParseTimestamp(std::string_view t) {
 }
 
 void to_json(Json& j, const Webhook& w) {
+  Json headers = Json::object();
+  for (const auto& h : w.headers) headers[h.first] = kMaskedHeaderValue;
   j = Json{{"id", w.id},
            {"team_id", w.team_id},
            {"url", w.url},
@@ -196,6 +198,7 @@ void to_json(Json& j, const Webhook& w) {
            {"disabled_reason", w.disabled_reason ? Json(*w.disabled_reason) : Json(nullptr)},
            {"rate_limit_per_second",
             w.rate_limit_per_second ? Json(*w.rate_limit_per_second) : Json(nullptr)},
+           {"headers", std::move(headers)},
            {"created_at", FormatTimestamp(w.created_at)},
            {"updated_at", FormatTimestamp(w.updated_at)}};
 }
@@ -210,6 +213,12 @@ void from_json(const Json& j, Webhook& w) {
   w.description = OptionalField<std::string>(j, "description");
   w.disabled_reason = OptionalField<std::string>(j, "disabled_reason");
   w.rate_limit_per_second = OptionalField<int>(j, "rate_limit_per_second");
+  w.headers.clear();
+  if (auto it = j.find("headers"); it != j.end() && it->is_object()) {
+    for (const auto& [name, value] : it->items()) {
+      w.headers.emplace_back(name, value.is_string() ? value.get<std::string>() : "");
+    }
+  }
   w.created_at = TimeField(j, "created_at");
   w.updated_at = TimeField(j, "updated_at");
 }

@@ -1,5 +1,6 @@
 #include "mambo/validation.h"
 
+#include <algorithm>
 #include <set>
 
 #include "mambo/catalog.h"
@@ -147,6 +148,117 @@ FieldErrors EventsErrors(const std::vector<std::string>& events) {
   return errors;
 }
 
+namespace {
+
+bool IsTokenChar(unsigned char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  return std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+std::string Lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// A JSON pointer segment (RFC 6901): "~" and "/" escaped, so that "headers/<name>" names one
+// header whatever its name holds.
+std::string PointerSegment(std::string_view name) {
+  std::string out;
+  for (char c : name) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<std::string> HeaderNameError(std::string_view name) {
+  if (name.empty()) return "Header name must not be empty";
+  for (unsigned char c : name) {
+    if (!IsTokenChar(c)) {
+      return "Header name may hold only letters, digits and !#$%&'*+-.^_`|~";
+    }
+  }
+  static constexpr std::string_view kReserved[] = {
+      "content-type", "content-length",    "host",       "user-agent",
+      "connection",   "transfer-encoding", "keep-alive", "te",
+      "trailer",      "upgrade",           "expect",     "proxy-connection"};
+  const std::string lower = Lower(name);
+  if (lower.rfind("webhook-", 0) == 0) {
+    return "Header names starting with webhook- are set by webhookd (id, timestamp, signature)";
+  }
+  for (std::string_view reserved : kReserved) {
+    if (lower == reserved) return "Header " + std::string(name) + " is set by webhookd itself";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> HeaderValueError(std::string_view value) {
+  if (!IsValidUtf8(value)) return "Header value must be valid UTF-8";
+  for (unsigned char c : value) {
+    if (c == '\r' || c == '\n') return "Header value must not contain line breaks";
+    if ((c < 0x20 && c != '\t') || c == 0x7f) {
+      return "Header value must not contain control characters";
+    }
+  }
+  if (!value.empty() && (value.front() == ' ' || value.front() == '\t' || value.back() == ' ' ||
+                         value.back() == '\t')) {
+    return "Header value must not start or end with a space";
+  }
+  return std::nullopt;
+}
+
+FieldErrors HeadersErrors(const Headers& headers) {
+  FieldErrors errors;
+  if (headers.size() > kMaxCustomHeaders) {
+    errors.push_back({"headers", "At most " + std::to_string(kMaxCustomHeaders) +
+                                     " custom headers (there are " +
+                                     std::to_string(headers.size()) + ")"});
+  }
+  size_t bytes = 0;
+  std::set<std::string> seen;
+  for (const auto& [name, value] : headers) {
+    bytes += name.size() + value.size();
+    if (!seen.insert(Lower(name)).second) {
+      errors.push_back({"headers/" + PointerSegment(name),
+                        "Header " + name + " is given twice (names ignore case)"});
+    }
+  }
+  if (bytes > kMaxCustomHeaderBytes) {
+    errors.push_back({"headers",
+                      "Custom headers must hold at most 8 KiB of names and values "
+                      "together (they hold " +
+                          std::to_string(bytes) + " bytes)"});
+  }
+  return errors;
+}
+
+Headers ApplyHeaderChanges(const Headers& current, const HeaderChanges& changes) {
+  Headers out = current;
+  for (const auto& [name, value] : changes) {
+    const std::string lower = Lower(name);
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const auto& h) { return Lower(h.first) == lower; });
+    if (!value) {
+      if (it != out.end()) out.erase(it);
+    } else if (it != out.end()) {
+      *it = {name, *value};
+    } else {
+      out.emplace_back(name, *value);
+    }
+  }
+  return out;
+}
+
 FieldErrors ParseWebhookInput(std::string_view body, InputMode mode, WebhookInput& out) {
   out = WebhookInput{};
   FieldErrors errors;
@@ -221,6 +333,46 @@ FieldErrors ParseWebhookInput(std::string_view body, InputMode mode, WebhookInpu
       } else {
         out.rate_limit_per_second = value.get<int>();
       }
+    } else if (key == "headers") {
+      if (value.is_null()) {
+        if (mode == InputMode::kCreate) {
+          wrong_type(key, "an object of header names and values", value);
+        } else {
+          out.clear_headers = true;
+        }
+        continue;
+      }
+      if (!value.is_object()) {
+        wrong_type(key, "an object of header names and values", value);
+        continue;
+      }
+      HeaderChanges changes;
+      const size_t errors_before = errors.size();
+      for (const auto& [name, header_value] : value.items()) {
+        const std::string field = "headers/" + PointerSegment(name);
+        if (auto e = HeaderNameError(name)) {
+          errors.push_back({field, *e});
+        } else if (header_value.is_null() && mode == InputMode::kUpdate) {
+          changes.emplace_back(name, std::nullopt);  // removes it
+        } else if (!header_value.is_string()) {
+          wrong_type(field,
+                     mode == InputMode::kUpdate ? "a string, or null to remove it" : "a string",
+                     header_value);
+        } else if (auto e = HeaderValueError(header_value.get<std::string>())) {
+          errors.push_back({field, *e});
+        } else {
+          changes.emplace_back(name, header_value.get<std::string>());
+        }
+      }
+      if (errors.size() != errors_before) continue;
+      // A whole set is checked here; a change only for names given twice, and then by the
+      // caller against the set it changes.
+      Headers named;
+      for (const auto& [name, change] : changes) named.emplace_back(name, change.value_or(""));
+      for (auto& e : HeadersErrors(named)) {
+        if (mode == InputMode::kCreate || e.field != "headers") errors.push_back(std::move(e));
+      }
+      out.headers = std::move(changes);
     } else {
       errors.push_back({key, "Unknown field"});
     }

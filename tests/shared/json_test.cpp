@@ -448,6 +448,118 @@ TEST(WebhookInput, RateLimitIsAWholeNumberInRangeOrNull) {
   EXPECT_TRUE(Json(w)["rate_limit_per_second"].is_null());
 }
 
+// Custom headers: a name -> value object; names are HTTP tokens none of which webhookd sets
+// itself, values one line of text; the set bounded. Update takes a merge patch.
+TEST(WebhookInput, CustomHeadersAreCheckedNameByName) {
+  WebhookInput in;
+  EXPECT_EQ(ParseWebhookInput(R"({"url":"https://a.example","events":["device.enroll"],)"
+                              R"("headers":{"X-Api-Key":"k 1","Authorization":"Bearer t"}})",
+                              InputMode::kCreate, in),
+            FieldErrors{});
+  ASSERT_TRUE(in.headers);
+  EXPECT_EQ(ApplyHeaderChanges({}, *in.headers),
+            (Headers{{"Authorization", "Bearer t"}, {"X-Api-Key", "k 1"}}));
+
+  struct Case {
+    const char* headers;
+    const char* field;
+    const char* message;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {R"({"X Key":"v"})", "headers/X Key",
+            "Header name may hold only letters, digits and !#$%&'*+-.^_`|~"},
+           {R"({"":"v"})", "headers/", "Header name must not be empty"},
+           {R"({"a/b":"v"})", "headers/a~1b",
+            "Header name may hold only letters, digits and !#$%&'*+-.^_`|~"},
+           {R"({"Webhook-Signature":"v"})", "headers/Webhook-Signature",
+            "Header names starting with webhook- are set by webhookd (id, timestamp, signature)"},
+           {R"({"content-TYPE":"v"})", "headers/content-TYPE",
+            "Header content-TYPE is set by webhookd itself"},
+           {R"({"Host":"v"})", "headers/Host", "Header Host is set by webhookd itself"},
+           {R"({"Transfer-Encoding":"v"})", "headers/Transfer-Encoding",
+            "Header Transfer-Encoding is set by webhookd itself"},
+           {R"({"X-A":"a\r\nX-B: b"})", "headers/X-A", "Header value must not contain line breaks"},
+           {R"({"X-A":"a\nb"})", "headers/X-A", "Header value must not contain line breaks"},
+           {R"({"X-A":"a\u0000b"})", "headers/X-A",
+            "Header value must not contain control characters"},
+           {R"({"X-A":" padded"})", "headers/X-A",
+            "Header value must not start or end with a space"},
+           {R"({"X-A":1})", "headers/X-A", "Must be a string, not a number"},
+           {R"({"X-A":"1","x-a":"2"})", "headers/x-a",
+            "Header x-a is given twice (names ignore case)"},
+           {R"(["X-A"])", "headers", "Must be an object of header names and values, not an array"},
+           {R"(null)", "headers", "Must be an object of header names and values, not null"},
+       }) {
+    SCOPED_TRACE(c.headers);
+    const FieldErrors errors = ParseWebhookInput(
+        std::string(R"({"url":"https://a.example","events":["device.enroll"],"headers":)") +
+            c.headers + "}",
+        InputMode::kCreate, in);
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].field, c.field);
+    EXPECT_EQ(errors[0].message, c.message);
+  }
+  // Non-ASCII text is a value like any other.
+  EXPECT_EQ(ParseWebhookInput(R"({"headers":{"X-Team":"Zürich"}})", InputMode::kUpdate, in),
+            FieldErrors{});
+}
+
+TEST(WebhookInput, CustomHeadersAreBoundedAsASet) {
+  Json many = Json::object();
+  for (int i = 0; i < 21; ++i) many["X-H" + std::to_string(i)] = "v";
+  WebhookInput in;
+  FieldErrors errors = ParseWebhookInput(
+      Json{{"url", "https://a.example"}, {"events", {"device.enroll"}}, {"headers", many}}.dump(),
+      InputMode::kCreate, in);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], (FieldError{"headers", "At most 20 custom headers (there are 21)"}));
+  // 8 KiB of names and values: exactly that is accepted, one byte more is not.
+  Headers big = {{"X-Big", std::string(8 * 1024 - 5, 'a')}};
+  EXPECT_EQ(HeadersErrors(big), FieldErrors{});
+  big[0].second += 'a';
+  EXPECT_EQ(HeadersErrors(big),
+            (FieldErrors{{"headers",
+                          "Custom headers must hold at most 8 KiB of names and values "
+                          "together (they hold 8193 bytes)"}}));
+  // An update is only checked for names given twice; the set it makes, by the caller.
+  errors = ParseWebhookInput(Json{{"headers", many}}.dump(), InputMode::kUpdate, in);
+  EXPECT_EQ(errors, FieldErrors{});
+}
+
+TEST(WebhookInput, CustomHeaderChangesMergeIntoTheCurrentSet) {
+  WebhookInput in;
+  ASSERT_EQ(ParseWebhookInput(R"({"headers":{"x-api-key":"new","X-Gone":null,"X-Add":"a"}})",
+                              InputMode::kUpdate, in),
+            FieldErrors{});
+  const Headers current = {{"X-Api-Key", "old"}, {"X-Gone", "g"}, {"X-Keep", "k"}};
+  EXPECT_EQ(ApplyHeaderChanges(current, *in.headers),
+            (Headers{{"x-api-key", "new"}, {"X-Keep", "k"}, {"X-Add", "a"}}));
+  ASSERT_EQ(ParseWebhookInput(R"({"headers":null})", InputMode::kUpdate, in), FieldErrors{});
+  EXPECT_TRUE(in.clear_headers);
+  // Null removes only on update; a create has nothing to remove.
+  FieldErrors errors = ParseWebhookInput(
+      R"({"url":"https://a.example","events":["device.enroll"],"headers":{"X-A":null}})",
+      InputMode::kCreate, in);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0], (FieldError{"headers/X-A", "Must be a string, not null"}));
+  errors = ParseWebhookInput(R"({"headers":{"X-A":5}})", InputMode::kUpdate, in);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0],
+            (FieldError{"headers/X-A", "Must be a string, or null to remove it, not a number"}));
+}
+
+// Every serialised webhook shows the names of its headers and never their values.
+TEST(WebhookJson, CustomHeaderValuesAreMasked) {
+  Webhook w;
+  w.id = "wh_1";
+  w.headers = {{"Authorization", "Bearer s3cret"}, {"X-Env", "prod"}};
+  const Json j = w;
+  EXPECT_EQ(j["headers"], (Json{{"Authorization", "********"}, {"X-Env", "********"}}));
+  EXPECT_EQ(j.dump().find("s3cret"), std::string::npos);
+  Webhook none;
+  EXPECT_EQ(Json(none)["headers"], Json::object());
+}
+
 TEST(WebhookInput, MalformedJsonIsOneErrorOnTheEmptyField) {
   for (const char* body :
        {"", " ", "{", "{\"url\": ", "{\"url\": \"https://a.com\"", "{\"url\": \"https://a.com}",

@@ -30,9 +30,15 @@ struct Webhook {
   // At most this many requests a second to this webhook from each webhookd instance; the queue
   // waits. None: as fast as the engine goes.
   std::optional<int> rate_limit_per_second;
+  // Sent with every attempt, in this order. Values may be credentials: sealed at rest like the
+  // secret, and to_json shows each as kMaskedHeaderValue (the reveal endpoint shows them).
+  Headers headers;
   int64_t created_at = 0;
   int64_t updated_at = 0;
 };
+
+// What every response, audit record and log line shows instead of a custom header's value.
+inline constexpr std::string_view kMaskedHeaderValue = "********";
 
 struct Event {
   std::string id;  // "evt_..." or the producer's own idempotency id

@@ -38,6 +38,28 @@ std::optional<std::string> DescriptionError(std::string_view description);
 // Every id in the catalog, at least one, no duplicates; field names "events" / "events[i]".
 FieldErrors EventsErrors(const std::vector<std::string>& events);
 
+// Custom headers a webhook sends with every attempt (to pass an API gateway, say). Their values
+// may be credentials: webhookd seals them at rest and shows them only as kMaskedHeaderValue
+// (models.h).
+inline constexpr size_t kMaxCustomHeaders = 20;
+inline constexpr size_t kMaxCustomHeaderBytes = 8 * 1024;  // names and values together
+// nullopt when `name` may be a custom header's name: an HTTP token (RFC 9110) that is not one of
+// the names webhookd sets itself or that would change how the request is framed or routed
+// (webhook-*, content-type, content-length, host, user-agent, connection, transfer-encoding and
+// the other hop-by-hop names: keep-alive, te, trailer, upgrade, expect, proxy-connection).
+std::optional<std::string> HeaderNameError(std::string_view name);
+// nullopt when `value` may be sent as a header value: visible ASCII, spaces and tabs, or UTF-8
+// text; no CR, LF or other control characters, no space at either end (receivers strip it).
+std::optional<std::string> HeaderValueError(std::string_view value);
+// The set as a whole: at most kMaxCustomHeaders, kMaxCustomHeaderBytes together, no name twice
+// (names compare without case). Field "headers".
+FieldErrors HeadersErrors(const Headers& headers);
+// A change to a webhook's headers, as PATCH carries it (a JSON merge patch, RFC 7396): each
+// name with a value is set (replacing a header of that name in any case), each name with
+// nullopt is removed.
+using HeaderChanges = std::vector<std::pair<std::string, std::optional<std::string>>>;
+Headers ApplyHeaderChanges(const Headers& current, const HeaderChanges& changes);
+
 // The HMAC key of a valid secret: a whsec_ secret's base64-decoded bytes, a plain secret's bytes.
 std::string SecretKey(std::string_view secret);
 
@@ -53,6 +75,10 @@ struct WebhookInput {
   bool clear_description = false;
   std::optional<int> rate_limit_per_second;  // kMinRateLimit..kMaxRateLimit
   bool clear_rate_limit = false;
+  // Create: the whole set (no nullopt values). Update: changes to the current set; clear_headers
+  // (headers: null) removes them all first.
+  std::optional<HeaderChanges> headers;
+  bool clear_headers = false;
 };
 inline constexpr int kMinRateLimit = 1;
 inline constexpr int kMaxRateLimit = 10000;

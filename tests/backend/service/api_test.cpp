@@ -161,6 +161,76 @@ TEST_F(ApiTest, CreateReturnsTheSecretOnceAndNeverAgain) {
   EXPECT_EQ(server_->Log().find(secret.substr(6)), std::string::npos);
 }
 
+// Custom headers: values never leave in a response, the audit log, the service log or the
+// database file, except through the audited reveal; PATCH merges, null removes, the set's bounds
+// hold against what is already there.
+TEST_F(ApiTest, CustomHeaderValuesAreMaskedEverywhereButTheAuditedReveal) {
+  const std::string value = "Bearer gw-credential-7f3a9c";
+  Json created = CreateWebhook(Json{{"url", "https://hooks.example.com/h"},
+                                    {"events", {"device.enroll"}},
+                                    {"headers", {{"Authorization", value}, {"X-Env", "prod"}}}}
+                                   .dump());
+  const std::string id = created["id"];
+  EXPECT_EQ(created["headers"], (Json{{"Authorization", "********"}, {"X-Env", "********"}}));
+  EXPECT_EQ(created.dump().find("gw-credential"), std::string::npos);
+  for (const std::string path : {"/api/v1/webhooks/" + id, std::string("/api/v1/webhooks")}) {
+    auto r = server_->Call("GET", path, admin_);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.raw.find("gw-credential"), std::string::npos) << path;
+    EXPECT_NE(r.raw.find("Authorization"), std::string::npos) << path;
+  }
+
+  // Ingest may not reveal; an admin may, and that is audited.
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks/" + id + "/headers", ingest_).status, 403);
+  auto reveal = server_->Call("GET", "/api/v1/webhooks/" + id + "/headers", admin_);
+  ASSERT_EQ(reveal.status, 200) << reveal.raw;
+  EXPECT_EQ(reveal.body["headers"], (Json{{"Authorization", value}, {"X-Env", "prod"}}));
+  auto audit = server_->Call("GET", "/api/v1/audit", admin_);
+  EXPECT_EQ(audit.body["data"][0]["action"], "webhook.headers_reveal");
+
+  // PATCH merges: a value replaces (names ignore case), null removes, others stay.
+  auto r = server_->Call("PATCH", "/api/v1/webhooks/" + id, admin_,
+                         R"({"headers":{"authorization":"Bearer rotated-credential","X-Env":null,)"
+                         R"("X-Region":"eu"}})");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["headers"], (Json{{"authorization", "********"}, {"X-Region", "********"}}));
+  audit = server_->Call("GET", "/api/v1/audit", admin_);
+  const Json& update = audit.body["data"][0];
+  EXPECT_EQ(update["action"], "webhook.update");
+  EXPECT_EQ(update["after"]["headers_changed"],
+            Json::array({"X-Env", "X-Region", "authorization"}));
+  EXPECT_EQ(audit.raw.find("credential"), std::string::npos);
+
+  // Refusals name the header; the bounds count what is already stored.
+  r = server_->Call("PATCH", "/api/v1/webhooks/" + id, admin_,
+                    R"({"headers":{"Webhook-Id":"x","X-Bad":"a\r\nb"}})");
+  ExpectError(r, 422, "validation_failed");
+  EXPECT_EQ(FieldNames(r), (std::set<std::string>{"headers/Webhook-Id", "headers/X-Bad"}));
+  Json many = Json::object();
+  for (int i = 0; i < 19; ++i) many["X-H" + std::to_string(i)] = "v";
+  r = server_->Call("PATCH", "/api/v1/webhooks/" + id, admin_, Json{{"headers", many}}.dump());
+  ExpectError(r, 422, "validation_failed");
+  EXPECT_EQ(r.body["error"]["fields"][0]["message"], "At most 20 custom headers (there are 21)");
+  reveal = server_->Call("GET", "/api/v1/webhooks/" + id + "/headers", admin_);
+  EXPECT_EQ(reveal.body["headers"],
+            (Json{{"authorization", "Bearer rotated-credential"}, {"X-Region", "eu"}}))
+      << "a refused change changed nothing";
+
+  // headers: null removes them all.
+  r = server_->Call("PATCH", "/api/v1/webhooks/" + id, admin_, R"({"headers":null})");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  EXPECT_EQ(r.body["headers"], Json::object());
+
+  // Not on disk in clear, nor in the service log.
+  std::ifstream db(dir_.path() + "/webhookd.db", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(db)), std::istreambuf_iterator<char>());
+  std::ifstream wal(dir_.path() + "/webhookd.db-wal", std::ios::binary);
+  bytes.append((std::istreambuf_iterator<char>(wal)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(bytes.find("credential"), std::string::npos);
+  EXPECT_EQ(server_->Stop(), 0);
+  EXPECT_EQ(server_->Log().find("credential"), std::string::npos);
+}
+
 TEST_F(ApiTest, MainKeyFileIsPrivate) {
   struct stat st {};
   ASSERT_EQ(::stat((dir_.path() + "/master.key").c_str(), &st), 0);

@@ -207,6 +207,40 @@ TEST_F(DeliveryServiceTest, FailuresAreRetriedOnTheScheduleUntilSuccess) {
   EXPECT_EQ(ids, std::set<std::string>{"evt-1"});
 }
 
+// A webhook's custom headers go out with every attempt, retries too, beside the signed ones;
+// the attempts the API shows carry them masked, and the sent request's headers likewise.
+TEST_F(DeliveryServiceTest, CustomHeadersGoOutWithEveryAttemptAndAreShownMasked) {
+  std::atomic<int> calls{0};
+  HttpsReceiver receiver([&](const httplib::Request&, httplib::Response& res) {
+    res.status = ++calls == 1 ? 503 : 200;
+  });
+  Start({"--retry-speedup", "1000"});
+  const auto [webhook, secret] = CreateWebhook(receiver.Url());
+  auto r = server_->Call("PATCH", "/api/v1/webhooks/" + webhook, admin_,
+                         R"({"headers":{"X-Gateway-Key":"gk-live-5521","X-Tenant":"acme eu"}})");
+  ASSERT_EQ(r.status, 200) << r.raw;
+  const std::string delivery = Ingest("evt-h");
+  ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(delivery, "succeeded"); })) << Diagnose();
+  const auto requests = receiver.Requests();
+  ASSERT_EQ(requests.size(), 2u);
+  for (const auto& req : requests) {
+    EXPECT_EQ(req.Header("X-Gateway-Key"), "gk-live-5521");
+    EXPECT_EQ(req.Header("X-Tenant"), "acme eu");
+    EXPECT_EQ(req.Header("webhook-id"), "evt-h");
+    EXPECT_FALSE(req.Header("webhook-signature").empty());
+  }
+  const Json d = Delivery(delivery);
+  ASSERT_EQ(d["attempts"].size(), 2u);
+  EXPECT_EQ(d.dump().find("gk-live-5521"), std::string::npos) << d.dump(1);
+  bool masked = false;
+  for (const auto& h : d["attempts"][1]["request_headers"]) {
+    if (h[0] == "X-Gateway-Key") masked = h[1] == "********";
+  }
+  EXPECT_TRUE(masked) << d["attempts"][1]["request_headers"].dump();
+  EXPECT_EQ(server_->Stop(), 0);
+  EXPECT_EQ(server_->Log().find("gk-live-5521"), std::string::npos);
+}
+
 // A delivery that failed and waits for its retry is cancelled: the retry never comes. The proof
 // is an event ingested once the retry was due, which the receiver gets alone (deliveries are
 // leased oldest due first, so a live retry would have gone out before it).

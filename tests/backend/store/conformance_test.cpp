@@ -46,6 +46,12 @@ class SqliteBackend {
     Query q(db, sql);
     return q.Step() ? q.Int(0) : -1;
   }
+  // The bytes of the first column of the first row of `sql` (a BLOB), as stored.
+  std::string Bytes(const char* sql) {
+    Db db((dir_ / "webhookd.db").string(), true);
+    Query q(db, sql);
+    return q.Step() ? q.OptText(0).value_or("") : "";
+  }
   // What the backend keeps beside the rows every test reads, checked after each test.
   void ExpectConsistent() {}
   static constexpr const char* kName = "sqlite";
@@ -75,6 +81,11 @@ class PgBackend {
     auto c = db_->pool().Acquire();
     pg::Result r = c->Run(sql);
     return r.rows() > 0 ? r.Int(0, 0) : -1;
+  }
+  std::string Bytes(const char* sql) {
+    auto c = db_->pool().Acquire();
+    pg::Result r = c->Run(sql);
+    return r.rows() > 0 && !r.IsNull(0, 0) ? r.Bytes(0, 0) : "";
   }
   const std::string& uri() const { return uri_; }
   // The queue table mirrors the live deliveries exactly (the statements that write deliveries
@@ -937,6 +948,38 @@ TYPED_TEST(StoreConformance, RateLimitTravelsWithTheWebhookAndItsTasks) {
   tasks = queue.LeaseDue(200, 10, 5000, {});
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0].rate_limit_per_second, std::nullopt);
+}
+
+// Custom headers are sealed at rest (no value readable in the row), come back in order with
+// every read, lists too, change and clear with the webhook, and travel with each task.
+TYPED_TEST(StoreConformance, CustomHeadersAreSealedAndTravelWithTheTasks) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  Webhook w = this->MakeWebhook("t");
+  w.headers = {{"X-Api-Key", "key-plaintext-1"}, {"Authorization", "Bearer plaintext-2"}};
+  ASSERT_TRUE(config.CreateWebhook(w, this->Audit("t", w.id)));
+  const std::string raw = this->backend_.Bytes("SELECT headers_enc FROM webhooks");
+  EXPECT_GT(raw.size(), 16u);
+  EXPECT_EQ(raw.find("plaintext"), std::string::npos) << "a header value is stored in clear";
+  EXPECT_EQ(raw.find("X-Api-Key"), std::string::npos) << "header names are sealed with them";
+  EXPECT_EQ(config.GetWebhook("t", w.id)->headers, w.headers);
+  EXPECT_EQ(config.ListWebhooks("t", 10, "").items[0].headers, w.headers);
+  queue.IngestEvent(Event{"e1", "device.enroll", "t", 1, Json::object()}, 100);
+  auto tasks = queue.LeaseDue(100, 10, 5000, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].headers, w.headers);
+
+  w.headers = {{"X-Other", "v"}};
+  ASSERT_TRUE(config.UpdateWebhook(w, false, this->Audit("t", w.id)));
+  EXPECT_EQ(config.GetWebhook("t", w.id)->headers, w.headers);
+  w.headers.clear();
+  ASSERT_TRUE(config.UpdateWebhook(w, false, this->Audit("t", w.id)));
+  EXPECT_EQ(config.GetWebhook("t", w.id)->headers, Headers{});
+  EXPECT_EQ(this->backend_.Count("SELECT count(*) FROM webhooks WHERE headers_enc IS NULL"), 1);
+  queue.IngestEvent(Event{"e2", "device.enroll", "t", 1, Json::object()}, 200);
+  tasks = queue.LeaseDue(200, 10, 5000, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].headers, Headers{});
 }
 
 // The team's event log: newest first, by type and time, a page at a time; one event with its

@@ -63,6 +63,7 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
     db.Exec("DROP INDEX events_team");                                       // schema 5
     db.Exec("DROP INDEX events_team_type");
     db.Exec("ALTER TABLE webhooks DROP COLUMN rate_limit_per_second");  // schema 6
+    db.Exec("ALTER TABLE webhooks DROP COLUMN headers_enc");            // schema 7
     db.Exec("PRAGMA user_version=1");
   }
   auto s = Open();
@@ -70,7 +71,7 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
     Db db((dir_ / "webhookd.db").string(), true);
     Query v(db, "PRAGMA user_version");
     ASSERT_TRUE(v.Step());
-    EXPECT_EQ(v.Int(0), 6);
+    EXPECT_EQ(v.Int(0), 7);
     Query cols(db, "SELECT count(*) FROM pragma_index_info('deliveries_due')");
     ASSERT_TRUE(cols.Step());
     EXPECT_EQ(cols.Int(0), 2);  // due_at, webhook_id
