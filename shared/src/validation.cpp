@@ -181,6 +181,15 @@ std::string PointerSegment(std::string_view name) {
 
 }  // namespace
 
+std::optional<std::string> RateLimitError(const Json& value) {
+  if (value.is_number_integer() && value.get<int64_t>() >= kMinRateLimit &&
+      value.get<int64_t>() <= kMaxRateLimit) {
+    return std::nullopt;
+  }
+  return "Must be a whole number of requests a second from " + std::to_string(kMinRateLimit) +
+         " to " + std::to_string(kMaxRateLimit) + ", or null for no limit";
+}
+
 std::optional<std::string> HeaderNameError(std::string_view name) {
   if (name.empty()) return "Header name must not be empty";
   for (unsigned char c : name) {
@@ -325,11 +334,8 @@ FieldErrors ParseWebhookInput(std::string_view body, InputMode mode, WebhookInpu
     } else if (key == "rate_limit_per_second") {
       if (value.is_null()) {
         out.clear_rate_limit = true;
-      } else if (!value.is_number_integer() || value.get<int64_t>() < kMinRateLimit ||
-                 value.get<int64_t>() > kMaxRateLimit) {
-        errors.push_back({key, "Must be a whole number of requests a second from " +
-                                   std::to_string(kMinRateLimit) + " to " +
-                                   std::to_string(kMaxRateLimit) + ", or null for no limit"});
+      } else if (auto e = RateLimitError(value)) {
+        errors.push_back({key, *e});
       } else {
         out.rate_limit_per_second = value.get<int>();
       }

@@ -249,6 +249,13 @@ Webhook ParseWebhook(const Json& j) {
   w.active = JBool(j, "active", true);
   w.description = JOptStr(j, "description");
   w.disabled_reason = JOptStr(j, "disabled_reason");
+  w.rate_limit_per_second = JOptInt(j, "rate_limit_per_second");
+  // Names only: every response masks the values.
+  if (j.is_object() && j.contains("headers") && j["headers"].is_object()) {
+    for (const auto& [name, value] : j["headers"].items()) {
+      w.headers.emplace_back(name, value.is_string() ? value.get<std::string>() : "");
+    }
+  }
   w.created_at = JTime(j, "created_at");
   w.updated_at = JTime(j, "updated_at");
   return w;

@@ -150,6 +150,10 @@ void App::Route(const std::string& hash) {
   } else if (p[0] == "webhooks" && p.size() == 2 && IsValidId(p[1])) {
     screen_ = ScreenId::kDetails;
     details_.Open(ctx_, p[1]);
+  } else if (p[0] == "webhooks" && p.size() == 4 && IsValidId(p[1]) && p[2] == "deliveries" &&
+             IsValidId(p[3])) {
+    screen_ = ScreenId::kDetails;
+    details_.OpenDelivery(ctx_, p[1], p[3]);
   } else if (p[0] == "webhooks" && p.size() == 3 && IsValidId(p[1]) && p[2] == "edit") {
     screen_ = ScreenId::kEdit;
     form_.OpenEdit(ctx_, p[1]);

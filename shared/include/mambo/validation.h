@@ -82,6 +82,8 @@ struct WebhookInput {
 };
 inline constexpr int kMinRateLimit = 1;
 inline constexpr int kMaxRateLimit = 10000;
+// nullopt when `value` is a rate limit: a whole number from kMinRateLimit to kMaxRateLimit.
+std::optional<std::string> RateLimitError(const Json& value);
 enum class InputMode { kCreate, kUpdate };
 
 // Parses and validates JSON text. Malformed JSON gives one error on field "" ; wrong types,

@@ -4,12 +4,16 @@
 #include <imgui_stdlib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <iterator>
 #include <set>
 #include <unordered_set>
 
 #include "api_client.h"
+#include "browser.h"
 #include "mambo/catalog.h"
+#include "mambo/text.h"
+#include "mambo/validation.h"
 #include "screen_context.h"
 #include "ui_state.h"
 #include "widgets.h"
@@ -23,6 +27,51 @@ constexpr const char* kStatusNames[] = {"All statuses", "pending",   "in_flight"
 nlohmann::json OptInt(const std::optional<int>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
+
+// `text` as one shell word: single quotes, each ' written as '\''.
+std::string ShellQuote(std::string_view text) {
+  std::string out = "'";
+  for (char ch : text) {
+    if (ch == '\'') {
+      out += "'\\''";
+    } else {
+      out += ch;
+    }
+  }
+  return out + "'";
+}
+
+// The request as a curl command that sends the same bytes with the same headers (less those curl
+// sets itself). Its signature is as old as the attempt: receivers that check the timestamp refuse
+// it after their tolerance (5 minutes in the Standard Webhooks libraries).
+std::string CurlCommand(const std::string& url, const Headers& headers, const std::string& body) {
+  std::string out = "curl -X POST " + ShellQuote(url);
+  for (const auto& [name, value] : headers) {
+    std::string lower = name;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (lower == "host" || lower == "content-length") continue;
+    out += " \\\n  -H " + ShellQuote(name + ": " + value);
+  }
+  return out + " \\\n  --data-raw " + ShellQuote(body);
+}
+
+// A receiver's check of a delivery, with the library the Standard Webhooks project keeps for
+// Node.js (docs/verify/ has it complete, and in Python and C++).
+constexpr const char* kVerifySnippet = R"js(// npm install standardwebhooks
+import { Webhook } from 'standardwebhooks';
+
+const wh = new Webhook(process.env.MAMBO_WEBHOOK_SECRET); // whsec_...
+
+// rawBody: the request body exactly as received (bytes or string, not re-serialised JSON).
+export function verify(rawBody, headers) {
+  // Throws when the signature or the timestamp (5 minutes either way) does not hold.
+  return wh.verify(rawBody, {
+    'webhook-id': headers['webhook-id'],
+    'webhook-timestamp': headers['webhook-timestamp'],
+    'webhook-signature': headers['webhook-signature'],
+  });
+}
+)js";
 
 void Badge(DeliveryStatus s) {
   ImGui::TextColored(StatusColor(s), "%s", std::string(ToString(s)).c_str());
@@ -65,6 +114,12 @@ void DetailsScreen::Open(ScreenContext& ctx, const std::string& webhook_id) {
     webhook = ParseWebhook(r.body);
   });
   ReloadHistory(ctx);
+}
+
+void DetailsScreen::OpenDelivery(ScreenContext& ctx, const std::string& webhook_id,
+                                 const std::string& delivery_id) {
+  Open(ctx, webhook_id);
+  Select(ctx, delivery_id);
 }
 
 std::string DetailsScreen::HistoryQuery() const {
@@ -179,6 +234,19 @@ void DetailsScreen::LoadSelected(ScreenContext& ctx) {
     }
     selected_error.clear();
     selected = ParseDelivery(r.body);
+    sent_body.clear();
+    sent_headers.clear();
+    if (r.body.is_object() && r.body.contains("request") && r.body["request"].is_object()) {
+      const Json& request = r.body["request"];
+      sent_body = JStr(request, "body");
+      if (request.contains("headers") && request["headers"].is_array()) {
+        for (const Json& h : request["headers"]) {
+          if (h.is_array() && h.size() == 2 && h[0].is_string() && h[1].is_string()) {
+            sent_headers.emplace_back(h[0].get<std::string>(), h[1].get<std::string>());
+          }
+        }
+      }
+    }
     // Keep the history row in step with what the inspector shows.
     for (Delivery& d : deliveries) {
       if (d.id == selected->id) {
@@ -368,6 +436,116 @@ void DetailsScreen::DrawConfig(ScreenContext& ctx) {
   ui.SetField("secret_shown",
               shown_secret.empty() ? nlohmann::json(nullptr) : nlohmann::json(shown_secret));
   ui.SetField("secret_once", shown_secret_once);
+  DrawHeadersConfig(ctx);
+  DrawVerifySnippet(ctx);
+}
+
+void DetailsScreen::DrawHeadersConfig(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  const Webhook& w = *webhook;
+  const float label_w = ImGui::GetFontSize() * 8.5f;
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextDisabled("Headers");
+  ImGui::SameLine(label_w);
+  if (w.rate_limit_per_second) {
+    ImGui::Text("rate limit %d/s;", *w.rate_limit_per_second);
+    ImGui::SameLine();
+  }
+  if (w.headers.empty()) {
+    ImGui::TextDisabled("no custom headers");
+    ui.SetField("headers_shown", nullptr);
+    return;
+  }
+  const Headers& shown = revealed_headers ? *revealed_headers : w.headers;
+  std::string line;
+  for (const auto& [name, value] : shown) {
+    if (!line.empty()) line += ", ";
+    line += name + ": " + (revealed_headers ? value : std::string(kMaskedHeaderValue));
+  }
+  TextView(line);
+  ui.RecordLastItem("headers_line");
+  ImGui::SameLine();
+  if (revealed_headers) {
+    if (NamedButton(ui, "hide_headers", "Hide##headers")) revealed_headers.reset();
+  } else if (NamedButton(ui, "reveal_headers", "Reveal##headers", !headers_busy)) {
+    // Revealing is audited by webhookd, like the secret.
+    headers_busy = true;
+    const uint64_t gen = generation;
+    ScreenContext* c = &ctx;
+    ctx.api->Get("/api/v1/webhooks/" + id + "/headers", [this, gen, c](const ApiResponse& r) {
+      if (gen != generation) return;
+      headers_busy = false;
+      if (!r.ok()) {
+        c->error("Could not reveal the headers: " + r.error);
+        return;
+      }
+      Headers values;
+      if (r.body.is_object() && r.body.contains("headers") && r.body["headers"].is_object()) {
+        for (const auto& [name, value] : r.body["headers"].items()) {
+          values.emplace_back(name, value.is_string() ? value.get<std::string>() : "");
+        }
+      }
+      revealed_headers = std::move(values);
+    });
+  }
+  nlohmann::json fields = nlohmann::json::object();
+  for (const auto& [name, value] : shown) {
+    fields[name] = revealed_headers ? value : std::string(kMaskedHeaderValue);
+  }
+  ui.SetField("headers_shown", fields);
+}
+
+void DetailsScreen::DrawVerifySnippet(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  const bool open = ImGui::CollapsingHeader("Verify deliveries in your receiver");
+  ui.RecordLastItem("verify_snippet_header");
+  ui.SetField("verify_snippet_open", open);
+  if (!open) return;
+  ImGui::TextWrapped(
+      "Every delivery is signed as Standard Webhooks specifies: check it with the webhook's "
+      "secret over the raw body before trusting it. Node.js:");
+  std::string code = kVerifySnippet;
+  ImGui::InputTextMultiline("##verify_snippet", &code,
+                            ImVec2(-1, ImGui::GetTextLineHeight() * 16.5f),
+                            ImGuiInputTextFlags_ReadOnly);
+  ui.RecordLastItem("verify_snippet");
+  if (NamedButton(ui, "copy_verify_snippet", "Copy code")) {
+    browser::CopyToClipboard(kVerifySnippet);
+    ctx.notice("Receiver code copied to the clipboard");
+  }
+  ImGui::SameLine();
+  ImGui::TextDisabled("Python and C++ receivers: docs/verify/ in the webhookd repository.");
+}
+
+void DetailsScreen::DrawSentRequest(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  ui.SetField("sent_body", sent_body.empty() ? nlohmann::json(nullptr) : nlohmann::json(sent_body));
+  if (sent_body.empty()) return;
+  const bool open = ImGui::CollapsingHeader("Payload sent", ImGuiTreeNodeFlags_DefaultOpen);
+  ui.RecordLastItem("payload_header");
+  if (!open) return;
+  // Pretty for reading; the copy is the exact bytes, which is what a signature covers.
+  const auto parsed = ParseJson(sent_body);
+  std::string pretty = parsed ? DumpJson(*parsed, 2) : sent_body;
+  ImGui::InputTextMultiline("##payload", &pretty, ImVec2(-1, ImGui::GetFontSize() * 10.0f),
+                            ImGuiInputTextFlags_ReadOnly);
+  ui.RecordLastItem("payload");
+  if (NamedButton(ui, "copy_payload", "Copy body")) {
+    browser::CopyToClipboard(sent_body);
+    ctx.notice("Body copied to the clipboard (the exact bytes that were signed)");
+  }
+  ImGui::SameLine();
+  const bool can_curl = webhook.has_value() && !sent_headers.empty();
+  if (NamedButton(ui, "copy_curl", "Copy as curl", can_curl)) {
+    browser::CopyToClipboard(CurlCommand(webhook->url, sent_headers, sent_body));
+    ctx.notice("curl command copied to the clipboard");
+  }
+  if (ImGui::IsItemHovered(ImGuiHoveredFlags_AllowWhenDisabled)) {
+    ImGui::SetTooltip(
+        "Sends the same bytes with the same headers. The signature is as old as the attempt, so "
+        "a receiver that checks timestamps refuses it after 5 minutes; custom header values are "
+        "masked: fill them in.");
+  }
 }
 
 void DetailsScreen::DrawHistory(ScreenContext& ctx) {
@@ -633,6 +811,7 @@ void DetailsScreen::DrawInspector(ScreenContext& ctx) {
       ImGui::EndTable();
     }
   };
+  DrawSentRequest(ctx);
   if (ImGui::CollapsingHeader("Request headers sent", ImGuiTreeNodeFlags_DefaultOpen)) {
     headers_table("req_headers", a.request_headers);
   }

@@ -52,6 +52,13 @@ struct DetailsScreen {
   bool selected_loading = false;
   std::string selected_error;
   int selected_attempt = -1;  // index in selected->attempts; -1 = newest
+  // What the API says was sent for the selected delivery: the exact body (signed) and the last
+  // attempt's headers (custom values masked). Empty before its first attempt.
+  std::string sent_body;
+  Headers sent_headers;
+  // The custom headers' values, after an (audited) reveal.
+  std::optional<Headers> revealed_headers;
+  bool headers_busy = false;
   bool action_busy = false;
 
   std::string recover_since;
@@ -61,6 +68,9 @@ struct DetailsScreen {
   uint64_t history_generation = 0;  // per filter set
 
   void Open(ScreenContext& ctx, const std::string& webhook_id);
+  // Opens the webhook with one of its deliveries in the inspector (a link from the Events screen).
+  void OpenDelivery(ScreenContext& ctx, const std::string& webhook_id,
+                    const std::string& delivery_id);
   void Tick(ScreenContext& ctx);
   void Draw(ScreenContext& ctx);
   void SetSecretOnce(const std::string& secret);
@@ -78,6 +88,9 @@ struct DetailsScreen {
   void DrawConfig(ScreenContext& ctx);
   void DrawHistory(ScreenContext& ctx);
   void DrawInspector(ScreenContext& ctx);
+  void DrawSentRequest(ScreenContext& ctx);
+  void DrawHeadersConfig(ScreenContext& ctx);
+  void DrawVerifySnippet(ScreenContext& ctx);
   void DrawModals(ScreenContext& ctx);
 };
 

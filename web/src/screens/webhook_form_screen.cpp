@@ -86,6 +86,11 @@ void WebhookFormScreen::OpenEdit(ScreenContext& ctx, const std::string& webhook_
     events = std::set<std::string>(original->events.begin(), original->events.end());
     active = original->active;
     description = original->description.value_or("");
+    rate_limit = original->rate_limit_per_second ? std::to_string(*original->rate_limit_per_second)
+                                                 : std::string();
+    for (const auto& h : original->headers) {
+      headers.push_back(HeaderRow{h.first, "", /*stored=*/true, /*keep_value=*/true});
+    }
     secret_mode = SecretMode::kKeep;
     focus_url = true;
   });
@@ -187,7 +192,12 @@ void WebhookFormScreen::Draw(ScreenContext& ctx) {
   FieldMessage(ui, "description", DescriptionError(description));
   ImGui::Unindent(label_w);
   ui.SetField("description", description);
+  ImGui::Spacing();
+  DrawRateLimit(ctx);
+  ImGui::Spacing();
+  DrawHeaders(ctx);
   ImGui::EndChild();
+  DrawBacklogPrompt(ctx);
 
   // Footer
   ImGui::Separator();
@@ -240,8 +250,11 @@ void WebhookFormScreen::DrawEvents(ScreenContext& ctx) {
     if (Matches(e, needle)) all_visible.push_back(&e);
   }
   ImGui::Indent(label_w);
-  const float events_h = std::max(ImGui::GetFontSize() * 14.0f,
-                                  ImGui::GetContentRegionAvail().y - ImGui::GetFontSize() * 13.0f);
+  // The fields below the picker (secret, status, description, rate limit, headers) stay in view.
+  const float events_h =
+      std::max(ImGui::GetFontSize() * 14.0f,
+               ImGui::GetContentRegionAvail().y -
+                   ImGui::GetFontSize() * (21.0f + 1.7f * static_cast<float>(headers.size())));
   ImGui::BeginChild("events", ImVec2(0, events_h), ImGuiChildFlags_Border);
   if (all_visible.empty()) ImGui::TextDisabled("No event matches \"%s\".", filter.c_str());
   for (const EventCategory& category : EventCategories()) {
@@ -370,19 +383,190 @@ void WebhookFormScreen::DrawSecret(ScreenContext& ctx) {
   ui.SetField("secret_mode", kModeNames[static_cast<int>(secret_mode)]);
 }
 
+namespace {
+
+// The rate limit field as the API would get it: null when empty, a number when it is digits,
+// the text otherwise (which RateLimitError then refuses with the API's message).
+Json RateLimitValue(const std::string& text) {
+  if (text.empty()) return nullptr;
+  if (text.size() <= 9 &&
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::stoll(text);
+  }
+  return text;
+}
+
+}  // namespace
+
+void WebhookFormScreen::DrawRateLimit(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  const float label_w = ImGui::GetFontSize() * 8.0f;
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextUnformatted("Rate limit");
+  ImGui::SameLine(label_w);
+  ImGui::SetNextItemWidth(ImGui::GetFontSize() * 8.0f);
+  if (ImGui::InputTextWithHint("##rate_limit", "no limit", &rate_limit,
+                               ImGuiInputTextFlags_CharsDecimal)) {
+    server_errors.erase("rate_limit_per_second");
+  }
+  ui.RecordLastItem("rate_limit");
+  ImGui::SameLine();
+  ImGui::TextDisabled("requests a second at most (the queue waits)");
+  const Json value = RateLimitValue(rate_limit);
+  ImGui::Indent(label_w);
+  FieldMessage(ui, "rate_limit_per_second", value.is_null() ? std::nullopt : RateLimitError(value));
+  ImGui::Unindent(label_w);
+  ui.SetField("rate_limit", rate_limit);
+}
+
+void WebhookFormScreen::DrawHeaders(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  const float label_w = ImGui::GetFontSize() * 8.0f;
+  ImGui::AlignTextToFramePadding();
+  ImGui::TextUnformatted("Headers");
+  ImGui::SameLine(label_w);
+  ImGui::TextDisabled(
+      "sent with every delivery, e.g. an API gateway's key; values are kept sealed");
+  ImGui::Indent(label_w);
+  nlohmann::json rows = nlohmann::json::array();
+  int remove = -1;
+  for (size_t i = 0; i < headers.size(); ++i) {
+    HeaderRow& h = headers[i];
+    const std::string n = std::to_string(i);
+    ImGui::PushID(static_cast<int>(i));
+    ImGui::SetNextItemWidth(ImGui::GetFontSize() * 12.0f);
+    // A stored header keeps its name: its value is not known here, so it cannot move.
+    if (ImGui::InputTextWithHint("##name", "X-Header-Name", &h.name,
+                                 h.stored ? ImGuiInputTextFlags_ReadOnly : 0)) {
+      server_errors.erase("headers");
+    }
+    ui.RecordLastItem("header_name:" + n);
+    ImGui::SameLine();
+    ImGui::SetNextItemWidth(ImGui::GetFontSize() * 18.0f);
+    if (h.keep_value) {
+      ImGui::BeginDisabled();
+      std::string shown(kMaskedHeaderValue);
+      ImGui::InputText("##value", &shown, ImGuiInputTextFlags_ReadOnly);
+      ImGui::EndDisabled();
+      ui.RecordLastItem("header_value:" + n);
+      ImGui::SameLine();
+      if (NamedButton(ui, "header_replace:" + n, "Replace value")) h.keep_value = false;
+    } else {
+      if (ImGui::InputTextWithHint("##value", "value", &h.value, ImGuiInputTextFlags_Password)) {
+        server_errors.erase("headers");
+      }
+      ui.RecordLastItem("header_value:" + n);
+    }
+    ImGui::SameLine();
+    if (NamedButton(ui, "header_remove:" + n, "Remove")) remove = static_cast<int>(i);
+    const std::optional<std::string> row_error = RowError(h);
+    if (row_error) ErrorText(*row_error);
+    rows.push_back({{"name", h.name},
+                    {"stored", h.stored},
+                    {"kept", h.keep_value},
+                    {"value_length", h.value.size()},
+                    {"error", row_error ? nlohmann::json(*row_error) : nlohmann::json(nullptr)}});
+    ImGui::PopID();
+  }
+  if (remove >= 0) {
+    if (headers[remove].stored) removed_headers.push_back(headers[remove].name);
+    headers.erase(headers.begin() + remove);
+    server_errors.erase("headers");
+  }
+  if (NamedButton(ui, "add_header", "Add header", headers.size() < kMaxCustomHeaders)) {
+    headers.push_back(HeaderRow{});
+  }
+  const FieldErrors set_errors = HeadersErrors(HeaderSet());
+  FieldMessage(ui, "headers",
+               set_errors.empty() ? std::nullopt : std::optional(set_errors.front().message));
+  ImGui::Unindent(label_w);
+  ui.SetField("headers", rows);
+}
+
+void WebhookFormScreen::DrawBacklogPrompt(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  if (ask_backlog && !ImGui::IsPopupOpen("Switch the webhook back on")) {
+    ImGui::OpenPopup("Switch the webhook back on");
+  }
+  ui.SetField("backlog_prompt", ask_backlog);
+  if (!ImGui::BeginPopupModal("Switch the webhook back on", nullptr,
+                              ImGuiWindowFlags_AlwaysAutoResize)) {
+    return;
+  }
+  ImGui::TextUnformatted("Events kept queuing for this webhook while it was off.");
+  ImGui::TextUnformatted(
+      "Deliver them now (the receiver gets the whole backlog at once, oldest first),");
+  ImGui::TextUnformatted("or cancel them and send only what happens from now on?");
+  ImGui::Spacing();
+  if (NamedButton(ui, "backlog_deliver", "Deliver the backlog")) {
+    ask_backlog = false;
+    ImGui::CloseCurrentPopup();
+    Submit(ctx, /*cancel_backlog=*/false);
+  }
+  ImGui::SameLine();
+  if (NamedButton(ui, "backlog_cancel", "Cancel the backlog")) {
+    ask_backlog = false;
+    ImGui::CloseCurrentPopup();
+    Submit(ctx, /*cancel_backlog=*/true);
+  }
+  ImGui::SameLine();
+  if (NamedButton(ui, "backlog_back", "Back to the form") || ImGui::IsKeyPressed(ImGuiKey_Escape)) {
+    ask_backlog = false;
+    ImGui::CloseCurrentPopup();
+  }
+  ImGui::EndPopup();
+}
+
+bool WebhookFormScreen::HasErrors() {
+  const std::vector<std::string> picked(events.begin(), events.end());
+  bool bad = UrlError(url).has_value() || !EventsErrors(picked).empty() ||
+             DescriptionError(description).has_value();
+  if (secret_mode == SecretMode::kEnter && SecretError(secret)) bad = true;
+  if (const Json rate = RateLimitValue(rate_limit); !rate.is_null() && RateLimitError(rate)) {
+    bad = true;
+  }
+  for (const HeaderRow& h : headers) {
+    if (RowError(h)) bad = true;
+  }
+  return bad || !HeadersErrors(HeaderSet()).empty();
+}
+
+std::optional<std::string> WebhookFormScreen::RowError(const HeaderRow& h) {
+  // A stored header's name was accepted when it was set, and its value is not known here.
+  if (!h.stored) {
+    if (auto e = HeaderNameError(h.name)) return e;
+  }
+  return h.keep_value ? std::nullopt : HeaderValueError(h.value);
+}
+
+Headers WebhookFormScreen::HeaderSet() const {
+  // Stored values count as the mask for the set's limits (count, size, names twice): webhookd
+  // checks the real sizes.
+  Headers set;
+  for (const HeaderRow& h : headers) {
+    set.emplace_back(h.name, h.keep_value ? std::string(kMaskedHeaderValue) : h.value);
+  }
+  return set;
+}
+
 void WebhookFormScreen::Save(ScreenContext& ctx) {
   tried_save = true;
   error.clear();
   server_errors.clear();
   // The same checks webhookd makes: a form that would get a 422 is not sent.
-  const std::vector<std::string> picked(events.begin(), events.end());
-  bool bad = UrlError(url).has_value() || !EventsErrors(picked).empty() ||
-             DescriptionError(description).has_value();
-  if (secret_mode == SecretMode::kEnter && SecretError(secret)) bad = true;
-  if (bad) {
+  if (HasErrors()) {
     error = "Fix the fields marked in red, then save again.";
     return;
   }
+  if (mode == Mode::kEdit && original && !original->active && active) {
+    ask_backlog = true;
+    return;
+  }
+  Submit(ctx, /*cancel_backlog=*/false);
+}
+
+void WebhookFormScreen::Submit(ScreenContext& ctx, bool cancel_backlog) {
+  const std::vector<std::string> picked(events.begin(), events.end());
 
   Json body = Json::object();
   const bool create = mode == Mode::kCreate;
@@ -407,12 +591,54 @@ void WebhookFormScreen::Save(ScreenContext& ctx) {
       if (!create && original->secret) body["secret"] = nullptr;
       break;
   }
+  const Json rate = RateLimitValue(rate_limit);
+  if (create ? !rate.is_null()
+             : rate != (original->rate_limit_per_second ? Json(*original->rate_limit_per_second)
+                                                        : Json(nullptr))) {
+    body["rate_limit_per_second"] = rate;
+  }
+  // Headers: the whole set on create; on edit a merge patch of what changed (null removes).
+  Json header_patch = Json::object();
+  for (const std::string& name : removed_headers) header_patch[name] = nullptr;
+  for (const HeaderRow& h : headers) {
+    if (h.keep_value) continue;
+    // Removing a header and adding one of the same name (in any case) is one replacement.
+    for (auto it = header_patch.begin(); it != header_patch.end();) {
+      it = it->is_null() && Lower(it.key()) == Lower(h.name) ? header_patch.erase(it) : ++it;
+    }
+    header_patch[h.name] = h.value;
+  }
+  if (!header_patch.empty()) body["headers"] = std::move(header_patch);
   if (!create && body.empty()) {
     ctx.notice("Nothing changed");
     ctx.go("/webhooks/" + id);
     return;
   }
 
+  saving = true;
+  if (cancel_backlog) {
+    // Cancelled before the webhook is switched on, so none of the backlog can go out between.
+    const uint64_t gen = generation;
+    ScreenContext* c = &ctx;
+    ctx.api->Send("POST", "/api/v1/webhooks/" + id + "/cancel-pending", Json::object(),
+                  [this, gen, c, body](const ApiResponse& r) {
+                    if (gen != generation) return;
+                    if (!r.ok()) {
+                      saving = false;
+                      error = "Could not cancel the backlog: " + r.error;
+                      return;
+                    }
+                    c->notice("Cancelled " + std::to_string(JInt(r.body, "cancelled")) +
+                              " queued deliveries");
+                    Send(*c, body);
+                  });
+    return;
+  }
+  Send(ctx, std::move(body));
+}
+
+void WebhookFormScreen::Send(ScreenContext& ctx, Json body) {
+  const bool create = mode == Mode::kCreate;
   saving = true;
   const uint64_t gen = generation;
   ScreenContext* c = &ctx;

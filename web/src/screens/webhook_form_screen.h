@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "mambo/models.h"
 
@@ -33,6 +34,23 @@ struct WebhookFormScreen {
   std::string secret;
   bool active = true;
   std::string description;
+  std::string rate_limit;  // as typed: "" = no limit
+
+  // Custom headers, one row each. A stored header's value is unknown here (every response masks
+  // it): its row keeps it until the user replaces it; its name cannot change (remove it and add
+  // another), so that saving never needs a value the console does not have.
+  struct HeaderRow {
+    std::string name;
+    std::string value;
+    bool stored = false;      // edit: a header the webhook has
+    bool keep_value = false;  // stored and not replaced
+  };
+  std::vector<HeaderRow> headers;
+  std::vector<std::string> removed_headers;  // edit: stored names the user removed
+
+  // Switching an inactive webhook back on: ask first what becomes of the deliveries that queued
+  // up meanwhile (deliver them all at once, or cancel them).
+  bool ask_backlog = false;
 
   std::map<std::string, std::string> server_errors;  // field -> the 422's message
   std::string error;                                 // form-level error
@@ -48,7 +66,17 @@ struct WebhookFormScreen {
  private:
   void DrawEvents(ScreenContext& ctx);
   void DrawSecret(ScreenContext& ctx);
+  void DrawHeaders(ScreenContext& ctx);
+  void DrawRateLimit(ScreenContext& ctx);
+  void DrawBacklogPrompt(ScreenContext& ctx);
+  // The local checks (the shared validators): true when the form would get a 422.
+  bool HasErrors();
+  static std::optional<std::string> RowError(const HeaderRow& h);
+  Headers HeaderSet() const;
   void Save(ScreenContext& ctx);
+  // Sends the form; with `cancel_backlog`, cancels the webhook's queued deliveries first.
+  void Submit(ScreenContext& ctx, bool cancel_backlog);
+  void Send(ScreenContext& ctx, Json body);
   void FieldMessage(UiState& ui, const std::string& field, const std::optional<std::string>& local);
 };
 
