@@ -107,6 +107,10 @@ test('select device.enroll: example and schema as in shared/events, copied; try 
       assert.deepEqual(Object.keys(envelope), ['id', 'type', 'timestamp', 'team_id', 'data']);
       assert.equal(envelope.type, 'device.enroll');
       assert.deepEqual(envelope.data, want.example);
+      // Indented for reading, in the order webhookd writes the body (not nlohmann's sorted keys).
+      assert.match(state.fields.envelope_text, /^\{\n  "id": "evt_\w+",\n  "type": "device\.enroll",\n/);
+      assert.match(state.fields.envelope_text, /\n  "data": \{\n    "actor": \{\n      "id": "sys_enrollment",/);
+      assert.match(state.fields.envelope_text, /\n  \}\n\}$/);
 
       // Broken in four ways: the shared validator's paths and messages, as ingest's 422 has them.
       const broken = structuredClone(want.example);
@@ -155,8 +159,10 @@ test('select device.enroll: example and schema as in shared/events, copied; try 
       state = await waitForUi(page, (s) => s.fields.try_valid === true, { afterFrame: frame });
       assert.equal(state.fields.try_payload, example);
 
-      // A valid payload of one's own: another platform, no optional fields.
-      const own = { device: { ...want.example.device, platform: 'ios' }, actor: want.example.actor };
+      // A valid payload of one's own: another platform, no imei, a name with JSON's own
+      // punctuation and escapes in it (the delivery body's indentation must leave strings alone).
+      const own = { device: { ...want.example.device, platform: 'ios', name: 'a "b", {c}: [d] \\ \u00e9' },
+                    actor: want.example.actor };
       delete own.device.imei;
       state = await pastePayload(page, state, JSON.stringify(own, null, 1));
       assert.equal(state.fields.try_valid, true);
