@@ -92,6 +92,10 @@ test('select device.enroll: example and schema as in shared/events, copied; try 
       // The schema tab: the file's schema with the common $defs bundled; copied the same way.
       state = await clickAndWait(page, state, 'tab_schema', (s) => s.fields.detail_tab === 'schema');
       assert.deepEqual(JSON.parse(state.fields.schema_text), want.schema);
+      // Written in the order schemas are read: what the data is first, the shared $defs last.
+      const keys = [...state.fields.schema_text.matchAll(/^  "([^"]+)":/gm)].map((m) => m[1]);
+      assert.deepEqual(keys, ['$schema', '$id', 'title', 'description', 'type', 'properties',
+        'required', 'additionalProperties', 'examples', '$defs']);
       assert.ok(state.fields.example_text === undefined, 'the example is not drawn in this tab');
       const schema = state.fields.schema_text;
       state = await clickAndWait(page, state, 'copy_schema', (s) => s.fields.copied === 'schema');

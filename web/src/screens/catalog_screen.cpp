@@ -115,6 +115,35 @@ std::string IndentCompactJson(std::string_view compact) {
   return out;
 }
 
+// The schema indented, its top-level keywords in the order schemas are written: what the data is
+// first, the examples and the bundled "$defs" last. nlohmann sorts keys, which would open the
+// view with a page of shared definitions.
+std::string SchemaText(const Json& schema) {
+  static constexpr std::string_view kFirst[] = {
+      "$schema", "$id",        "title",    "description",
+      "type",    "properties", "required", "additionalProperties"};
+  static constexpr std::string_view kLast[] = {"examples", "$defs"};
+  const auto listed = [](std::string_view key) {
+    return std::find(std::begin(kFirst), std::end(kFirst), key) != std::end(kFirst) ||
+           std::find(std::begin(kLast), std::end(kLast), key) != std::end(kLast);
+  };
+  std::string compact = "{";
+  const auto add = [&](std::string_view key, const Json& value) {
+    if (compact.size() > 1) compact += ',';
+    compact += DumpJson(Json(key)) + ':' + DumpJson(value);
+  };
+  const auto add_if_present = [&](std::string_view key) {
+    if (const auto it = schema.find(key); it != schema.end()) add(key, *it);
+  };
+  for (std::string_view key : kFirst) add_if_present(key);
+  for (const auto& [key, value] : schema.items()) {
+    if (!listed(key)) add(key, value);
+  }
+  for (std::string_view key : kLast) add_if_present(key);
+  compact += '}';
+  return IndentCompactJson(compact);
+}
+
 // The body webhookd would POST for `data`: DeliveryBody over the data as ingest stores it
 // (DumpJson), indented for reading.
 std::string PrettyDeliveryBody(const std::string& type, const Json& data) {
@@ -147,7 +176,7 @@ void CatalogScreen::Select(std::string_view type) {
   selected_ = Str(type);
   const EventSchema* s = FindEventSchema(type);
   example_text_ = DumpJson(s->example, 2);
-  schema_text_ = DumpJson(s->schema, 2);
+  schema_text_ = SchemaText(s->schema);
   copied_.clear();
   ResetTryPayload();
 }
