@@ -127,8 +127,9 @@ void App::Route(const std::string& hash) {
   route_ = hash;
   error_.clear();
   const std::vector<std::string> p = Split(hash);
-  if (p.size() == 1 && p[0] == "catalog") {
+  if (!p.empty() && p[0] == "catalog" && p.size() <= 2) {
     screen_ = ScreenId::kCatalog;
+    if (p.size() == 2) catalog_.Select(p[1]);  // #/catalog/<type>: that event, selected
     return;
   }
   if (!signed_in_) {
