@@ -3,6 +3,7 @@
 #include <imgui.h>
 #include <imgui_stdlib.h>
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "api_client.h"
@@ -67,6 +68,7 @@ EventDetail ParseEventDetail(const Json& j) {
   e.at = JTime(j, "timestamp");
   if (j.is_object() && j.contains("data")) e.data = j["data"];
   e.data_text = DumpJson(e.data, 2);
+  e.data_lines = static_cast<int>(std::count(e.data_text.begin(), e.data_text.end(), '\n')) + 1;
   if (j.is_object() && j.contains("deliveries") && j["deliveries"].is_array()) {
     for (const Json& d : j["deliveries"]) e.deliveries.push_back(ParseDelivery(d));
   }
@@ -434,9 +436,12 @@ void EventsScreen::DrawDetail(ScreenContext& ctx) {
     browser::CopyToClipboard(e.data_text);
     ctx.notice("Event data copied to the clipboard");
   }
+  // As tall as the data, up to about half the pane: the deliveries stay in view below it.
+  const float fit = static_cast<float>(e.data_lines + 1) * ImGui::GetTextLineHeight() +
+                    ImGui::GetStyle().FramePadding.y * 2.0f;
+  const float height = std::min(fit, ImGui::GetContentRegionAvail().y * 0.55f);
   std::string shown = e.data_text;  // read-only: ImGui gets a copy it may not change
-  ImGui::InputTextMultiline("##event_data", &shown,
-                            ImVec2(-1, ImGui::GetContentRegionAvail().y * 0.55f),
+  ImGui::InputTextMultiline("##event_data", &shown, ImVec2(-1, height),
                             ImGuiInputTextFlags_ReadOnly);
   ui.RecordLastItem("event_data");
   DrawDeliveries(ctx);

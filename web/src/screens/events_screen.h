@@ -25,6 +25,7 @@ struct EventDetail {
   int64_t at = 0;
   Json data;
   std::string data_text;  // pretty-printed once, when it arrives, not every frame
+  int data_lines = 0;
   std::vector<Delivery> deliveries;
 };
 
