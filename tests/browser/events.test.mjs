@@ -80,10 +80,6 @@ async function waitForSteady(page, label, afterFrame) {
 }
 
 const appErrors = (errors) => errors.filter((e) => !isNetworkNoise(e) && !isPassiveWheelNote(e));
-const T0 = Date.now();
-const trace = (what) => {
-  if (process.env.MAMBO_TRACE) console.error(`${((Date.now() - T0) / 1000).toFixed(1)}s ${what}`);
-};
 const ids = (state, list = 'events') => (state.lists[list] ?? []).map((r) => r.id);
 // The list answered for the filters asked for (not a frame from before the click).
 const listReady = (s) => s.screen === 'events' && s.fields.loaded && !s.fields.loading;
