@@ -47,6 +47,8 @@ std::string_view ScreenName(ScreenId id) {
       return "audit";
     case ScreenId::kCatalog:
       return "catalog";
+    case ScreenId::kEvents:
+      return "events";
   }
   return "unknown";
 }
@@ -112,6 +114,7 @@ void App::Update(int64_t now_ms) {
   if (!signed_in_) return;
   if (screen_ == ScreenId::kWebhooks) webhooks_.Tick(ctx_);
   if (screen_ == ScreenId::kDetails) details_.Tick(ctx_);
+  if (screen_ == ScreenId::kEvents) events_.Tick(ctx_);
   if (!notice_.empty() && now_ms - notice_at_ > kNoticeMs) notice_.clear();
 }
 
@@ -161,6 +164,10 @@ void App::Route(const std::string& hash) {
   } else if (p.size() == 1 && p[0] == "audit") {
     screen_ = ScreenId::kAudit;
     audit_.Open(ctx_);
+  } else if (p[0] == "events" && (p.size() == 1 || (p.size() == 2 && IsValidId(p[1])))) {
+    const bool fresh = screen_ != ScreenId::kEvents;  // moving between events keeps the list
+    screen_ = ScreenId::kEvents;
+    events_.Open(ctx_, p.size() == 2 ? p[1] : "", fresh);
   } else {
     error_ = "There is no page at #" + hash + "; showing the webhooks.";
     browser::ReplaceHash("/webhooks");
@@ -230,6 +237,8 @@ std::string App::ScreenTitle() const {
       return AuditScreen::kTitle;
     case ScreenId::kCatalog:
       return std::string(CatalogScreen::kTitle);
+    case ScreenId::kEvents:
+      return events_.Title();
   }
   return "";
 }
@@ -275,6 +284,9 @@ void App::Draw(float pixel_ratio) {
     case ScreenId::kCatalog:
       catalog_.Draw(ui);
       break;
+    case ScreenId::kEvents:
+      events_.Draw(ctx_);
+      break;
   }
   ImGui::End();
 
@@ -309,6 +321,7 @@ void App::DrawHeader() {
     tab("Webhooks", "nav_webhooks", "/webhooks",
         screen_ == ScreenId::kWebhooks || screen_ == ScreenId::kDetails ||
             screen_ == ScreenId::kCreate || screen_ == ScreenId::kEdit);
+    tab("Events", "nav_events", "/events", screen_ == ScreenId::kEvents);
     tab("Audit log", "nav_audit", "/audit", screen_ == ScreenId::kAudit);
   }
   tab("Event catalog", "nav_catalog", "/catalog", screen_ == ScreenId::kCatalog);

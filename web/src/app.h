@@ -12,6 +12,7 @@
 #include "screens/audit_screen.h"
 #include "screens/catalog_screen.h"
 #include "screens/details_screen.h"
+#include "screens/events_screen.h"
 #include "screens/sign_in_screen.h"
 #include "screens/webhook_form_screen.h"
 #include "screens/webhooks_screen.h"
@@ -28,6 +29,7 @@ enum class ScreenId {
   kDetails,
   kAudit,
   kCatalog,
+  kEvents,
 };
 
 // Stable name reported to tests (ui_state_json "screen").
@@ -73,6 +75,7 @@ class App {
   DetailsScreen details_;
   AuditScreen audit_;
   CatalogScreen catalog_;
+  EventsScreen events_;
 
   std::string notice_;
   int64_t notice_at_ = 0;
