@@ -243,6 +243,10 @@ test('events: newest first, type and time filters, search by id, unknown id, del
     state = await waitForUi(page, (s) => s.screen !== 'events', { afterFrame: frame });
     const hashes = await page.evaluate(() => globalThis.eventsTestHashes);
     assert.equal(hashes[0], `#/webhooks/${hookA}/deliveries/${delivery.id}`);
+    // That is the webhook's details, with the delivery in the inspector.
+    state = await waitForScreen(page, 'details', (s, id) => s.fields.delivery?.id === id,
+                                { arg: delivery.id });
+    assert.equal(state.fields.webhook_id, hookA);
 
     // Back returns to the event, its list read again.
     frame = (await uiState(page)).frame;
