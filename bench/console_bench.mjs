@@ -87,12 +87,15 @@ try {
   });
   if (created.status !== 201) throw new Error(`create webhook: ${JSON.stringify(created)}`);
   const id = created.body.id;
+  // Ingest checks data against the type's schema: the type's example, a distinct name each.
+  const { example } = (await server.api('GET', '/api/v1/event-types/device.update')).body;
   const t0 = Date.now();
   let next = 0;
   const worker = async () => {
     while (next < DELIVERIES) {
       const i = next++;
-      const r = await server.api('POST', '/api/v1/events', { type: 'device.update', data: { n: i } });
+      const r = await server.api('POST', '/api/v1/events', {
+        type: 'device.update', data: { ...example, device: { ...example.device, name: `bench-${i}` } } });
       if (r.status !== 202) throw new Error(`ingest: ${JSON.stringify(r)}`);
     }
   };

@@ -67,6 +67,13 @@ async function go(page, hash) {
 }
 
 const readClipboard = (page) => page.evaluate(() => navigator.clipboard.readText());
+// Empties the clipboard, presses `label`, and returns what the press copied.
+async function copyWith(page, state, label) {
+  await page.evaluate(() => navigator.clipboard.writeText(''));
+  await clickWidget(page, state, label);
+  await page.waitForFunction(async () => (await navigator.clipboard.readText()) !== '');
+  return readClipboard(page);
+}
 
 test('custom headers and a rate limit from the form; masked, revealed, sent; payload and curl replay',
      async () => {
@@ -149,9 +156,34 @@ test('custom headers and a rate limit from the form; masked, revealed, sent; pay
     frame = await clickWidget(page, state, 'verify_snippet_header');
     state = await waitForUi(page, (s) => s.fields.verify_snippet_open && !!s.widgets.copy_verify_snippet,
                             { afterFrame: frame });
+    assert.equal(state.fields.verify_language, 'Node.js');
     frame = await clickWidget(page, state, 'copy_verify_snippet');
     await waitForUi(page, (s) => /^Receiver code copied/.test(s.fields.notice ?? ''), { afterFrame: frame });
-    assert.match(await readClipboard(page), /wh\.verify\(rawBody/);
+    const node = await readClipboard(page);
+    assert.match(node, /wh\.verify\(rawBody/);
+    assert.match(node, /This webhook also sends: X-Gateway-Key/);
+
+    // The Python code, run on the delivery the receiver got, accepts it, and refuses a changed
+    // body; the C++ code compiles.
+    frame = await clickWidget(page, state, 'verify_language:Python');
+    state = await waitForUi(page, (s) => s.fields.verify_language === 'Python', { afterFrame: frame });
+    const python = await copyWith(page, state, 'copy_verify_snippet');
+    const check = async (body) => {
+      const { stdout } = await promisify(execFile)('python3', ['-c', `${python}
+import json, sys
+print(verify(sys.argv[1].encode(), json.loads(sys.argv[2])))`, body, JSON.stringify(got.headers)],
+                                                   { env: { ...process.env, MAMBO_WEBHOOK_SECRET: created.secret } });
+      return stdout.trim();
+    };
+    assert.equal(await check(got.body), 'True');
+    assert.equal(await check(got.body.replace('dev-headers', 'dev-forged')), 'False');
+    frame = await clickWidget(page, state, 'verify_language:C++');
+    state = await waitForUi(page, (s) => s.fields.verify_language === 'C++', { afterFrame: frame });
+    const cpp = await copyWith(page, state, 'copy_verify_snippet');
+    assert.match(cpp, /CRYPTO_memcmp/);
+    const compile = promisify(execFile)('g++', ['-std=c++17', '-fsyntax-only', '-x', 'c++', '-']);
+    compile.child.stdin.end(cpp);
+    await compile;
   });
 });
 

@@ -55,23 +55,100 @@ std::string CurlCommand(const std::string& url, const Headers& headers, const st
   return out + " \\\n  --data-raw " + ShellQuote(body);
 }
 
-// A receiver's check of a delivery, with the library the Standard Webhooks project keeps for
-// Node.js (docs/verify/ has it complete, and in Python and C++).
-constexpr const char* kVerifySnippet = R"js(// npm install standardwebhooks
+// A receiver's check of a delivery in each language docs/verify/ has a complete receiver for:
+// the Standard Webhooks library for Node.js, the standard library's hmac for Python, OpenSSL for
+// C++. Each checks the signature over the raw body and the timestamp (5 minutes either way).
+struct VerifySnippet {
+  const char* language;
+  const char* comment;  // how a line comment starts
+  const char* code;
+};
+constexpr VerifySnippet kVerifySnippets[] = {
+    {"Node.js", "//", R"js(// npm install standardwebhooks
 import { Webhook } from 'standardwebhooks';
 
 const wh = new Webhook(process.env.MAMBO_WEBHOOK_SECRET); // whsec_...
 
-// rawBody: the request body exactly as received (bytes or string, not re-serialised JSON).
+// rawBody: the request body exactly as received (not re-serialised JSON).
 export function verify(rawBody, headers) {
-  // Throws when the signature or the timestamp (5 minutes either way) does not hold.
+  // Throws when the signature or the timestamp does not hold.
   return wh.verify(rawBody, {
     'webhook-id': headers['webhook-id'],
     'webhook-timestamp': headers['webhook-timestamp'],
     'webhook-signature': headers['webhook-signature'],
   });
 }
-)js";
+)js"},
+    {"Python", "#", R"py(import base64, hashlib, hmac, os, time
+
+# The key is the base64 after "whsec_" (a secret you chose without it: its bytes).
+KEY = base64.b64decode(os.environ["MAMBO_WEBHOOK_SECRET"].removeprefix("whsec_"))
+
+def verify(raw_body: bytes, headers) -> bool:
+    msg_id = headers.get("webhook-id", "")
+    timestamp = headers.get("webhook-timestamp", "")
+    if not msg_id or not timestamp.isdigit() or abs(time.time() - int(timestamp)) > 300:
+        return False  # too old or from the future: a replay
+    signed = f"{msg_id}.{timestamp}.".encode() + raw_body
+    expected = base64.b64encode(hmac.new(KEY, signed, hashlib.sha256).digest()).decode()
+    # Several "v1,<signature>" while a secret is being rotated: any one may match.
+    return any(version == "v1" and hmac.compare_digest(signature, expected)
+               for version, _, signature in
+               (c.partition(",") for c in headers.get("webhook-signature", "").split()))
+)py"},
+    {"C++", "//", R"cc(// g++ -std=c++17 ... -lcrypto
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <cstdlib>
+#include <ctime>
+#include <sstream>
+#include <string>
+
+                       // key: the base64 after "whsec_", decoded. body: the raw request body.
+                       bool Verify(const std::string& key, const std::string& body,
+                                   const std::string& id, const std::string& timestamp,
+                                   const std::string& signatures) {
+                         if (id.empty() || timestamp.empty() || timestamp.size() > 12 ||
+                             timestamp.find_first_not_of("0123456789") != std::string::npos ||
+                             std::llabs(std::time(nullptr) - std::stoll(timestamp)) > 5 * 60) {
+                           return false;  // too old or from the future: a replay
+                         }
+                         const std::string signed_text = id + "." + timestamp + "." + body;
+                         unsigned char mac[EVP_MAX_MD_SIZE];
+                         unsigned int mac_size = 0;
+                         HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+                              reinterpret_cast<const unsigned char*>(signed_text.data()),
+                              signed_text.size(), mac, &mac_size);
+                         std::string expected = "v1,";
+                         expected.resize(3 + 4 * ((mac_size + 2) / 3));
+                         EVP_EncodeBlock(reinterpret_cast<unsigned char*>(&expected[3]), mac, static_cast<int>(mac_size));
+                         // Several signatures (space-separated) while a secret is being rotated:
+                         // any one may match.
+                         std::istringstream candidates(signatures);
+                         for (std::string c; candidates >> c;) {
+                           if (c.size() == expected.size() && CRYPTO_memcmp(c.data(), expected.data(), c.size()) == 0) {
+                             return true;
+                           }
+                         }
+                         return false;
+                       }
+     )cc"},
+};
+
+// The snippet for language `index`, naming the headers this webhook sends besides the signed
+// ones (a gateway in front of the receiver may want them).
+std::string VerifySnippetText(size_t index, const Headers& custom) {
+  const VerifySnippet& s = kVerifySnippets[index];
+  std::string text = s.code;
+  if (!custom.empty()) {
+    text += "\n" + std::string(s.comment) + " This webhook also sends:";
+    for (const auto& h : custom) text += " " + h.first;
+    text += "\n";
+  }
+  return text;
+}
 
 void Badge(DeliveryStatus s) {
   ImGui::TextColored(StatusColor(s), "%s", std::string(ToString(s)).c_str());
@@ -502,19 +579,30 @@ void DetailsScreen::DrawVerifySnippet(ScreenContext& ctx) {
   ui.SetField("verify_snippet_open", open);
   if (!open) return;
   ImGui::TextWrapped(
-      "Every delivery is signed as Standard Webhooks specifies: check it with the webhook's "
-      "secret over the raw body before trusting it. Node.js:");
-  std::string code = kVerifySnippet;
-  ImGui::InputTextMultiline("##verify_snippet", &code,
+      "Every delivery is signed as Standard Webhooks specifies (headers webhook-id, "
+      "webhook-timestamp, webhook-signature): check it with the webhook's secret over the raw "
+      "body before trusting it.");
+  for (size_t i = 0; i < std::size(kVerifySnippets); ++i) {
+    if (i > 0) ImGui::SameLine();
+    if (ImGui::RadioButton(kVerifySnippets[i].language, verify_language == static_cast<int>(i))) {
+      verify_language = static_cast<int>(i);
+    }
+    ui.RecordLastItem(std::string("verify_language:") + kVerifySnippets[i].language);
+  }
+  const std::string text =
+      VerifySnippetText(static_cast<size_t>(verify_language), webhook->headers);
+  std::string shown = text;
+  ImGui::InputTextMultiline("##verify_snippet", &shown,
                             ImVec2(-1, ImGui::GetTextLineHeight() * 16.5f),
                             ImGuiInputTextFlags_ReadOnly);
   ui.RecordLastItem("verify_snippet");
+  ui.SetField("verify_language", kVerifySnippets[verify_language].language);
   if (NamedButton(ui, "copy_verify_snippet", "Copy code")) {
-    browser::CopyToClipboard(kVerifySnippet);
+    browser::CopyToClipboard(text);
     ctx.notice("Receiver code copied to the clipboard");
   }
   ImGui::SameLine();
-  ImGui::TextDisabled("Python and C++ receivers: docs/verify/ in the webhookd repository.");
+  ImGui::TextDisabled("Complete receivers: docs/verify/ in the webhookd repository.");
 }
 
 void DetailsScreen::DrawSentRequest(ScreenContext& ctx) {

@@ -59,6 +59,7 @@ struct DetailsScreen {
   // The custom headers' values, after an (audited) reveal.
   std::optional<Headers> revealed_headers;
   bool headers_busy = false;
+  int verify_language = 0;  // index of the receiver code shown (Node.js, Python, C++)
   bool action_busy = false;
 
   std::string recover_since;
