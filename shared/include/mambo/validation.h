@@ -31,9 +31,13 @@ std::optional<std::string> UrlError(std::string_view url);
 // `url` as logs may show it: without user info and with the query replaced by "?...", where
 // receivers put their credentials ("?token=..."). Also for URLs that are not valid.
 std::string RedactUrl(std::string_view url);
-// nullopt when `secret` is acceptable: "whsec_" + base64 of 24..64 bytes, or 16..256 printable
-// ASCII characters. "generate" is not a secret (the caller asks for one to be made).
+// nullopt when `secret` is acceptable: "whsec_" + base64 of 24..64 bytes, the Standard Webhooks
+// form receivers' libraries expect. "generate" is not a secret (the caller asks for one to be
+// made). Secrets stored before this rule, 16..256 printable ASCII characters, keep signing.
 std::optional<std::string> SecretError(std::string_view secret);
+inline constexpr std::string_view kSecretFormMessage =
+    "Secret must be whsec_ followed by the base64 of 24 to 64 random bytes, the Standard "
+    "Webhooks form receivers' libraries verify with; choose Generate to have one made";
 std::optional<std::string> DescriptionError(std::string_view description);
 // Every id in the catalog, at least one, no duplicates; field names "events" / "events[i]".
 FieldErrors EventsErrors(const std::vector<std::string>& events);

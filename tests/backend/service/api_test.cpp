@@ -231,6 +231,26 @@ TEST_F(ApiTest, CustomHeaderValuesAreMaskedEverywhereButTheAuditedReveal) {
   EXPECT_EQ(server_->Log().find("credential"), std::string::npos);
 }
 
+// A secret typed in plain text is refused on create, patch and rotate, saying why: the Standard
+// Webhooks libraries receivers verify with would reject every delivery it signed.
+TEST_F(ApiTest, PlainTextSecretsAreRefusedEverywhereASecretIsTyped) {
+  const std::string plain = R"("It's a Secret to Everybody")";
+  auto r = server_->Call("POST", "/api/v1/webhooks", admin_,
+                         R"({"url":"https://hooks.example.com/p","events":["device.enroll"],)"
+                         R"("secret":)" +
+                             plain + "}");
+  ExpectError(r, 422, "validation_failed");
+  EXPECT_EQ(r.body["error"]["fields"][0]["field"], "secret");
+  EXPECT_EQ(r.body["error"]["fields"][0]["message"], std::string(kSecretFormMessage));
+  const std::string id = CreateWebhook()["id"];
+  r = server_->Call("PATCH", "/api/v1/webhooks/" + id, admin_, R"({"secret":)" + plain + "}");
+  ExpectError(r, 422, "validation_failed");
+  r = server_->Call("POST", "/api/v1/webhooks/" + id + "/secret/rotate", admin_,
+                    R"({"secret":)" + plain + "}");
+  ExpectError(r, 422, "validation_failed");
+  EXPECT_EQ(r.body["error"]["fields"][0]["message"], std::string(kSecretFormMessage));
+}
+
 TEST_F(ApiTest, MainKeyFileIsPrivate) {
   struct stat st {};
   ASSERT_EQ(::stat((dir_.path() + "/master.key").c_str(), &st), 0);

@@ -365,7 +365,7 @@ void WebhookFormScreen::DrawSecret(ScreenContext& ctx) {
       break;
     case SecretMode::kEnter:
       ImGui::SetNextItemWidth(ImGui::GetFontSize() * 38.0f);
-      if (ImGui::InputTextWithHint("##secret", "whsec_... or 16-256 printable characters", &secret,
+      if (ImGui::InputTextWithHint("##secret", "whsec_ + base64 of 24 to 64 random bytes", &secret,
                                    ImGuiInputTextFlags_Password)) {
         server_errors.erase("secret");
       }
