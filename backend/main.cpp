@@ -14,6 +14,8 @@
 #include "app/backend.h"
 #include "app/options.h"
 #include "crypto/crypto.h"
+#include "mambo/text.h"
+#include "mambo/validation.h"
 
 namespace {
 
@@ -187,7 +189,7 @@ int main(int argc, char** argv) {
 
   auto* token_cmd = cli.add_subcommand("token", "Manage API tokens");
   token_cmd->require_subcommand(1);
-  std::string data_dir = "./data", database, key_file, team, role, token_id;
+  std::string data_dir = "./data", database, key_file, team, role, token_id, description;
   auto add_store_flags = [&](CLI::App* c) {
     c->add_option("--data-dir", data_dir, "Folder of the database")
         ->envname("WEBHOOKD_DATA_DIR")
@@ -204,9 +206,11 @@ int main(int argc, char** argv) {
         static const std::regex re("[A-Za-z0-9_-]{1,64}");
         return std::regex_match(v, re) ? "" : "team must be 1-64 letters, digits, '_' or '-'";
       });
-  create_cmd->add_option("--role", role, "admin or ingest")
+  create_cmd->add_option("--role", role, "admin, viewer or ingest")
       ->required()
-      ->check(CLI::IsMember({"admin", "ingest"}));
+      ->check(CLI::IsMember({"admin", "viewer", "ingest"}));
+  create_cmd->add_option("--description", description, "What the token is for (listed)")
+      ->check([](const std::string& v) { return mambo::DescriptionError(v).value_or(""); });
   add_store_flags(create_cmd);
   auto* list_cmd = token_cmd->add_subcommand("list", "List tokens (never their values)");
   list_cmd->add_option("--team", team, "Only this team");
@@ -242,18 +246,21 @@ int main(int argc, char** argv) {
     if (create_cmd->parsed()) {
       const std::string token = mambo::api::NewToken();
       store->CreateToken(team, *mambo::store::ParseRole(role), mambo::api::TokenHash(token),
-                         NowMs());
+                         NowMs(),
+                         mambo::store::TokenDetails{description, std::nullopt, std::nullopt});
       std::printf("%s\n", token.c_str());
       return 0;
     }
     if (list_cmd->parsed()) {
-      std::printf("%-32s %-20s %-7s %-25s %s\n", "ID", "TEAM", "ROLE", "CREATED", "REVOKED");
+      std::printf("%-32s %-20s %-7s %-25s %-25s %s\n", "ID", "TEAM", "ROLE", "CREATED", "REVOKED",
+                  "DESCRIPTION");
       for (const auto& t :
            store->ListTokens(team.empty() ? std::nullopt : std::optional<std::string>(team))) {
-        std::printf("%-32s %-20s %-7s %-25s %s\n", t.id.c_str(), t.team_id.c_str(),
+        std::printf("%-32s %-20s %-7s %-25s %-25s %s\n", t.id.c_str(), t.team_id.c_str(),
                     std::string(ToString(t.role)).c_str(),
                     mambo::FormatTimestamp(t.created_at).c_str(),
-                    t.revoked_at ? mambo::FormatTimestamp(*t.revoked_at).c_str() : "-");
+                    t.revoked_at ? mambo::FormatTimestamp(*t.revoked_at).c_str() : "-",
+                    mambo::ToValidUtf8(t.description).c_str());
       }
       return 0;
     }

@@ -91,6 +91,20 @@ void RequireJsonBody(const Request& req) {
   ParseBody(req, false);
 }
 
+// A token as the API shows it: never its value (that is in the creation's answer only).
+Json TokenJson(const ApiToken& t, const ApiToken& who) {
+  const auto time = [](const std::optional<int64_t>& ms) {
+    return ms ? Json(FormatTimestamp(*ms)) : Json(nullptr);
+  };
+  return Json{{"id", t.id},
+              {"role", std::string(ToString(t.role))},
+              {"description", ToValidUtf8(t.description)},
+              {"created_at", FormatTimestamp(t.created_at)},
+              {"expires_at", time(t.expires_at)},
+              {"last_used_at", time(t.last_used_at)},
+              {"current", t.id == who.id}};
+}
+
 struct PageParams {
   size_t limit = kDefaultPageSize;
   std::string cursor;
@@ -201,7 +215,7 @@ void ApiServer::ChargeSend(const ApiToken& who) {
   }
 }
 
-ApiToken ApiServer::Authenticate(const Request& req, std::optional<Role> role) {
+ApiToken ApiServer::Authenticate(const Request& req, Access access) {
   const std::string header = req.get_header_value("Authorization");
   static constexpr std::string_view kBearer = "Bearer ";
   if (header.empty()) {
@@ -213,11 +227,45 @@ ApiToken ApiServer::Authenticate(const Request& req, std::optional<Role> role) {
   }
   auto token = FindToken(TokenHash(header.substr(kBearer.size())));
   if (!token) throw ApiError::Unauthorized("Unknown or revoked token");
-  // Admin tokens can do everything; ingest tokens can only post events.
-  if (role && *role == Role::kAdmin && token->role != Role::kAdmin) {
-    throw ApiError::Forbidden("This route needs an admin token; this token may only ingest events");
+  const int64_t now = now_();
+  if (token->Expired(now)) {
+    throw ApiError::Unauthorized("Token expired at " + FormatTimestamp(*token->expires_at));
   }
+  const Role role = token->role;
+  const bool allowed = access == Access::kAny || role == Role::kAdmin ||
+                       (access == Access::kRead && role == Role::kViewer) ||
+                       (access == Access::kIngest && role == Role::kIngest);
+  if (!allowed) {
+    if (role == Role::kIngest) {
+      throw ApiError::Forbidden(
+          "This token may only ingest events (role ingest); this route "
+          "needs an admin token" +
+          std::string(access == Access::kRead ? " or a viewer token" : ""));
+    }
+    throw ApiError::Forbidden(access == Access::kIngest
+                                  ? "This token may only read (role viewer); ingesting events "
+                                    "needs an ingest or admin token"
+                                  : "This token may only read (role viewer); this route needs "
+                                    "an admin token");
+  }
+  NoteUse(*token, now);
   return *token;
+}
+
+void ApiServer::NoteUse(const ApiToken& token, int64_t now) {
+  {
+    std::lock_guard lock(used_mu_);
+    int64_t& last = last_noted_use_[token.id];
+    if (now - last < 60000) return;
+    last = now;
+    if (last_noted_use_.size() > 10000) last_noted_use_.clear();
+  }
+  try {
+    config_.TouchToken(token.id, now);
+  } catch (const store::StoreError& e) {
+    // The request goes on: "last used" is a hint, not a record.
+    spdlog::warn("could not note the use of token {}: {}", token.id, e.what());
+  }
 }
 
 std::optional<ApiToken> ApiServer::FindToken(const std::string& hash) {
@@ -246,10 +294,10 @@ std::optional<ApiToken> ApiServer::FindToken(const std::string& hash) {
   return token;
 }
 
-httplib::Server::Handler ApiServer::Route(std::optional<Role> role, Handler handler) {
-  return [this, role, handler = std::move(handler)](const Request& req, Response& res) {
+httplib::Server::Handler ApiServer::Route(Access access, Handler handler) {
+  return [this, access, handler = std::move(handler)](const Request& req, Response& res) {
     try {
-      const ApiToken token = Authenticate(req, role);
+      const ApiToken token = Authenticate(req, access);
       handler(req, res, token);
     } catch (const ApiError& e) {
       WriteError(res, e);
@@ -329,8 +377,7 @@ void ApiServer::Register(httplib::Server& server) {
       (this->*fn)(req, res, t);
     };
   };
-  const std::optional<Role> admin = Role::kAdmin;
-  const std::optional<Role> any = std::nullopt;
+  const Access read = Access::kRead, write = Access::kWrite, any = Access::kAny;
   constexpr const char* kId = "([A-Za-z0-9_-]{1,64})";
   const std::string wh = std::string("/api/v1/webhooks/") + kId;
   const std::string dl = std::string("/api/v1/deliveries/") + kId;
@@ -357,26 +404,34 @@ void ApiServer::Register(httplib::Server& server) {
         j["example"] = schema->example;
         SendJson(res, 200, j);
       }));
-  Add(server, "GET", "/api/v1/webhooks", Route(admin, bind(&ApiServer::ListWebhooks)));
-  Add(server, "POST", "/api/v1/webhooks", Route(admin, bind(&ApiServer::CreateWebhook)));
-  Add(server, "GET", wh, Route(admin, bind(&ApiServer::GetWebhook)));
-  Add(server, "PATCH", wh, Route(admin, bind(&ApiServer::PatchWebhook)));
-  Add(server, "DELETE", wh, Route(admin, bind(&ApiServer::DeleteWebhook)));
-  Add(server, "GET", wh + "/secret", Route(admin, bind(&ApiServer::RevealSecret)));
-  Add(server, "GET", wh + "/headers", Route(admin, bind(&ApiServer::RevealHeaders)));
-  Add(server, "POST", wh + "/secret/rotate", Route(admin, bind(&ApiServer::RotateSecret)));
-  Add(server, "GET", wh + "/deliveries", Route(admin, bind(&ApiServer::ListDeliveries)));
-  Add(server, "POST", wh + "/recover", Route(admin, bind(&ApiServer::RecoverDeliveries)));
-  Add(server, "POST", wh + "/test", Route(admin, bind(&ApiServer::SendTestEvent)));
-  Add(server, "GET", dl, Route(admin, bind(&ApiServer::GetDelivery)));
-  Add(server, "POST", dl + "/resend", Route(admin, bind(&ApiServer::ResendDelivery)));
-  Add(server, "POST", dl + "/cancel", Route(admin, bind(&ApiServer::CancelDelivery)));
-  Add(server, "POST", wh + "/cancel-pending", Route(admin, bind(&ApiServer::CancelPending)));
-  Add(server, "GET", "/api/v1/audit", Route(admin, bind(&ApiServer::ListAudit)));
-  Add(server, "POST", "/api/v1/events", Route(any, bind(&ApiServer::IngestEvent)));
-  Add(server, "GET", "/api/v1/events", Route(admin, bind(&ApiServer::ListEvents)));
-  Add(server, "GET", std::string("/api/v1/events/") + kId,
-      Route(admin, bind(&ApiServer::GetEvent)));
+  Add(server, "GET", "/api/v1/webhooks", Route(read, bind(&ApiServer::ListWebhooks)));
+  Add(server, "POST", "/api/v1/webhooks", Route(write, bind(&ApiServer::CreateWebhook)));
+  Add(server, "GET", wh, Route(read, bind(&ApiServer::GetWebhook)));
+  Add(server, "PATCH", wh, Route(write, bind(&ApiServer::PatchWebhook)));
+  Add(server, "DELETE", wh, Route(write, bind(&ApiServer::DeleteWebhook)));
+  Add(server, "GET", wh + "/secret", Route(write, bind(&ApiServer::RevealSecret)));
+  Add(server, "GET", wh + "/headers", Route(write, bind(&ApiServer::RevealHeaders)));
+  Add(server, "POST", wh + "/secret/rotate", Route(write, bind(&ApiServer::RotateSecret)));
+  Add(server, "GET", wh + "/deliveries", Route(read, bind(&ApiServer::ListDeliveries)));
+  Add(server, "POST", wh + "/recover", Route(write, bind(&ApiServer::RecoverDeliveries)));
+  Add(server, "POST", wh + "/test", Route(write, bind(&ApiServer::SendTestEvent)));
+  Add(server, "GET", dl, Route(read, bind(&ApiServer::GetDelivery)));
+  Add(server, "POST", dl + "/resend", Route(write, bind(&ApiServer::ResendDelivery)));
+  Add(server, "POST", dl + "/cancel", Route(write, bind(&ApiServer::CancelDelivery)));
+  Add(server, "POST", wh + "/cancel-pending", Route(write, bind(&ApiServer::CancelPending)));
+  Add(server, "GET", "/api/v1/audit", Route(read, bind(&ApiServer::ListAudit)));
+  Add(server, "POST", "/api/v1/events", Route(Access::kIngest, bind(&ApiServer::IngestEvent)));
+  Add(server, "GET", "/api/v1/events", Route(read, bind(&ApiServer::ListEvents)));
+  Add(server, "GET", std::string("/api/v1/events/") + kId, Route(read, bind(&ApiServer::GetEvent)));
+  Add(server, "GET", "/api/v1/tokens", Route(read, bind(&ApiServer::ListTokens)));
+  Add(server, "POST", "/api/v1/tokens", Route(write, bind(&ApiServer::CreateToken)));
+  // The token this request carries: what the console asks to know what to show.
+  Add(server, "GET", "/api/v1/tokens/current",
+      Route(any, [](const Request&, Response& res, const ApiToken& who) {
+        SendJson(res, 200, TokenJson(who, who));
+      }));
+  Add(server, "DELETE", std::string("/api/v1/tokens/") + kId,
+      Route(write, bind(&ApiServer::RevokeToken)));
 }
 
 Webhook ApiServer::LoadWebhook(const ApiToken& who, const std::string& id) {
@@ -531,14 +586,114 @@ void ApiServer::RotateSecret(const Request& req, Response& res, const ApiToken& 
   const int64_t old_valid_until = now + grace_ms;
   Json after = Json(w);
   after["secret_rotated"] = true;
-  if (!config_.RotateSecret(who.team_id, w.id, secret, old_valid_until,
-                            Audit(who, "webhook.secret_rotate", w.id, Json(w), after))) {
-    throw ApiError::NotFound("Webhook " + w.id);
+  const store::ConfigStore::Rotation rotation =
+      config_.RotateSecret(who.team_id, w.id, secret, old_valid_until,
+                           Audit(who, "webhook.secret_rotate", w.id, Json(w), after));
+  using Status = store::ConfigStore::Rotation::Status;
+  if (rotation.status == Status::kNotFound) throw ApiError::NotFound("Webhook " + w.id);
+  if (rotation.status == Status::kTooMany) {
+    throw ApiError::Conflict(
+        std::to_string(store::ConfigStore::kMaxPreviousSecrets) +
+        " rotated-out secrets of this webhook still sign deliveries; rotate again once one "
+        "has expired, or set a new secret with PATCH, which ends them all at once");
   }
   Json out{{"secret", secret}};
   out["previous_secret_valid_until"] =
       w.secret ? Json(FormatTimestamp(old_valid_until)) : Json(nullptr);
+  // Every rotated-out secret still signing, each until its own expiry.
+  Json previous = Json::array();
+  for (const int64_t until : rotation.previous_valid_until) {
+    previous.push_back(Json{{"valid_until", FormatTimestamp(until)}});
+  }
+  out["previous_secrets"] = std::move(previous);
   SendJson(res, 200, out);
+}
+
+void ApiServer::CreateToken(const Request& req, Response& res, const ApiToken& who) {
+  const Json body = ParseBody(req, false);
+  const int64_t now = now_();
+  FieldErrors errors;
+  std::optional<Role> role;
+  store::TokenDetails details;
+  for (const auto& [key, value] : body.items()) {
+    if (key == "role") {
+      if (value.is_string()) role = store::ParseRole(value.get<std::string>());
+      if (!role) errors.push_back({key, "Role must be \"admin\", \"viewer\" or \"ingest\""});
+    } else if (key == "description") {
+      if (!value.is_string()) {
+        errors.push_back({key, "Must be a string"});
+      } else if (auto e = DescriptionError(value.get<std::string>())) {
+        errors.push_back({key, *e});
+      } else {
+        details.description = value.get<std::string>();
+      }
+    } else if (key == "expires_at") {
+      if (value.is_null()) continue;
+      const std::optional<int64_t> at =
+          value.is_string() ? ParseTimestamp(value.get<std::string>()) : std::nullopt;
+      if (!at) {
+        errors.push_back({key, "Must be an RFC 3339 time, e.g. 2027-01-31T00:00:00Z, or null"});
+      } else if (*at <= now) {
+        errors.push_back({key, "Must be in the future"});
+      } else {
+        details.expires_at = at;
+      }
+    } else {
+      errors.push_back({key, "Unknown field"});
+    }
+  }
+  if (!body.contains("role")) errors.push_back({"role", "Required: admin, viewer or ingest"});
+  if (!errors.empty()) throw ApiError::Validation(std::move(errors));
+  const std::string token = NewToken();
+  // The audit names the token's role and purpose, never its value.
+  Json after{{"role", std::string(ToString(*role))},
+             {"description", details.description},
+             {"expires_at",
+              details.expires_at ? Json(FormatTimestamp(*details.expires_at)) : Json(nullptr)}};
+  details.audit = Audit(who, "token.create", "", nullptr, after);
+  const ApiToken created = config_.CreateToken(who.team_id, *role, TokenHash(token), now, details);
+  Json out = TokenJson(created, who);
+  out["token"] = token;  // the only time it is shown
+  SendJson(res, 201, out);
+}
+
+void ApiServer::ListTokens(const Request&, Response& res, const ApiToken& who) {
+  Json data = Json::array();
+  for (const ApiToken& t : config_.ListTokens(who.team_id)) {
+    if (!t.revoked_at) data.push_back(TokenJson(t, who));
+  }
+  SendJson(res, 200, Json{{"data", std::move(data)}});
+}
+
+void ApiServer::RevokeToken(const Request& req, Response& res, const ApiToken& who) {
+  const std::string id = req.matches[1];
+  if (id == who.id && req.get_param_value("confirm") != "true") {
+    throw ApiError{409,
+                   "confirmation_required",
+                   "This is the token this request uses: revoking it ends this session. "
+                   "Send DELETE /api/v1/tokens/" +
+                       id + "?confirm=true to revoke it anyway",
+                   {}};
+  }
+  using Result = store::ConfigStore::RevokeResult;
+  switch (config_.RevokeTeamToken(who.team_id, id,
+                                  Audit(who, "token.revoke", id, Json{{"id", id}}, nullptr))) {
+    case Result::kNotFound:
+      throw ApiError::NotFound("Token " + id);
+    case Result::kLastAdmin:
+      throw ApiError{409,
+                     "last_admin",
+                     "This is the team's last admin token: create another admin token first, "
+                     "so that someone can still manage the team",
+                     {}};
+    case Result::kRevoked:
+      break;
+  }
+  {
+    std::lock_guard lock(tokens_mu_);
+    tokens_.clear();  // this instance refuses it at once, whatever the stamp says
+  }
+  res.status = 204;
 }
 
 void ApiServer::ListAudit(const Request& req, Response& res, const ApiToken& who) {

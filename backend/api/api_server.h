@@ -114,12 +114,17 @@ class ApiServer {
  private:
   using Handler =
       std::function<void(const httplib::Request&, httplib::Response&, const store::ApiToken&)>;
+  // Who may call a route: kRead admin and viewer, kWrite admin only, kIngest admin and ingest,
+  // kAny every role.
+  enum class Access { kRead, kWrite, kIngest, kAny };
   // Wraps a handler with authentication, the role check and ApiError translation.
-  httplib::Server::Handler Route(std::optional<store::Role> role, Handler handler);
+  httplib::Server::Handler Route(Access access, Handler handler);
   // Registers one route on `server` and in routes_.
   void Add(httplib::Server& server, const std::string& method, const std::string& pattern,
            httplib::Server::Handler handler);
-  store::ApiToken Authenticate(const httplib::Request& req, std::optional<store::Role> role);
+  store::ApiToken Authenticate(const httplib::Request& req, Access access);
+  // Records when a token was last used, at most once a minute a token.
+  void NoteUse(const store::ApiToken& token, int64_t now);
   store::AuditEntry Audit(const store::ApiToken& who, std::string action, std::string target,
                           Json before, Json after);
 
@@ -143,6 +148,9 @@ class ApiServer {
   void CancelPending(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void RecoverDeliveries(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void SendTestEvent(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void CreateToken(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void ListTokens(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void RevokeToken(const httplib::Request&, httplib::Response&, const store::ApiToken&);
 
   Webhook LoadWebhook(const store::ApiToken& who, const std::string& id);
   // Throws 429 when the team has used its sends for now.
@@ -164,7 +172,9 @@ class ApiServer {
   std::mutex tokens_mu_;
   std::string tokens_stamp_;  // the store's TokensStamp() the entries were found under
   std::unordered_map<std::string, CachedToken> tokens_;  // by token hash
-  RateLimiter sends_;                                    // test events and resends, by team
+  std::mutex used_mu_;
+  std::unordered_map<std::string, int64_t> last_noted_use_;  // by token id
+  RateLimiter sends_;                                        // test events and resends, by team
   std::function<void()> on_work_;
   std::vector<RouteInfo> routes_;
 };

@@ -62,23 +62,36 @@ void TokensChanged(pg::Conn& c) {
   c.Run("SELECT pg_notify('mambo_tokens', '')");
 }
 
+#define MAMBO_TOKEN_COLUMNS \
+  "id, team_id, role, created_at, revoked_at, description, expires_at, last_used_at"
+
 ApiToken TokenRow(const pg::Result& r, int row) {
-  return ApiToken{r.Text(row, 0), r.Text(row, 1), ParseRole(r.Text(row, 2)).value_or(Role::kIngest),
-                  r.Int(row, 3), r.OptInt(row, 4)};
+  return ApiToken{
+      r.Text(row, 0),   r.Text(row, 1),   ParseRole(r.Text(row, 2)).value_or(Role::kIngest),
+      r.Int(row, 3),    r.OptInt(row, 4), r.Text(row, 5),
+      r.OptInt(row, 6), r.OptInt(row, 7)};
 }
 
 }  // namespace
 
 ApiToken PgConfigStore::CreateToken(const std::string& team_id, Role role, const std::string& hash,
-                                    int64_t now) {
-  ApiToken token{crypto::NewId("tok", now), team_id, role, now, std::nullopt};
+                                    int64_t now, const TokenDetails& details) {
+  ApiToken token{
+      crypto::NewId("tok", now), team_id,     role, now, std::nullopt, details.description,
+      details.expires_at,        std::nullopt};
   auto c = db_.pool().Acquire();
   pg::Tx tx(*c);
   pg::EnsureTeam(*c, team_id, now);
   c->Run(
-      "INSERT INTO api_tokens(id, team_id, role, token_hash, created_at) "
-      "VALUES ($1, $2, $3, $4, $5)",
-      {token.id, team_id, ToString(role), Param::Bytes(hash), now});
+      "INSERT INTO api_tokens(id, team_id, role, token_hash, created_at, description, expires_at) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7)",
+      {token.id, team_id, ToString(role), Param::Bytes(hash), now, token.description,
+       token.expires_at});
+  if (details.audit) {
+    AuditEntry audit = *details.audit;
+    audit.target_id = token.id;
+    InsertAudit(*c, audit);
+  }
   TokensChanged(*c);
   tx.Commit();
   RefreshTokensStamp();
@@ -87,20 +100,19 @@ ApiToken PgConfigStore::CreateToken(const std::string& team_id, Role role, const
 
 std::optional<ApiToken> PgConfigStore::FindActiveToken(const std::string& hash) {
   auto c = db_.pool().Acquire();
-  pg::Result r = c->Run(
-      "SELECT id, team_id, role, created_at, revoked_at FROM api_tokens "
-      "WHERE token_hash = $1 AND revoked_at IS NULL",
-      {Param::Bytes(hash)});
+  pg::Result r = c->Run("SELECT " MAMBO_TOKEN_COLUMNS
+                        " FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+                        {Param::Bytes(hash)});
   if (r.rows() == 0) return std::nullopt;
   return TokenRow(r, 0);
 }
 
 std::vector<ApiToken> PgConfigStore::ListTokens(const std::optional<std::string>& team_id) {
   auto c = db_.pool().Acquire();
-  pg::Result r = c->Run(
-      "SELECT id, team_id, role, created_at, revoked_at FROM api_tokens "
-      "WHERE $1::text IS NULL OR team_id = $1 ORDER BY team_id, created_at, id",
-      {team_id});
+  pg::Result r = c->Run("SELECT " MAMBO_TOKEN_COLUMNS
+                        " FROM api_tokens WHERE $1::text IS NULL OR team_id = $1 "
+                        "ORDER BY team_id, created_at, id",
+                        {team_id});
   std::vector<ApiToken> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back(TokenRow(r, i));
   return out;
@@ -117,6 +129,43 @@ bool PgConfigStore::RevokeToken(const std::string& token_id, int64_t now) {
   tx.Commit();
   if (changed) RefreshTokensStamp();
   return changed;
+}
+
+ConfigStore::RevokeResult PgConfigStore::RevokeTeamToken(const std::string& team_id,
+                                                         const std::string& token_id,
+                                                         const AuditEntry& audit) {
+  auto c = db_.pool().Acquire();
+  pg::Tx tx(*c);
+  // The team's admin tokens are locked together, so two revocations at once cannot each leave
+  // the other as the last admin and then both go through.
+  const pg::Result admins = c->Run(
+      "SELECT id, role, revoked_at IS NULL, "
+      "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2) "
+      "FROM api_tokens WHERE team_id = $1 AND (role = 'admin' OR id = $3) FOR UPDATE",
+      {team_id, audit.at, token_id});
+  bool found = false, is_admin = false;
+  int64_t other_usable_admins = 0;
+  for (int i = 0; i < admins.rows(); ++i) {
+    if (admins.Text(i, 0) == token_id) {
+      found = admins.Bool(i, 2);  // an expired token can still be revoked; a revoked one is gone
+      is_admin = admins.Text(i, 1) == ToString(Role::kAdmin);
+    } else if (admins.Bool(i, 3)) {
+      ++other_usable_admins;
+    }
+  }
+  if (!found) return RevokeResult::kNotFound;
+  if (is_admin && other_usable_admins == 0) return RevokeResult::kLastAdmin;
+  c->Run("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2", {audit.at, token_id});
+  InsertAudit(*c, audit);
+  TokensChanged(*c);
+  tx.Commit();
+  RefreshTokensStamp();
+  return RevokeResult::kRevoked;
+}
+
+void PgConfigStore::TouchToken(const std::string& token_id, int64_t now) {
+  auto c = db_.pool().Acquire();
+  c->Run("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2", {now, token_id});
 }
 
 std::string PgConfigStore::TokensStamp() {
@@ -243,14 +292,15 @@ bool PgConfigStore::UpdateWebhook(const Webhook& w, bool secret_changed, const A
       c->Run(
            "UPDATE webhooks SET url = $1, events = $2, secret_enc = $3, active = $4, "
            "description = $5, disabled_reason = $6, updated_at = $7, "
-           "prev_secret_enc = CASE WHEN $10 THEN NULL ELSE prev_secret_enc END, "
            "prev_valid_until = CASE WHEN $10 THEN NULL ELSE prev_valid_until END, "
+           "reenabled_at = CASE WHEN NOT active AND $4 THEN $7 ELSE reenabled_at END, "
            "rate_limit_per_second = $11, headers_enc = $12 WHERE team_id = $8 AND id = $9",
            {w.url, DumpJson(Json(w.events)), Param::Bytes(sealed), w.active, w.description,
             w.disabled_reason, w.updated_at, w.team_id, w.id, secret_changed,
             w.rate_limit_per_second, Param::Bytes(SealHeaders(db_.box(), w))})
           .affected() > 0;
   if (!changed) return false;
+  if (secret_changed) c->Run("DELETE FROM previous_secrets WHERE webhook_id = $1", {w.id});
   InsertAudit(*c, audit);
   tx.Commit();
   return true;
@@ -279,24 +329,44 @@ bool PgConfigStore::DeleteWebhook(const std::string& team_id, const std::string&
   return true;
 }
 
-bool PgConfigStore::RotateSecret(const std::string& team_id, const std::string& id,
-                                 const std::string& new_secret, int64_t old_valid_until,
-                                 const AuditEntry& audit) {
+ConfigStore::Rotation PgConfigStore::RotateSecret(const std::string& team_id, const std::string& id,
+                                                  const std::string& new_secret,
+                                                  int64_t old_valid_until,
+                                                  const AuditEntry& audit) {
   const std::string sealed = db_.box().Seal(new_secret, id);
   auto c = db_.pool().Acquire();
   pg::Tx tx(*c);
-  // The current secret (if any) becomes the previous one; its sealed form stays valid since it
-  // is bound to the same webhook id.
-  if (c->Run("UPDATE webhooks SET prev_secret_enc = secret_enc, "
-             "prev_valid_until = CASE WHEN secret_enc IS NULL THEN NULL ELSE $1::bigint END, "
-             "secret_enc = $2, updated_at = $3 WHERE team_id = $4 AND id = $5",
-             {old_valid_until, Param::Bytes(sealed), audit.at, team_id, id})
-          .affected() == 0) {
-    return false;
+  Rotation rotation;
+  // The row lock makes concurrent rotations of one webhook take turns.
+  if (c->Run("SELECT 1 FROM webhooks WHERE team_id = $1 AND id = $2 FOR UPDATE", {team_id, id})
+          .rows() == 0) {
+    return rotation;
   }
+  c->Run("DELETE FROM previous_secrets WHERE webhook_id = $1 AND valid_until <= $2",
+         {id, audit.at});
+  if (c->Run("SELECT count(*) FROM previous_secrets WHERE webhook_id = $1", {id}).Int(0, 0) >=
+      static_cast<int64_t>(kMaxPreviousSecrets)) {
+    rotation.status = Rotation::Status::kTooMany;
+    return rotation;
+  }
+  // The current secret (if any) joins the previous ones; its sealed form stays valid since it
+  // is bound to the same webhook id.
+  c->Run(
+      "INSERT INTO previous_secrets (webhook_id, secret_enc, valid_until) "
+      "SELECT id, secret_enc, $2::bigint FROM webhooks WHERE id = $1 AND secret_enc IS NOT NULL",
+      {id, old_valid_until});
+  c->Run(
+      "UPDATE webhooks SET secret_enc = $2, updated_at = $3, prev_valid_until = "
+      "(SELECT MAX(valid_until) FROM previous_secrets WHERE webhook_id = $1) WHERE id = $1",
+      {id, Param::Bytes(sealed), audit.at});
+  const pg::Result r = c->Run(
+      "SELECT valid_until FROM previous_secrets WHERE webhook_id = $1 ORDER BY valid_until DESC",
+      {id});
+  for (int i = 0; i < r.rows(); ++i) rotation.previous_valid_until.push_back(r.Int(i, 0));
   InsertAudit(*c, audit);
   tx.Commit();
-  return true;
+  rotation.status = Rotation::Status::kRotated;
+  return rotation;
 }
 
 bool PgConfigStore::DisableWebhook(const std::string& team_id, const std::string& id,

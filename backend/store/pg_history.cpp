@@ -129,14 +129,17 @@ std::optional<Delivery> PgHistoryStore::GetDelivery(const std::string& team_id,
 }
 
 std::vector<Webhook> PgHistoryStore::FailingWebhooks(int64_t since) {
-  // Active, no success since `since` (nor ever, when created before it), and at least one
-  // delivery that exhausted its retries after the last success.
+  // Active, no success since `since` (nor ever, when created before it) or since it was
+  // switched on again, and at least one delivery that exhausted its retries after that.
+  // (GREATEST ignores NULLs.)
   auto c = db_.pool().Acquire();
   pg::Result r =
       c->Run("SELECT " MAMBO_WEBHOOK_COLUMNS
-             " FROM webhooks w WHERE w.active AND COALESCE(w.last_success_at, w.created_at) < $1 "
+             " FROM webhooks w WHERE w.active "
+             "AND GREATEST(COALESCE(w.last_success_at, w.created_at), w.reenabled_at) < $1 "
              "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
-             "AND d.status = 'exhausted' AND d.updated_at >= COALESCE(w.last_success_at, 0))",
+             "AND d.status = 'exhausted' AND d.updated_at >= "
+             "GREATEST(COALESCE(w.last_success_at, 0), w.reenabled_at))",
              {since});
   std::vector<Webhook> out;
   for (int i = 0; i < r.rows(); ++i)

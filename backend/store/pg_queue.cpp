@@ -63,6 +63,18 @@ using pg::Param;
 
 namespace {
 
+// A webhook's sealed secret (current or rotated out) for signing; a secret that does not open
+// is a main key that is not this database's, which no request can mend.
+std::string OpenSecret(const crypto::SecretBox& box, std::string_view sealed,
+                       const std::string& webhook_id) {
+  auto plain = box.Open(sealed, webhook_id);
+  if (!plain) {
+    throw StoreError("secret of webhook " + webhook_id +
+                     " does not decrypt: wrong main key for this database?");
+  }
+  return std::move(*plain);
+}
+
 // Inserts the event unless its id is known for the team; its seq, or 0 when it was known.
 int64_t InsertEvent(pg::Conn& c, const Event& e, const std::string& data) {
   pg::Result r = c.Run(
@@ -379,6 +391,7 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
   // By webhook id: its secrets and its headers.
   std::unordered_map<std::string, std::pair<std::vector<std::string>, Headers>> sealed_parts;
   std::vector<std::pair<size_t, DeliveryTask>> ranked;
+  std::vector<std::string> rotated;  // webhooks whose rotated-out secrets still sign
   for (int i = 0; i < r.rows(); ++i) {
     DeliveryTask t;
     Delivery& d = t.delivery;
@@ -398,23 +411,30 @@ std::vector<DeliveryTask> PgQueueStore::LeaseDue(int64_t now, size_t limit, int6
     // delivery.
     auto [cached, fresh] = sealed_parts.try_emplace(d.webhook_id);
     if (fresh) {
-      for (const int col : {12, 13}) {
-        if (r.IsNull(i, col) || (col == 13 && r.OptInt(i, 14).value_or(0) <= now)) continue;
-        auto plain = db_.box().Open(r.Bytes(i, col), d.webhook_id);
-        if (!plain) {
-          throw StoreError("secret of webhook " + d.webhook_id +
-                           " does not decrypt: wrong main key for this database?");
-        }
-        cached->second.first.push_back(std::move(*plain));
-      }
+      if (!r.IsNull(i, 12))
+        cached->second.first.push_back(OpenSecret(db_.box(), r.Bytes(i, 12), d.webhook_id));
+      if (r.OptInt(i, 14).value_or(0) > now) rotated.push_back(d.webhook_id);
       cached->second.second = OpenHeaders(db_.box(), r.OptBytes(i, 19), d.webhook_id);
     }
-    t.secrets = cached->second.first;
-    t.headers = cached->second.second;
     t.webhook_active = r.Bool(i, 15);
     t.lease_id = r.Int(i, 16);
     if (const auto rate = r.OptInt(i, 18)) t.rate_limit_per_second = static_cast<int>(*rate);
     ranked.emplace_back(order[r.Int(i, 0)], std::move(t));
+  }
+  if (!rotated.empty()) {  // after the current secret, latest expiry first
+    const pg::Result prev = c->Run(
+        "SELECT webhook_id, secret_enc FROM previous_secrets WHERE webhook_id = ANY($1::text[]) "
+        "AND valid_until > $2 ORDER BY webhook_id, valid_until DESC",
+        {pg::Array::Of(rotated), now});
+    for (int i = 0; i < prev.rows(); ++i) {
+      const std::string webhook_id = prev.Text(i, 0);
+      sealed_parts[webhook_id].first.push_back(OpenSecret(db_.box(), prev.Bytes(i, 1), webhook_id));
+    }
+  }
+  for (auto& [rank, t] : ranked) {
+    const auto& [secrets, headers] = sealed_parts.at(t.delivery.webhook_id);
+    t.secrets = secrets;
+    t.headers = headers;
   }
   std::sort(ranked.begin(), ranked.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });

@@ -223,6 +223,34 @@ ALTER TABLE webhooks ADD COLUMN rate_limit_per_second INTEGER;
     R"sql(
 ALTER TABLE webhooks ADD COLUMN headers_enc BYTEA;
 )sql",
+    // Every rotated-out secret signs until its own expiry (a second rotation used to cut off
+    // the first one's grace period): one row each, sealed as secret_enc was (bound to the
+    // webhook id). webhooks.prev_valid_until is now the latest of their expiries, so the lease
+    // looks here only while one still signs; prev_secret_enc is no longer used.
+    // reenabled_at: when the webhook was last switched on; the auto-disable window starts there.
+    R"sql(
+CREATE TABLE previous_secrets (
+  webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+  secret_enc BYTEA NOT NULL,
+  valid_until BIGINT NOT NULL
+);
+CREATE INDEX previous_secrets_webhook ON previous_secrets(webhook_id, valid_until);
+INSERT INTO previous_secrets (webhook_id, secret_enc, valid_until)
+  SELECT id, prev_secret_enc, prev_valid_until FROM webhooks
+  WHERE prev_secret_enc IS NOT NULL AND prev_valid_until IS NOT NULL;
+UPDATE webhooks SET prev_secret_enc = NULL WHERE prev_secret_enc IS NOT NULL;
+ALTER TABLE webhooks ADD COLUMN reenabled_at BIGINT;
+)sql",
+    // Tokens managed through the API: a viewer role, a description, an expiry and when each
+    // was last used.
+    R"sql(
+ALTER TABLE api_tokens DROP CONSTRAINT api_tokens_role_check;
+ALTER TABLE api_tokens ADD CONSTRAINT api_tokens_role_check
+  CHECK (role IN ('admin', 'viewer', 'ingest'));
+ALTER TABLE api_tokens ADD COLUMN description TEXT NOT NULL DEFAULT '',
+  ADD COLUMN expires_at BIGINT, ADD COLUMN last_used_at BIGINT;
+CREATE INDEX api_tokens_team ON api_tokens(team_id, created_at);
+)sql",
 };
 
 // Holds the migration lock for its lifetime (a session lock: it also ends with the connection).

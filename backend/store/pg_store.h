@@ -90,11 +90,15 @@ class PgConfigStore final : public ConfigStore {
  public:
   explicit PgConfigStore(PgDatabase& db) : db_(db) {}
 
-  ApiToken CreateToken(const std::string& team_id, Role role, const std::string& hash,
-                       int64_t now) override;
+  using ConfigStore::CreateToken;
+  ApiToken CreateToken(const std::string& team_id, Role role, const std::string& hash, int64_t now,
+                       const TokenDetails& details) override;
   std::optional<ApiToken> FindActiveToken(const std::string& hash) override;
   std::vector<ApiToken> ListTokens(const std::optional<std::string>& team_id) override;
   bool RevokeToken(const std::string& token_id, int64_t now) override;
+  RevokeResult RevokeTeamToken(const std::string& team_id, const std::string& token_id,
+                               const AuditEntry& audit) override;
+  void TouchToken(const std::string& token_id, int64_t now) override;
   // Cached: refreshed when another instance (or the CLI) says tokens changed (NOTIFY
   // mambo_tokens, through PgListener) and at least every tick, so a revocation anywhere counts
   // within a second without a query per request.
@@ -110,9 +114,9 @@ class PgConfigStore final : public ConfigStore {
   bool UpdateWebhook(const Webhook& webhook, bool secret_changed, const AuditEntry& audit) override;
   bool DeleteWebhook(const std::string& team_id, const std::string& id,
                      const AuditEntry& audit) override;
-  bool RotateSecret(const std::string& team_id, const std::string& id,
-                    const std::string& new_secret, int64_t old_valid_until,
-                    const AuditEntry& audit) override;
+  Rotation RotateSecret(const std::string& team_id, const std::string& id,
+                        const std::string& new_secret, int64_t old_valid_until,
+                        const AuditEntry& audit) override;
   void AppendAudit(const AuditEntry& audit) override;
   Page<AuditEntry> ListAudit(const std::string& team_id, size_t limit,
                              const std::string& cursor) override;

@@ -37,19 +37,42 @@ void SqliteStore::InsertAudit(Db& db, const AuditEntry& a) {
       .Run();
 }
 
+namespace {
+
+#define MAMBO_TOKEN_COLUMNS \
+  "id, team_id, role, created_at, revoked_at, description, expires_at, last_used_at"
+
+ApiToken TokenRow(Query& q) {
+  return ApiToken{q.Text(0),   q.Text(1),   ParseRole(q.Text(2)).value_or(Role::kIngest),
+                  q.Int(3),    q.OptInt(4), q.Text(5),
+                  q.OptInt(6), q.OptInt(7)};
+}
+
+}  // namespace
+
 ApiToken SqliteStore::CreateToken(const std::string& team_id, Role role, const std::string& hash,
-                                  int64_t now) {
-  ApiToken token{crypto::NewId("tok", now), team_id, role, now, std::nullopt};
+                                  int64_t now, const TokenDetails& details) {
+  ApiToken token{
+      crypto::NewId("tok", now), team_id,     role, now, std::nullopt, details.description,
+      details.expires_at,        std::nullopt};
   Write([&](Db& db) {
     EnsureTeam(db, team_id, now);
     Query(db,
-          "INSERT INTO api_tokens(id, team_id, role, token_hash, created_at) VALUES (?,?,?,?,?)")
+          "INSERT INTO api_tokens(id, team_id, role, token_hash, created_at, description, "
+          "expires_at) VALUES (?,?,?,?,?,?,?)")
         .Bind(1, token.id)
         .Bind(2, team_id)
         .Bind(3, ToString(role))
         .BindBlob(4, hash)
         .Bind(5, now)
+        .Bind(6, token.description)
+        .Bind(7, token.expires_at)
         .Run();
+    if (details.audit) {
+      AuditEntry audit = *details.audit;
+      audit.target_id = token.id;
+      InsertAudit(db, audit);
+    }
   });
   // Only cached lookups of active tokens exist, so a new token needs no invalidation to work.
   if (!MarkTokensChanged()) {
@@ -60,27 +83,22 @@ ApiToken SqliteStore::CreateToken(const std::string& team_id, Role role, const s
 
 std::optional<ApiToken> SqliteStore::FindActiveToken(const std::string& hash) {
   return Read([&](Db& db) -> std::optional<ApiToken> {
-    Query q(db,
-            "SELECT id, team_id, role, created_at FROM api_tokens "
-            "WHERE token_hash = ? AND revoked_at IS NULL");
+    Query q(db, "SELECT " MAMBO_TOKEN_COLUMNS
+                " FROM api_tokens WHERE token_hash = ? AND revoked_at IS NULL");
     q.BindBlob(1, hash);
     if (!q.Step()) return std::nullopt;
-    return ApiToken{q.Text(0), q.Text(1), ParseRole(q.Text(2)).value_or(Role::kIngest), q.Int(3),
-                    std::nullopt};
+    return TokenRow(q);
   });
 }
 
 std::vector<ApiToken> SqliteStore::ListTokens(const std::optional<std::string>& team_id) {
   return Read([&](Db& db) {
-    Query q(db,
-            "SELECT id, team_id, role, created_at, revoked_at FROM api_tokens "
-            "WHERE ?1 IS NULL OR team_id = ?1 ORDER BY team_id, created_at, id");
+    Query q(db, "SELECT " MAMBO_TOKEN_COLUMNS
+                " FROM api_tokens WHERE ?1 IS NULL OR team_id = ?1 "
+                "ORDER BY team_id, created_at, id");
     q.Bind(1, team_id);
     std::vector<ApiToken> out;
-    while (q.Step()) {
-      out.push_back({q.Text(0), q.Text(1), ParseRole(q.Text(2)).value_or(Role::kIngest), q.Int(3),
-                     q.OptInt(4)});
-    }
+    while (q.Step()) out.push_back(TokenRow(q));
     return out;
   });
 }
@@ -99,6 +117,50 @@ bool SqliteStore::RevokeToken(const std::string& token_id, int64_t now) {
                      "--token-cache-ms more; restart it to be sure");
   }
   return changed;
+}
+
+ConfigStore::RevokeResult SqliteStore::RevokeTeamToken(const std::string& team_id,
+                                                       const std::string& token_id,
+                                                       const AuditEntry& audit) {
+  RevokeResult result = RevokeResult::kNotFound;
+  const int64_t now = audit.at;
+  Write([&](Db& db) {
+    Query q(db, "SELECT role FROM api_tokens WHERE team_id = ? AND id = ? AND revoked_at IS NULL");
+    q.Bind(1, team_id).Bind(2, token_id);
+    if (!q.Step()) return;
+    if (q.Text(0) == ToString(Role::kAdmin)) {
+      Query others(db,
+                   "SELECT count(*) FROM api_tokens WHERE team_id = ? AND id <> ? AND "
+                   "role = 'admin' AND revoked_at IS NULL AND (expires_at IS NULL OR "
+                   "expires_at > ?)");
+      others.Bind(1, team_id).Bind(2, token_id).Bind(3, now);
+      if (others.Step() && others.Int(0) == 0) {
+        result = RevokeResult::kLastAdmin;
+        return;
+      }
+    }
+    Query(db, "UPDATE api_tokens SET revoked_at = ? WHERE id = ?")
+        .Bind(1, now)
+        .Bind(2, token_id)
+        .Run();
+    InsertAudit(db, audit);
+    result = RevokeResult::kRevoked;
+  });
+  if (result == RevokeResult::kRevoked && !MarkTokensChanged()) {
+    throw StoreError("token revoked, but " + tokens_marker_ + " could not be updated (" +
+                     std::strerror(errno) + "): this webhookd may accept it for up to " +
+                     "--token-cache-ms more");
+  }
+  return result;
+}
+
+void SqliteStore::TouchToken(const std::string& token_id, int64_t now) {
+  Write([&](Db& db) {
+    Query(db, "UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+        .Bind(1, now)
+        .Bind(2, token_id)
+        .Run();
+  });
 }
 
 bool SqliteStore::MarkTokensChanged() {
@@ -255,9 +317,11 @@ bool SqliteStore::UpdateWebhook(const Webhook& w, bool secret_changed, const Aud
     // A secret changed by PATCH replaces the old one at once (no grace period), so the
     // rotated-out one is dropped when the secret differs from the stored one.
     Query q(db,
-            "UPDATE webhooks SET url = ?, events = ?, secret_enc = ?, active = ?, description = ?, "
-            "disabled_reason = ?, updated_at = ?, rate_limit_per_second = ?, headers_enc = ? "
-            "WHERE team_id = ? AND id = ?");
+            "UPDATE webhooks SET url = ?1, events = ?2, secret_enc = ?3, active = ?4, "
+            "description = ?5, disabled_reason = ?6, updated_at = ?7, "
+            "rate_limit_per_second = ?8, headers_enc = ?9, "
+            "reenabled_at = CASE WHEN active = 0 AND ?4 THEN ?7 ELSE reenabled_at END "
+            "WHERE team_id = ?10 AND id = ?11");
     q.Bind(1, w.url).Bind(2, DumpJson(Json(w.events)));
     q.BindBlob(3, sealed);
     q.Bind(4, w.active).Bind(5, w.description).Bind(6, w.disabled_reason).Bind(7, w.updated_at);
@@ -267,9 +331,8 @@ bool SqliteStore::UpdateWebhook(const Webhook& w, bool secret_changed, const Aud
     changed = q.Changes() > 0;
     if (!changed) return;
     if (secret_changed) {
-      Query(db, "UPDATE webhooks SET prev_secret_enc = NULL, prev_valid_until = NULL WHERE id = ?")
-          .Bind(1, w.id)
-          .Run();
+      Query(db, "UPDATE webhooks SET prev_valid_until = NULL WHERE id = ?").Bind(1, w.id).Run();
+      Query(db, "DELETE FROM previous_secrets WHERE webhook_id = ?").Bind(1, w.id).Run();
     }
     InsertAudit(db, audit);
   });
@@ -288,24 +351,53 @@ bool SqliteStore::DeleteWebhook(const std::string& team_id, const std::string& i
   return changed;
 }
 
-bool SqliteStore::RotateSecret(const std::string& team_id, const std::string& id,
-                               const std::string& new_secret, int64_t old_valid_until,
-                               const AuditEntry& audit) {
+ConfigStore::Rotation SqliteStore::RotateSecret(const std::string& team_id, const std::string& id,
+                                                const std::string& new_secret,
+                                                int64_t old_valid_until, const AuditEntry& audit) {
   const std::string sealed = box_.Seal(new_secret, id);
-  bool changed = false;
+  Rotation rotation;
   Write([&](Db& db) {
-    // The current secret (if any) becomes the previous one; its sealed form stays valid since
+    {
+      Query q(db, "SELECT 1 FROM webhooks WHERE team_id = ? AND id = ?");
+      q.Bind(1, team_id).Bind(2, id);
+      if (!q.Step()) return;
+    }
+    Query(db, "DELETE FROM previous_secrets WHERE webhook_id = ? AND valid_until <= ?")
+        .Bind(1, id)
+        .Bind(2, audit.at)
+        .Run();
+    {
+      Query q(db, "SELECT count(*) FROM previous_secrets WHERE webhook_id = ?");
+      q.Bind(1, id);
+      if (q.Step() && q.Int(0) >= static_cast<int64_t>(kMaxPreviousSecrets)) {
+        rotation.status = Rotation::Status::kTooMany;
+        return;
+      }
+    }
+    // The current secret (if any) joins the previous ones; its sealed form stays valid since
     // it is bound to the same webhook id.
+    Query(db,
+          "INSERT INTO previous_secrets (webhook_id, secret_enc, valid_until) "
+          "SELECT id, secret_enc, ? FROM webhooks WHERE id = ? AND secret_enc IS NOT NULL")
+        .Bind(1, old_valid_until)
+        .Bind(2, id)
+        .Run();
+    Query(db,
+          "UPDATE webhooks SET secret_enc = ?1, updated_at = ?2, prev_valid_until = "
+          "(SELECT MAX(valid_until) FROM previous_secrets WHERE webhook_id = ?3) WHERE id = ?3")
+        .BindBlob(1, sealed)
+        .Bind(2, audit.at)
+        .Bind(3, id)
+        .Run();
     Query q(db,
-            "UPDATE webhooks SET prev_secret_enc = secret_enc, "
-            "prev_valid_until = CASE WHEN secret_enc IS NULL THEN NULL ELSE ? END, "
-            "secret_enc = ?, updated_at = ? WHERE team_id = ? AND id = ?");
-    q.Bind(1, old_valid_until).BindBlob(2, sealed).Bind(3, audit.at).Bind(4, team_id).Bind(5, id);
-    q.Run();
-    changed = q.Changes() > 0;
-    if (changed) InsertAudit(db, audit);
+            "SELECT valid_until FROM previous_secrets WHERE webhook_id = ? "
+            "ORDER BY valid_until DESC");
+    q.Bind(1, id);
+    while (q.Step()) rotation.previous_valid_until.push_back(q.Int(0));
+    rotation.status = Rotation::Status::kRotated;
+    InsertAudit(db, audit);
   });
-  return changed;
+  return rotation;
 }
 
 bool SqliteStore::DisableWebhook(const std::string& team_id, const std::string& id,

@@ -146,9 +146,12 @@ std::vector<Webhook> SqliteStore::FailingWebhooks(int64_t since) {
     // delivery that exhausted its retries after the last success.
     Query q(db, "SELECT " MAMBO_WEBHOOK_COLUMNS
                 " FROM webhooks w "
-                "WHERE w.active = 1 AND COALESCE(w.last_success_at, w.created_at) < ?1 "
+                "WHERE w.active = 1 "
+                "AND MAX(COALESCE(w.last_success_at, w.created_at), "
+                "COALESCE(w.reenabled_at, 0)) < ?1 "
                 "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
-                "AND d.status = 'exhausted' AND d.updated_at >= COALESCE(w.last_success_at, 0))");
+                "AND d.status = 'exhausted' AND d.updated_at >= "
+                "MAX(COALESCE(w.last_success_at, 0), COALESCE(w.reenabled_at, 0)))");
     q.Bind(1, since);
     std::vector<Webhook> out;
     while (q.Step()) out.push_back(LoadWebhookRow(q, SecretLoad::kPresenceOnly));

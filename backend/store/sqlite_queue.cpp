@@ -186,7 +186,7 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
         Query q(db,
                 "SELECT d.id, d.webhook_id, d.team_id, e.id, e.type, d.status, d.attempt_count, "
                 "d.created_at, d.updated_at, d.last_http_status, d.last_cause, "
-                "e.timestamp, e.data, w.url, w.secret_enc, w.prev_secret_enc, w.prev_valid_until, "
+                "e.timestamp, e.data, w.url, w.secret_enc, w.prev_valid_until, "
                 "w.active, d.seq, w.rate_limit_per_second, w.headers_enc FROM deliveries d "
                 "JOIN events e ON e.seq = d.event_seq "
                 "JOIN webhooks w ON w.id = d.webhook_id "
@@ -226,17 +226,23 @@ std::vector<DeliveryTask> SqliteStore::LeaseDue(int64_t now, size_t limit, int64
           auto& [secrets, headers] = cached->second;
           if (fresh) {
             if (auto s = OpenSecret(q.OptText(14), d.webhook_id)) secrets.push_back(*s);
-            if (auto prev = q.OptText(15); prev && q.OptInt(16).value_or(0) > now) {
-              if (auto s = OpenSecret(prev, d.webhook_id)) secrets.push_back(*s);
+            if (q.OptInt(15).value_or(0) > now) {  // a rotated-out secret still signs
+              Query prev(db,
+                         "SELECT secret_enc FROM previous_secrets WHERE webhook_id = ? "
+                         "AND valid_until > ? ORDER BY valid_until DESC");
+              prev.Bind(1, d.webhook_id).Bind(2, now);
+              while (prev.Step()) {
+                if (auto s = OpenSecret(prev.OptText(0), d.webhook_id)) secrets.push_back(*s);
+              }
             }
-            headers = OpenHeaders(box_, q.OptText(20), d.webhook_id);
+            headers = OpenHeaders(box_, q.OptText(19), d.webhook_id);
           }
           t.secrets = secrets;
           t.headers = headers;
-          t.webhook_active = q.Int(17) != 0;
-          if (const auto rate = q.OptInt(19)) t.rate_limit_per_second = static_cast<int>(*rate);
+          t.webhook_active = q.Int(16) != 0;
+          if (const auto rate = q.OptInt(18)) t.rate_limit_per_second = static_cast<int>(*rate);
           t.lease_id = next_lease_id_++;
-          rows.emplace_back(q.Int(18), t.lease_id);
+          rows.emplace_back(q.Int(17), t.lease_id);
           tasks.push_back(std::move(t));
         }
         for (const auto& [row, lease_id] : rows) {  // by rowid: no lookup in the id index

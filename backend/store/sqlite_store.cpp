@@ -137,6 +137,44 @@ ALTER TABLE webhooks ADD COLUMN rate_limit_per_second INTEGER;
     R"sql(
 ALTER TABLE webhooks ADD COLUMN headers_enc BLOB;
 )sql",
+    // Every rotated-out secret signs until its own expiry (a second rotation used to cut off
+    // the first one's grace period): one row each, sealed as secret_enc was (bound to the
+    // webhook id). webhooks.prev_valid_until is now the latest of their expiries, so the lease
+    // looks here only while one still signs; prev_secret_enc is no longer used.
+    // reenabled_at: when the webhook was last switched on; the auto-disable window starts there.
+    R"sql(
+CREATE TABLE previous_secrets (
+  webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+  secret_enc BLOB NOT NULL,
+  valid_until INTEGER NOT NULL
+);
+CREATE INDEX previous_secrets_webhook ON previous_secrets(webhook_id, valid_until);
+INSERT INTO previous_secrets (webhook_id, secret_enc, valid_until)
+  SELECT id, prev_secret_enc, prev_valid_until FROM webhooks
+  WHERE prev_secret_enc IS NOT NULL AND prev_valid_until IS NOT NULL;
+UPDATE webhooks SET prev_secret_enc = NULL;
+ALTER TABLE webhooks ADD COLUMN reenabled_at INTEGER;
+)sql",
+    // Tokens managed through the API: a viewer role, a description, an expiry and when each
+    // was last used. SQLite cannot change a CHECK constraint in place: the table is made again.
+    R"sql(
+CREATE TABLE api_tokens_new (
+  id TEXT PRIMARY KEY,
+  team_id TEXT NOT NULL REFERENCES teams(id),
+  role TEXT NOT NULL CHECK (role IN ('admin', 'viewer', 'ingest')),
+  token_hash BLOB NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER,
+  description TEXT NOT NULL DEFAULT '',
+  expires_at INTEGER,
+  last_used_at INTEGER
+);
+INSERT INTO api_tokens_new (id, team_id, role, token_hash, created_at, revoked_at)
+  SELECT id, team_id, role, token_hash, created_at, revoked_at FROM api_tokens;
+DROP TABLE api_tokens;
+ALTER TABLE api_tokens_new RENAME TO api_tokens;
+CREATE INDEX api_tokens_team ON api_tokens(team_id, created_at);
+)sql",
 };
 
 constexpr size_t kMaxBatch = 2000;

@@ -47,11 +47,15 @@ class SqliteStore final : public Store {
       : SqliteStore(data_dir, std::move(box), Options{}) {}
   ~SqliteStore() override;
 
-  ApiToken CreateToken(const std::string& team_id, Role role, const std::string& hash,
-                       int64_t now) override;
+  using ConfigStore::CreateToken;
+  ApiToken CreateToken(const std::string& team_id, Role role, const std::string& hash, int64_t now,
+                       const TokenDetails& details) override;
   std::optional<ApiToken> FindActiveToken(const std::string& hash) override;
   std::vector<ApiToken> ListTokens(const std::optional<std::string>& team_id) override;
   bool RevokeToken(const std::string& token_id, int64_t now) override;
+  RevokeResult RevokeTeamToken(const std::string& team_id, const std::string& token_id,
+                               const AuditEntry& audit) override;
+  void TouchToken(const std::string& token_id, int64_t now) override;
   std::string TokensStamp() override;
 
   bool CreateWebhook(const Webhook& webhook, const AuditEntry& audit,
@@ -62,9 +66,9 @@ class SqliteStore final : public Store {
   bool UpdateWebhook(const Webhook& webhook, bool secret_changed, const AuditEntry& audit) override;
   bool DeleteWebhook(const std::string& team_id, const std::string& id,
                      const AuditEntry& audit) override;
-  bool RotateSecret(const std::string& team_id, const std::string& id,
-                    const std::string& new_secret, int64_t old_valid_until,
-                    const AuditEntry& audit) override;
+  Rotation RotateSecret(const std::string& team_id, const std::string& id,
+                        const std::string& new_secret, int64_t old_valid_until,
+                        const AuditEntry& audit) override;
   void AppendAudit(const AuditEntry& audit) override;
   Page<AuditEntry> ListAudit(const std::string& team_id, size_t limit,
                              const std::string& cursor) override;

@@ -4,12 +4,21 @@
 namespace mambo::store {
 
 std::string_view ToString(Role role) {
-  return role == Role::kAdmin ? "admin" : "ingest";
+  switch (role) {
+    case Role::kAdmin:
+      return "admin";
+    case Role::kViewer:
+      return "viewer";
+    case Role::kIngest:
+      return "ingest";
+  }
+  return "ingest";
 }
 
 std::optional<Role> ParseRole(std::string_view text) {
-  if (text == "admin") return Role::kAdmin;
-  if (text == "ingest") return Role::kIngest;
+  for (const Role r : {Role::kAdmin, Role::kViewer, Role::kIngest}) {
+    if (text == ToString(r)) return r;
+  }
   return std::nullopt;
 }
 

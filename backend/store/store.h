@@ -28,7 +28,9 @@ struct StoreError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class Role { kAdmin, kIngest };
+// admin: everything. viewer: every read but revealing secrets and header values; no change,
+// no ingest. ingest: only posting events (and reading the catalog).
+enum class Role { kAdmin, kViewer, kIngest };
 std::string_view ToString(Role role);
 std::optional<Role> ParseRole(std::string_view text);
 
@@ -38,6 +40,10 @@ struct ApiToken {
   Role role = Role::kAdmin;
   int64_t created_at = 0;
   std::optional<int64_t> revoked_at;
+  std::string description;              // what it is for, as its creator said
+  std::optional<int64_t> expires_at;    // refused from then on
+  std::optional<int64_t> last_used_at;  // to the minute (TouchToken)
+  bool Expired(int64_t now) const { return expires_at && *expires_at <= now; }
 };
 
 // Who changed what. `before`/`after` are the public JSON of the object (never a secret).
@@ -52,6 +58,15 @@ struct AuditEntry {
   Json after;   // null when there is nothing after
 };
 void to_json(Json& j, const AuditEntry& a);
+
+// What a new token is besides its team, role and hash. `audit`: written in the same
+// transaction with the new token's id as its target (tokens made through the API; the CLI's
+// are not audited).
+struct TokenDetails {
+  std::string description;
+  std::optional<int64_t> expires_at;
+  std::optional<AuditEntry> audit;
+};
 
 template <typename T>
 struct Page {
@@ -134,10 +149,25 @@ class ConfigStore {
 
   // --- Teams and API tokens (tokens are stored as SHA-256 hashes only) ---
   virtual ApiToken CreateToken(const std::string& team_id, Role role, const std::string& hash,
-                               int64_t now) = 0;
+                               int64_t now, const TokenDetails& details) = 0;
+  ApiToken CreateToken(const std::string& team_id, Role role, const std::string& hash,
+                       int64_t now) {
+    return CreateToken(team_id, role, hash, now, TokenDetails{});
+  }
+  // Not revoked (expired ones too: the caller tells the client why it is refused).
   virtual std::optional<ApiToken> FindActiveToken(const std::string& hash) = 0;
   virtual std::vector<ApiToken> ListTokens(const std::optional<std::string>& team_id) = 0;
+  // Any team's token (the CLI, which holds the server's keys).
   virtual bool RevokeToken(const std::string& token_id, int64_t now) = 0;
+  // A team's token, through the API: refused (kLastAdmin, nothing written) when it is the
+  // team's last admin token that is neither revoked nor expired, so a team can always manage
+  // itself. The audit entry goes in the same transaction.
+  enum class RevokeResult { kRevoked, kNotFound, kLastAdmin };
+  virtual RevokeResult RevokeTeamToken(const std::string& team_id, const std::string& token_id,
+                                       const AuditEntry& audit) = 0;
+  // Notes that the token was used at `now` (the API calls it at most once a minute a token);
+  // changes no stamp: cached lookups stay valid.
+  virtual void TouchToken(const std::string& token_id, int64_t now) = 0;
   // Changes whenever a token is created or revoked, by this process or another one (the token
   // CLI), and is cheap to ask for every request: callers may cache token lookups while it stays
   // the same.
@@ -154,15 +184,25 @@ class ConfigStore {
   virtual Page<Webhook> ListWebhooks(const std::string& team_id, size_t limit,
                                      const std::string& cursor) = 0;
   // Replaces the stored row with `webhook` (including its secret). A changed secret keeps no
-  // grace period; use RotateSecret for that.
+  // grace period (the previous secrets are dropped too); use RotateSecret for that. Switching
+  // `active` on starts the auto-disable window again (FailingWebhooks).
   virtual bool UpdateWebhook(const Webhook& webhook, bool secret_changed,
                              const AuditEntry& audit) = 0;
   virtual bool DeleteWebhook(const std::string& team_id, const std::string& id,
                              const AuditEntry& audit) = 0;
-  // New current secret; the old one keeps signing until `old_valid_until`.
-  virtual bool RotateSecret(const std::string& team_id, const std::string& id,
-                            const std::string& new_secret, int64_t old_valid_until,
-                            const AuditEntry& audit) = 0;
+  // New current secret. The current one joins the previous secrets, which all keep signing,
+  // each until its own expiry (`old_valid_until` for this one): a second rotation within a
+  // grace period does not cut off the first. Previous secrets expired at `audit.at` are dropped;
+  // with kMaxPreviousSecrets still signing nothing is written (kTooMany).
+  struct Rotation {
+    enum class Status { kRotated, kNotFound, kTooMany } status = Status::kNotFound;
+    std::vector<int64_t> previous_valid_until;  // every previous secret's expiry, latest first
+    explicit operator bool() const { return status == Status::kRotated; }
+  };
+  static constexpr size_t kMaxPreviousSecrets = 10;
+  virtual Rotation RotateSecret(const std::string& team_id, const std::string& id,
+                                const std::string& new_secret, int64_t old_valid_until,
+                                const AuditEntry& audit) = 0;
   virtual void AppendAudit(const AuditEntry& audit) = 0;
   virtual Page<AuditEntry> ListAudit(const std::string& team_id, size_t limit,
                                      const std::string& cursor) = 0;
@@ -260,7 +300,8 @@ class HistoryStore {
   virtual std::optional<EventRecord> GetEvent(const std::string& team_id,
                                               const std::string& id) = 0;
   // Auto-disable candidates: active webhooks with no success since `since` (nor ever, when
-  // created before it) and a delivery that exhausted its retries after the last success.
+  // created before it) and a delivery that exhausted its retries after the last success. A
+  // webhook switched on again counts from then: what failed before does not disable it again.
   // Without secret values, as in ListWebhooks.
   virtual std::vector<Webhook> FailingWebhooks(int64_t since) = 0;
   // Retention: deletes up to `limit` deliveries that ended (succeeded, exhausted, cancelled) before

@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 
+import { Webhook as Verifier } from 'standardwebhooks';
+
 import {
   clickWidget, grantClipboard, isNetworkNoise, launchBrowser, openConsole, pasteInto, screenshot,
   startReceiver,
@@ -167,6 +169,35 @@ test('journey: sign in, create with a generated secret, deliver, inspect, resend
     let stored = await server.api('GET', `/api/v1/webhooks/${webhookId}`);
     assert.deepEqual([...stored.body.events].sort(), pickedEvents.filter((e) => e !== 'device.enroll'));
     assert.equal(stored.body.has_secret, true);
+
+    // Generate on edit is a rotation: the new secret is shown once saved, and the old one keeps
+    // signing for the grace period (a PATCH would have cut it off at once). A test event is
+    // signed with both: a receiver holding either accepts it.
+    frame = await clickWidget(page, state, 'edit');
+    state = await waitForScreen(page, 'edit', (s) => !s.fields.loading && !!s.widgets['secret_mode:generate'],
+                                { afterFrame: frame });
+    frame = await clickWidget(page, state, 'secret_mode:generate');
+    state = await waitForUi(page, (s) => s.fields.secret_mode === 'generate', { afterFrame: frame });
+    frame = await clickWidget(page, state, 'save');
+    state = await waitForScreen(page, 'details', (s, old) => !s.fields.loading && s.fields.secret_once &&
+                                !!s.fields.secret_shown && s.fields.secret_shown !== old,
+                                { afterFrame: frame, arg: secret });
+    const rotated = state.fields.secret_shown;
+    assert.match(rotated, /^whsec_/);
+    assert.match(state.fields.previous_secrets, /^the old secret signs too until /);
+    assert.equal((await server.api('GET', `/api/v1/webhooks/${webhookId}/secret`)).body.secret, rotated);
+    const seen = receiver.requests.length;
+    frame = await clickWidget(page, state, 'send_test');
+    state = await waitForUi(page, (s) => (s.lists.deliveries ?? []).some(
+      (d) => d.event_type === 'webhook.test' && d.status === 'succeeded'), { afterFrame: frame, timeout: 20000 });
+    const signed = receiver.requests.slice(seen).find((r) => r.body.includes('webhook.test'));
+    assert.ok(signed, 'the test event reached the receiver');
+    assert.equal(signed.headers['webhook-signature'].split(' ').length, 2);
+    for (const key of [secret, rotated]) {
+      assert.doesNotThrow(() => new Verifier(key).verify(signed.body, signed.headers), key);
+    }
+    frame = await clickWidget(page, state, 'hide_secret');
+    state = await waitForUi(page, (s) => !s.fields.secret_shown, { afterFrame: frame });
 
     // Deactivate.
     frame = await clickWidget(page, state, 'edit');

@@ -83,9 +83,10 @@ App::App() {
     error_ = m;
     notice_.clear();
   };
-  ctx_.show_secret_once = [this](const std::string& id, const std::string& secret) {
+  ctx_.show_secret_once = [this](const std::string& id, const std::string& secret,
+                                 const Json& rotation) {
     details_.id = id;
-    details_.SetSecretOnce(secret);
+    details_.SetSecretOnce(secret, rotation);
   };
   sign_in_.submit = [this](const std::string& token) { SignIn(token); };
   api_.SetOnUnauthorized([this](const ApiResponse& r) {

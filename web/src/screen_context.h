@@ -7,6 +7,8 @@
 #include <functional>
 #include <string>
 
+#include "mambo/models.h"  // Json
+
 namespace mambo::web {
 
 class ApiClient;
@@ -21,9 +23,11 @@ struct ScreenContext {
   // App-wide message line: a confirmation ("Webhook saved") or an error a user must see.
   std::function<void(const std::string&)> notice;
   std::function<void(const std::string&)> error;
-  // The secret the API returned once (create, generate, rotate) for webhook `id`: the details
-  // screen shows it with a copy button until the user dismisses it.
-  std::function<void(const std::string& id, const std::string& secret)> show_secret_once;
+  // The secret the API returned (create, generate, rotate) for webhook `id`, with the rotation's
+  // answer when it was one (else null): the details screen shows it with a copy button until
+  // the user dismisses it.
+  std::function<void(const std::string& id, const std::string& secret, const Json& rotation)>
+      show_secret_once;
 };
 
 }  // namespace mambo::web

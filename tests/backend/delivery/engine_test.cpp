@@ -277,6 +277,22 @@ TEST_F(EngineTest, AutoDisablesAWebhookThatOnlyFailsForThePeriod) {
   EXPECT_NE(now->disabled_reason->find("Disabled automatically"), std::string::npos);
   EXPECT_EQ(store_->ListAudit("acme", 1, "").items.at(0).action, "webhook.auto_disable");
   EXPECT_EQ(auto_disable.Check(), 0) << "disabled once";
+  // Switched on again, it stays on: the window starts from the re-enable, and the failures
+  // before it do not count (the next check, a minute later, used to disable it again).
+  Webhook enabled = *now;
+  enabled.active = true;
+  enabled.disabled_reason.reset();
+  enabled.updated_at = clock_.NowMs();
+  ASSERT_TRUE(store_->UpdateWebhook(
+      enabled, false,
+      store::AuditEntry{"aud_on", "acme", "t", clock_.NowMs(), "update", w.id, nullptr, nullptr}));
+  for (int check = 0; check < 3; ++check) {
+    clock_.Advance(60 * 1000);
+    EXPECT_EQ(auto_disable.Check(), 0);
+  }
+  clock_.Advance(5LL * 24 * 3600 * 1000);
+  EXPECT_EQ(auto_disable.Check(), 0) << "nothing failed since the re-enable";
+  EXPECT_TRUE(store_->GetWebhook("acme", w.id)->active);
 }
 
 // A slow or dead endpoint holds at most its 2 workers (of 4), and the other endpoint gets

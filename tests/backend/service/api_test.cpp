@@ -6,9 +6,11 @@
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <tuple>
 
 #include "service/webhookd_process.h"
 #include "support/event_bodies.h"
+#include "support/wait_until.h"
 
 namespace mambo::testing {
 namespace {
@@ -60,6 +62,132 @@ TEST_F(ApiTest, MissingUnknownAndWrongRoleTokensAreRefused) {
   ExpectError(server_->Call("GET", "/api/v1/webhooks", ingest_), 403, "forbidden");
   ExpectError(server_->Call("POST", "/api/v1/webhooks", ingest_, kCreateBody), 403, "forbidden");
   EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks", admin_).status, 200);
+}
+
+// A viewer reads everything an admin reads, except secrets and header values, and changes
+// nothing: 200 on every read, 403 on every write, reveal and ingest.
+TEST_F(ApiTest, AViewerReadsEverythingButChangesNothing) {
+  const Json w = CreateWebhook();
+  const std::string id = w["id"];
+  auto ingested = server_->Call("POST", "/api/v1/events", ingest_, EventBody("device.enroll"));
+  ASSERT_EQ(ingested.status, 202) << ingested.raw;
+  const std::string delivery = ingested.body["deliveries"][0];
+  const std::string event = ingested.body["id"];
+  auto made = server_->Call("POST", "/api/v1/tokens", admin_,
+                            R"({"role":"viewer","description":"Support desk"})");
+  ASSERT_EQ(made.status, 201) << made.raw;
+  const std::string viewer = made.body["token"];
+  EXPECT_EQ(made.body["role"], "viewer");
+  for (const std::string& path :
+       {std::string("/api/v1/webhooks"), "/api/v1/webhooks/" + id,
+        "/api/v1/webhooks/" + id + "/deliveries", "/api/v1/deliveries/" + delivery,
+        std::string("/api/v1/events"), "/api/v1/events/" + event, std::string("/api/v1/audit"),
+        std::string("/api/v1/tokens"), std::string("/api/v1/tokens/current"),
+        std::string("/api/v1/event-types"), std::string("/api/v1/event-types/device.enroll")}) {
+    EXPECT_EQ(server_->Call("GET", path, viewer).status, 200) << path;
+  }
+  EXPECT_EQ(server_->Call("GET", "/api/v1/tokens/current", viewer).body["role"], "viewer");
+  const std::vector<std::tuple<std::string, std::string, std::string>> refused = {
+      {"POST", "/api/v1/webhooks", kCreateBody},
+      {"PATCH", "/api/v1/webhooks/" + id, R"({"description":"x"})"},
+      {"DELETE", "/api/v1/webhooks/" + id, ""},
+      {"GET", "/api/v1/webhooks/" + id + "/secret", ""},
+      {"GET", "/api/v1/webhooks/" + id + "/headers", ""},
+      {"POST", "/api/v1/webhooks/" + id + "/secret/rotate", ""},
+      {"POST", "/api/v1/webhooks/" + id + "/recover", R"({"since":"2026-01-01T00:00:00Z"})"},
+      {"POST", "/api/v1/webhooks/" + id + "/test", ""},
+      {"POST", "/api/v1/webhooks/" + id + "/cancel-pending", ""},
+      {"POST", "/api/v1/deliveries/" + delivery + "/resend", ""},
+      {"POST", "/api/v1/deliveries/" + delivery + "/cancel", ""},
+      {"POST", "/api/v1/events", EventBody("device.enroll")},
+      {"POST", "/api/v1/tokens", R"({"role":"admin"})"},
+      {"DELETE", "/api/v1/tokens/" + made.body["id"].get<std::string>(), ""},
+  };
+  for (const auto& [method, path, body] : refused) {
+    auto r = server_->Call(method, path, viewer, body);
+    ExpectError(r, 403, "forbidden");
+    EXPECT_NE(r.raw.find("role viewer"), std::string::npos) << method << " " << path << r.raw;
+  }
+  // Nothing changed: the webhook is as it was, and no test event or token was made.
+  auto after = server_->Call("GET", "/api/v1/webhooks/" + id, admin_);
+  EXPECT_EQ(after.body["description"], w["description"]);
+  EXPECT_EQ(server_->Call("GET", "/api/v1/tokens", admin_).body["data"].size(), 3u);
+}
+
+// Tokens made through the API work at once and stop at once when revoked or expired; their
+// value is in the creation's answer only.
+TEST_F(ApiTest, TokensMadeThroughTheApiWorkAtOnceAndStopAtOnce) {
+  auto bad = server_->Call("POST", "/api/v1/tokens", admin_,
+                           R"({"role":"owner","expires_at":"2020-01-01T00:00:00Z","x":1})");
+  ExpectError(bad, 422, "validation_failed");
+  EXPECT_EQ(FieldNames(bad), (std::set<std::string>{"role", "expires_at", "x"}));
+  ExpectError(server_->Call("POST", "/api/v1/tokens", admin_, R"({"description":"no role"})"), 422,
+              "validation_failed");
+  auto made = server_->Call("POST", "/api/v1/tokens", admin_,
+                            R"({"role":"admin","description":"CI pipeline"})");
+  ASSERT_EQ(made.status, 201) << made.raw;
+  const std::string token = made.body["token"], token_id = made.body["id"];
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks", token).status, 200) << "works at once";
+  auto listed = server_->Call("GET", "/api/v1/tokens", admin_);
+  ASSERT_EQ(listed.status, 200);
+  EXPECT_EQ(listed.raw.find(token), std::string::npos) << "the value is never listed";
+  bool seen = false;
+  for (const Json& t : listed.body["data"]) {
+    if (t["id"] != token_id) continue;
+    seen = true;
+    EXPECT_EQ(t["description"], "CI pipeline");
+    EXPECT_TRUE(t["last_used_at"].is_string()) << "used once already";
+    EXPECT_EQ(t["current"], false);
+  }
+  EXPECT_TRUE(seen) << listed.raw;
+  auto audit = server_->Call("GET", "/api/v1/audit", admin_);
+  EXPECT_EQ(audit.raw.find(token), std::string::npos);
+  EXPECT_EQ(audit.body["data"][0]["action"], "token.create");
+  EXPECT_EQ(audit.body["data"][0]["target_id"], token_id);
+
+  // Revoking the token one uses needs a confirmation; another admin token revokes it at once.
+  ExpectError(server_->Call("DELETE", "/api/v1/tokens/" + token_id, token), 409,
+              "confirmation_required");
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks", token).status, 200);
+  EXPECT_EQ(server_->Call("DELETE", "/api/v1/tokens/" + token_id, admin_).status, 204);
+  ExpectError(server_->Call("GET", "/api/v1/webhooks", token), 401, "unauthorized");
+  ExpectError(server_->Call("DELETE", "/api/v1/tokens/" + token_id, admin_), 404, "not_found");
+  // Another team's token is not found.
+  const std::string theirs =
+      server_->Call("GET", "/api/v1/tokens/current", other_admin_).body["id"];
+  ExpectError(server_->Call("DELETE", "/api/v1/tokens/" + theirs, admin_), 404, "not_found");
+
+  // An expired token is refused, saying so (the wait polls the API; no sleep decides).
+  const std::string soon = FormatTimestamp(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::system_clock::now().time_since_epoch())
+                                               .count() +
+                                           1500);
+  auto brief = server_->Call("POST", "/api/v1/tokens", admin_,
+                             R"({"role":"viewer","expires_at":")" + soon + R"("})");
+  ASSERT_EQ(brief.status, 201) << brief.raw;
+  const std::string brief_token = brief.body["token"];
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks", brief_token).status, 200);
+  ASSERT_TRUE(
+      WaitUntil([&] { return server_->Call("GET", "/api/v1/webhooks", brief_token).status == 401; },
+                std::chrono::seconds(10)));
+  EXPECT_NE(server_->Call("GET", "/api/v1/webhooks", brief_token).raw.find("expired"),
+            std::string::npos);
+}
+
+// A team keeps an admin: its last admin token cannot be revoked through the API, even when
+// confirmed (the CLI, for an operator with the server's keys, still can).
+TEST_F(ApiTest, TheLastAdminTokenCannotBeRevoked) {
+  const std::string self = server_->Call("GET", "/api/v1/tokens/current", admin_).body["id"];
+  ExpectError(server_->Call("DELETE", "/api/v1/tokens/" + self + "?confirm=true", admin_), 409,
+              "last_admin");
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks", admin_).status, 200);
+  auto second = server_->Call("POST", "/api/v1/tokens", admin_, R"({"role":"admin"})");
+  ASSERT_EQ(second.status, 201);
+  EXPECT_EQ(server_->Call("DELETE", "/api/v1/tokens/" + self + "?confirm=true", admin_).status,
+            204);
+  ExpectError(server_->Call("GET", "/api/v1/webhooks", admin_), 401, "unauthorized");
+  const std::string next = second.body["token"];
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks", next).status, 200);
 }
 
 TEST_F(ApiTest, RevokedTokenStopsWorking) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <map>
 #include <regex>
 #include <set>
@@ -164,6 +165,44 @@ TEST_F(DeliveryServiceTest, EventReachesTheReceiverSignedAndTheAttemptIsRecorded
       << metrics->body;
   EXPECT_GE(std::stoull(writes[1]), 3u);
   EXPECT_NE(metrics->body.find("mambo_store_write_queue "), std::string::npos);
+}
+
+// Three rotations in a row, each with its own grace period: the delivery after them is signed
+// with the current secret and all three rotated out, and each signature verifies on its own
+// (a receiver that still holds any of them accepts it). The API lists their expiries.
+TEST_F(DeliveryServiceTest, ThreeRotationsInARowLeaveEveryPreviousSecretSigning) {
+  HttpsReceiver receiver;
+  Start();
+  const auto [webhook, first] = CreateWebhook(receiver.Url());
+  std::vector<std::string> secrets{first};
+  for (const int grace : {3600, 7200, 600}) {
+    auto r = server_->Call("POST", "/api/v1/webhooks/" + webhook + "/secret/rotate", admin_,
+                           R"({"grace_period_seconds":)" + std::to_string(grace) + "}");
+    ASSERT_EQ(r.status, 200) << r.raw;
+    secrets.push_back(r.body["secret"]);
+  }
+  auto last = server_->Call("POST", "/api/v1/webhooks/" + webhook + "/secret/rotate", admin_, "");
+  ASSERT_EQ(last.status, 200) << last.raw;
+  secrets.push_back(last.body["secret"]);
+  // Default grace (24 h) for the last one, then 2 h, 1 h and 10 min: latest expiry first.
+  ASSERT_EQ(last.body["previous_secrets"].size(), 4u) << last.raw;
+  std::vector<int64_t> until;
+  for (const Json& p : last.body["previous_secrets"]) {
+    until.push_back(*ParseTimestamp(p["valid_until"].get<std::string>()));
+  }
+  EXPECT_TRUE(std::is_sorted(until.rbegin(), until.rend())) << last.raw;
+  EXPECT_NEAR(until[0] - until[1], (24 - 2) * 3600000.0, 60000.0);
+  Ingest("evt-rotated");
+  ASSERT_TRUE(receiver.WaitForCount(1));
+  const auto req = receiver.Requests()[0];
+  const std::string header = req.Header("webhook-signature");
+  EXPECT_EQ(std::count(header.begin(), header.end(), ' '), 4) << "five signatures: " << header;
+  for (const std::string& secret : secrets) {
+    const auto verified =
+        delivery::Verify(secret, req.Header("webhook-id"), req.Header("webhook-timestamp"),
+                         req.body, header, std::time(nullptr));
+    EXPECT_TRUE(verified.ok) << verified.error;
+  }
 }
 
 TEST_F(DeliveryServiceTest, AddressGuardRefusesLoopbackWithoutTheAllowList) {

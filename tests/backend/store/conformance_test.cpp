@@ -188,6 +188,60 @@ TYPED_TEST(StoreConformance, TokensAreFoundByHashUntilRevoked) {
   EXPECT_EQ(listed[0].revoked_at, 300);
 }
 
+TYPED_TEST(StoreConformance, TokensKeepTheirDetailsAndWhenTheyWereLastUsed) {
+  ConfigStore& s = this->config();
+  const ApiToken t =
+      s.CreateToken("acme", Role::kViewer, crypto::Sha256("viewer"), 100,
+                    TokenDetails{"Support desk, read only", 5000, this->Audit("acme", "", 100)});
+  auto found = s.FindActiveToken(crypto::Sha256("viewer"));
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->role, Role::kViewer);
+  EXPECT_EQ(found->description, "Support desk, read only");
+  EXPECT_EQ(found->expires_at, 5000);
+  EXPECT_FALSE(found->last_used_at);
+  EXPECT_FALSE(found->Expired(4999));
+  EXPECT_TRUE(found->Expired(5000));
+  const AuditEntry created = s.ListAudit("acme", 1, "").items.at(0);
+  EXPECT_EQ(created.target_id, t.id) << "the audit entry names the new token";
+  const std::string stamp = s.TokensStamp();
+  s.TouchToken(t.id, 2000);
+  EXPECT_EQ(s.FindActiveToken(crypto::Sha256("viewer"))->last_used_at, 2000);
+  EXPECT_EQ(s.TokensStamp(), stamp) << "a use invalidates no cached lookup";
+}
+
+// A team keeps an admin: its last usable admin token cannot be revoked through the API (an
+// expired one does not count), and no team reaches another's tokens.
+TYPED_TEST(StoreConformance, ATeamsLastAdminTokenIsKept) {
+  ConfigStore& s = this->config();
+  const ApiToken first = s.CreateToken("acme", Role::kAdmin, crypto::Sha256("a1"), 100);
+  const ApiToken second = s.CreateToken("acme", Role::kAdmin, crypto::Sha256("a2"), 100);
+  const ApiToken expired = s.CreateToken("acme", Role::kAdmin, crypto::Sha256("a3"), 100,
+                                         TokenDetails{"", 500, std::nullopt});
+  const ApiToken ingest = s.CreateToken("acme", Role::kIngest, crypto::Sha256("i"), 100);
+  const ApiToken other = s.CreateToken("globex", Role::kAdmin, crypto::Sha256("g"), 100);
+  using R = ConfigStore::RevokeResult;
+  EXPECT_EQ(s.RevokeTeamToken("globex", first.id, this->Audit("globex", first.id, 1000)),
+            R::kNotFound);
+  const std::string stamp = s.TokensStamp();
+  EXPECT_EQ(s.RevokeTeamToken("acme", first.id, this->Audit("acme", first.id, 1000)), R::kRevoked);
+  EXPECT_NE(s.TokensStamp(), stamp) << "instances drop their cached lookups";
+  EXPECT_FALSE(s.FindActiveToken(crypto::Sha256("a1")));
+  EXPECT_EQ(s.ListAudit("acme", 1, "").items.at(0).target_id, first.id);
+  EXPECT_EQ(s.RevokeTeamToken("acme", first.id, this->Audit("acme", first.id, 1000)), R::kNotFound)
+      << "revoked once";
+  EXPECT_EQ(s.RevokeTeamToken("acme", second.id, this->Audit("acme", second.id, 1000)),
+            R::kLastAdmin)
+      << "the expired admin token does not count";
+  EXPECT_TRUE(s.FindActiveToken(crypto::Sha256("a2")));
+  EXPECT_EQ(s.RevokeTeamToken("acme", ingest.id, this->Audit("acme", ingest.id, 1000)),
+            R::kRevoked);
+  EXPECT_EQ(s.RevokeTeamToken("acme", expired.id, this->Audit("acme", expired.id, 1000)),
+            R::kRevoked)
+      << "an expired token can be revoked";
+  EXPECT_EQ(s.RevokeTeamToken("globex", other.id, this->Audit("globex", other.id, 1000)),
+            R::kLastAdmin);
+}
+
 // ------------------------------------------------------------------ webhooks
 
 TYPED_TEST(StoreConformance, AWebhookKeepsEveryFieldAndItsSecret) {
@@ -709,6 +763,73 @@ TYPED_TEST(StoreConformance, RotationKeepsThePreviousSecretUntilItsDeadline) {
   EXPECT_EQ(later[0].secrets.size(), 1u);
 }
 
+// Rotations in a row: each rotated-out secret signs until its own expiry, newest first after
+// the current one (a second rotation used to end the first one's grace period at once).
+TYPED_TEST(StoreConformance, EveryRotatedOutSecretSignsUntilItsOwnExpiry) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  Webhook w = this->MakeWebhook("t", {"device.enroll"});
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  const std::vector<std::string> fresh = {"whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                          "whsec_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+                                          "whsec_CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"};
+  ConfigStore::Rotation last;
+  for (int i = 0; i < 3; ++i) {  // at 1000, 2000, 3000; the rotated-out one valid 10 s each
+    last = config.RotateSecret("t", w.id, fresh[i], (i + 1) * 10000,
+                               this->Audit("t", w.id, (i + 1) * 1000));
+    ASSERT_TRUE(last);
+  }
+  EXPECT_EQ(last.previous_valid_until, (std::vector<int64_t>{30000, 20000, 10000}));
+  EXPECT_EQ(config.GetWebhook("t", w.id)->secret, fresh[2]);
+  const auto secrets_at = [&](int64_t now) {
+    // A lease ending before the next look, so every look leases the delivery again.
+    auto tasks = queue.LeaseDue(now, 10, now + 1000, {});
+    EXPECT_EQ(tasks.size(), 1u) << now;
+    return tasks.empty() ? std::vector<std::string>{} : tasks[0].secrets;
+  };
+  queue.IngestEvent(Event{"e1", "device.enroll", "t", 100, Json::object()}, 3000);
+  EXPECT_EQ(secrets_at(5000), (std::vector<std::string>{fresh[2], fresh[1], fresh[0], *w.secret}));
+  EXPECT_EQ(secrets_at(15000), (std::vector<std::string>{fresh[2], fresh[1], fresh[0]}));
+  EXPECT_EQ(secrets_at(25000), (std::vector<std::string>{fresh[2], fresh[1]}));
+  EXPECT_EQ(secrets_at(35000), (std::vector<std::string>{fresh[2]}));
+  // A rotation drops what has expired: only the one it rotates out is left.
+  const ConfigStore::Rotation again =
+      config.RotateSecret("t", w.id, *w.secret, 90000, this->Audit("t", w.id, 40000));
+  EXPECT_EQ(again.previous_valid_until, (std::vector<int64_t>{90000}));
+}
+
+TYPED_TEST(StoreConformance, RotationsStopAtTheBoundAndAPatchedSecretEndsThemAll) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  Webhook w = this->MakeWebhook("t", {"device.enroll"});
+  config.CreateWebhook(w, this->Audit("t", w.id));
+  std::string current;
+  for (size_t i = 0; i < ConfigStore::kMaxPreviousSecrets; ++i) {
+    current = "whsec_" + std::string(31, 'A') + std::to_string(i);
+    ASSERT_TRUE(config.RotateSecret("t", w.id, current, 100000, this->Audit("t", w.id, 2000)));
+  }
+  const ConfigStore::Rotation refused = config.RotateSecret(
+      "t", w.id, "whsec_" + std::string(32, 'Z'), 100000, this->Audit("t", w.id, 3000));
+  EXPECT_EQ(refused.status, ConfigStore::Rotation::Status::kTooMany);
+  EXPECT_EQ(config.GetWebhook("t", w.id)->secret, current) << "nothing written";
+  EXPECT_EQ(config.RotateSecret("nobody", w.id, current, 1, this->Audit("nobody", w.id)).status,
+            ConfigStore::Rotation::Status::kNotFound);
+  queue.IngestEvent(Event{"e1", "device.enroll", "t", 100, Json::object()}, 3000);
+  auto tasks = queue.LeaseDue(4000, 10, 5000, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].secrets.size(), ConfigStore::kMaxPreviousSecrets + 1);
+  // A secret set by PATCH replaces every one at once (no grace period).
+  Webhook patched = *config.GetWebhook("t", w.id);
+  patched.secret = "whsec_" + std::string(32, 'P');
+  patched.updated_at = 6000;
+  ASSERT_TRUE(config.UpdateWebhook(patched, true, this->Audit("t", w.id, 6000)));
+  tasks = queue.LeaseDue(6000, 10, 7000, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].secrets, std::vector<std::string>{*patched.secret});
+  EXPECT_TRUE(config.RotateSecret("t", w.id, current, 100000, this->Audit("t", w.id, 8000)))
+      << "the bound counts the secrets still signing";
+}
+
 TYPED_TEST(StoreConformance, DeletingAWebhookDropsItsDeliveries) {
   ConfigStore& config = this->config();
   QueueStore& queue = this->queue();
@@ -847,6 +968,41 @@ TYPED_TEST(StoreConformance, A410DisablesTheWebhookAndOnlyFailingOnesAreCandidat
   EXPECT_EQ(candidates[0].id, failing.id);
   EXPECT_EQ(*candidates[0].secret, "") << "no secret value in a candidate";
   EXPECT_TRUE(history.FailingWebhooks(500).empty()) << "created after the cutoff";
+}
+
+// Re-enabling sticks: the auto-disable window starts again when a webhook is switched on, so
+// the exhausted deliveries from before do not disable it at the next check.
+TYPED_TEST(StoreConformance, AReenabledWebhookIsNoCandidateUntilItFailsAgain) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  const Webhook w = this->Create("t", {"team.update"});
+  const auto exhaust = [&](const std::string& event, int64_t at) {
+    queue.IngestEvent(Event{event, "team.update", "t", at, Json::object()}, at);
+    auto tasks = queue.LeaseDue(at, 10, at + 500, {});
+    ASSERT_EQ(tasks.size(), 1u);
+    ASSERT_EQ(queue.RecordAttempt(Outcome(tasks[0], at, DeliveryStatus::kExhausted, 500)),
+              RecordResult::kRecorded);
+  };
+  exhaust("e1", 3000);
+  ASSERT_EQ(history.FailingWebhooks(4000).size(), 1u);
+  ASSERT_TRUE(config.DisableWebhook("t", w.id, "failing", this->Audit("t", w.id, 4000)));
+  Webhook enabled = *config.GetWebhook("t", w.id);
+  enabled.active = true;
+  enabled.disabled_reason.reset();
+  enabled.updated_at = 5000;
+  ASSERT_TRUE(config.UpdateWebhook(enabled, false, this->Audit("t", w.id, 5000)));
+  EXPECT_TRUE(history.FailingWebhooks(4900).empty()) << "the window starts at the re-enable";
+  EXPECT_TRUE(history.FailingWebhooks(60000).empty()) << "nothing exhausted since";
+  // An update that leaves it on does not move the window.
+  enabled.description = "changed";
+  enabled.updated_at = 6000;
+  ASSERT_TRUE(config.UpdateWebhook(enabled, false, this->Audit("t", w.id, 6000)));
+  exhaust("e2", 7000);
+  EXPECT_TRUE(history.FailingWebhooks(5000).empty()) << "not failing for the whole window yet";
+  const std::vector<Webhook> candidates = history.FailingWebhooks(5500);
+  ASSERT_EQ(candidates.size(), 1u) << "failing since the re-enable at 5000";
+  EXPECT_EQ(candidates[0].id, w.id);
 }
 
 // The delivery log of a webhook: newest first, paged, filtered by status and event type.

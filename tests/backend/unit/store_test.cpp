@@ -51,9 +51,21 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
     auto s = Open();
     s->CreateWebhook(w, Audit("t", w.id));
     s->IngestEvent(Event{"e1", "device.enroll", "t", 1, Json::object()}, 100);
+    ASSERT_TRUE(s->RotateSecret("t", w.id, "whsec_" + std::string(32, 'N'), 60000,
+                                Audit("t", w.id)));
   }
   {
     Db db((dir_ / "webhookd.db").string(), false);
+    // Schema 8: a rotated-out secret lived in webhooks.prev_secret_enc (one at most).
+    db.Exec(
+        "UPDATE webhooks SET prev_secret_enc = (SELECT secret_enc FROM previous_secrets p "
+        "WHERE p.webhook_id = webhooks.id)");
+    db.Exec("DROP TABLE previous_secrets");
+    db.Exec("ALTER TABLE webhooks DROP COLUMN reenabled_at");
+    db.Exec("DROP INDEX api_tokens_team");  // schema 9 (its role check stays: a superset)
+    for (const char* column : {"description", "expires_at", "last_used_at"}) {
+      db.Exec((std::string("ALTER TABLE api_tokens DROP COLUMN ") + column).c_str());
+    }
     db.Exec("DROP INDEX deliveries_due");
     db.Exec(
         "CREATE INDEX deliveries_due ON deliveries(due_at) "
@@ -71,7 +83,7 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
     Db db((dir_ / "webhookd.db").string(), true);
     Query v(db, "PRAGMA user_version");
     ASSERT_TRUE(v.Step());
-    EXPECT_EQ(v.Int(0), 7);
+    EXPECT_EQ(v.Int(0), 9);
     Query cols(db, "SELECT count(*) FROM pragma_index_info('deliveries_due')");
     ASSERT_TRUE(cols.Step());
     EXPECT_EQ(cols.Int(0), 2);  // due_at, webhook_id
@@ -82,6 +94,9 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
   auto tasks = s->LeaseDue(1000, 10, 50000, {});
   ASSERT_EQ(tasks.size(), 1u);
   EXPECT_EQ(tasks[0].event.id, "e1");
+  // The secret rotated out before the upgrade still signs until its deadline.
+  EXPECT_EQ(tasks[0].secrets,
+            (std::vector<std::string>{"whsec_" + std::string(32, 'N'), *w.secret}));
 }
 
 // The write-ahead log is copied into the database file while the store runs, and starts over

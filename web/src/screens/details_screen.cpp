@@ -24,6 +24,17 @@ namespace {
 constexpr const char* kStatusNames[] = {"All statuses", "pending",   "in_flight", "succeeded",
                                         "failed",       "exhausted", "cancelled"};
 
+// What a rotation's answer says of the secrets rotated out: each signs until its own expiry.
+std::string PreviousSecretsNote(const Json& rotation) {
+  const auto it = rotation.find("previous_secrets");
+  if (it == rotation.end() || !it->is_array() || it->empty()) return "";
+  const std::optional<int64_t> latest = ParseTimestamp(JStr((*it)[0], "valid_until"));
+  const std::string until = latest ? ShortTime(*latest) : "?";
+  if (it->size() == 1) return "the old secret signs too until " + until;
+  return std::to_string(it->size()) + " old secrets sign too, each until its own expiry (the " +
+         "latest " + until + ")";
+}
+
 nlohmann::json OptInt(const std::optional<int>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
@@ -160,10 +171,10 @@ std::string DetailsScreen::Title() const {
   return webhook ? "Webhook " + webhook->url : "Webhook " + id;
 }
 
-void DetailsScreen::SetSecretOnce(const std::string& secret) {
+void DetailsScreen::SetSecretOnce(const std::string& secret, const Json& rotation) {
   shown_secret = secret;
   shown_secret_once = true;
-  previous_valid_until.clear();
+  previous_valid_until = PreviousSecretsNote(rotation);
 }
 
 void DetailsScreen::Open(ScreenContext& ctx, const std::string& webhook_id) {
@@ -479,11 +490,12 @@ void DetailsScreen::DrawConfig(ScreenContext& ctx) {
     }
     if (shown_secret_once) {
       ImGui::SameLine();
-      ImGui::TextColored(kWarnColor, "Shown once: copy it now.");
+      // True to what webhookd does: the secret can be read again, by an admin, on the record.
+      ImGui::TextColored(kWarnColor, "Copy it now; later only an admin can reveal it (audited).");
     }
     if (!previous_valid_until.empty()) {
       ImGui::SameLine();
-      ImGui::TextDisabled("(old secret valid until %s)", previous_valid_until.c_str());
+      ImGui::TextDisabled("(%s)", previous_valid_until.c_str());
     }
   } else if (w.secret) {
     ImGui::TextUnformatted("set (whsec_\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2)");
@@ -513,6 +525,7 @@ void DetailsScreen::DrawConfig(ScreenContext& ctx) {
   ui.SetField("secret_shown",
               shown_secret.empty() ? nlohmann::json(nullptr) : nlohmann::json(shown_secret));
   ui.SetField("secret_once", shown_secret_once);
+  ui.SetField("previous_secrets", previous_valid_until);
   DrawHeadersConfig(ctx);
   DrawVerifySnippet(ctx);
 }
@@ -1002,7 +1015,8 @@ void DetailsScreen::DrawModals(ScreenContext& ctx) {
   if (ImGui::BeginPopupModal("Rotate secret?", nullptr, kModal)) {
     ui.SetField("modal", "rotate");
     if (webhook->secret) {
-      ImGui::TextUnformatted("webhookd makes a new secret and signs with both for 24 hours,");
+      ImGui::TextUnformatted("webhookd makes a new secret and keeps signing with the current one");
+      ImGui::TextUnformatted("for 24 hours (and with any rotated out before, until theirs end),");
       ImGui::TextUnformatted("so receivers can switch without losing events.");
     } else {
       ImGui::TextUnformatted("webhookd makes a secret; deliveries are signed from now on.");
@@ -1020,8 +1034,7 @@ void DetailsScreen::DrawModals(ScreenContext& ctx) {
                         c->error("Rotate failed: " + r.error);
                         return;
                       }
-                      SetSecretOnce(JStr(r.body, "secret"));
-                      previous_valid_until = JStr(r.body, "previous_secret_valid_until");
+                      SetSecretOnce(JStr(r.body, "secret"), r.body);
                       if (webhook) webhook->secret = std::string();
                       c->notice("Secret rotated");
                     });

@@ -74,7 +74,8 @@ struct DetailsScreen {
                     const std::string& delivery_id);
   void Tick(ScreenContext& ctx);
   void Draw(ScreenContext& ctx);
-  void SetSecretOnce(const std::string& secret);
+  // `rotation`: the answer of the rotation that made it, or null.
+  void SetSecretOnce(const std::string& secret, const Json& rotation = nullptr);
   std::string Title() const;
 
  private:

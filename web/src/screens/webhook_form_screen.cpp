@@ -359,9 +359,12 @@ void WebhookFormScreen::DrawSecret(ScreenContext& ctx) {
                               : "Deliveries are not signed.");
       break;
     case SecretMode::kGenerate:
-      ImGui::TextDisabled(
-          "webhookd makes a strong whsec_ secret; it is shown once after saving, with a copy "
-          "button.");
+      ImGui::TextDisabled(Rotates() ? "webhookd makes a strong whsec_ secret, shown after saving "
+                                      "with a copy button; the current one keeps signing for "
+                                      "24 hours, so receivers can switch without losing events."
+                                    : "webhookd makes a strong whsec_ secret, shown after saving "
+                                      "with a copy button (later an admin can reveal it; "
+                                      "audited).");
       break;
     case SecretMode::kEnter:
       ImGui::SetNextItemWidth(ImGui::GetFontSize() * 38.0f);
@@ -371,6 +374,9 @@ void WebhookFormScreen::DrawSecret(ScreenContext& ctx) {
       }
       ui.RecordLastItem("secret");
       if (!secret.empty() || tried_save) local = SecretError(secret);
+      if (Rotates()) {
+        ImGui::TextDisabled("The current secret keeps signing for 24 hours beside this one.");
+      }
       break;
     case SecretMode::kNone:
       ImGui::TextColored(kWarnColor,
@@ -578,14 +584,25 @@ void WebhookFormScreen::Submit(ScreenContext& ctx, bool cancel_backlog) {
   } else if (description != original->description.value_or("")) {
     body["description"] = description.empty() ? Json(nullptr) : Json(description);
   }
+  // A new secret for a webhook that has one is a rotation, sent after the other changes: the
+  // current secret keeps signing for the grace period, so receivers switch without a gap.
+  rotate_with.reset();
   switch (secret_mode) {
     case SecretMode::kKeep:
       break;
     case SecretMode::kGenerate:
-      body["secret"] = std::string(kGenerateSecret);
+      if (Rotates()) {
+        rotate_with = Json::object();
+      } else {
+        body["secret"] = std::string(kGenerateSecret);
+      }
       break;
     case SecretMode::kEnter:
-      body["secret"] = secret;
+      if (Rotates()) {
+        rotate_with = Json{{"secret", secret}};
+      } else {
+        body["secret"] = secret;
+      }
       break;
     case SecretMode::kNone:
       if (!create && original->secret) body["secret"] = nullptr;
@@ -609,7 +626,7 @@ void WebhookFormScreen::Submit(ScreenContext& ctx, bool cancel_backlog) {
     header_patch[h.name] = h.value;
   }
   if (!header_patch.empty()) body["headers"] = std::move(header_patch);
-  if (!create && body.empty()) {
+  if (!create && body.empty() && !rotate_with) {
     ctx.notice("Nothing changed");
     ctx.go("/webhooks/" + id);
     return;
@@ -639,6 +656,10 @@ void WebhookFormScreen::Submit(ScreenContext& ctx, bool cancel_backlog) {
 
 void WebhookFormScreen::Send(ScreenContext& ctx, Json body) {
   const bool create = mode == Mode::kCreate;
+  if (!create && body.empty()) {  // only the secret changes
+    Rotate(ctx);
+    return;
+  }
   saving = true;
   const uint64_t gen = generation;
   ScreenContext* c = &ctx;
@@ -657,10 +678,40 @@ void WebhookFormScreen::Send(ScreenContext& ctx, Json body) {
                     return;
                   }
                   const std::string wid = JStr(r.body, "id");
-                  if (auto s = JOptStr(r.body, "secret")) c->show_secret_once(wid, *s);
+                  if (rotate_with) {
+                    Rotate(*c);
+                    return;
+                  }
+                  if (auto s = JOptStr(r.body, "secret")) c->show_secret_once(wid, *s, nullptr);
                   c->notice(create ? "Webhook created" : "Webhook saved");
                   secret.clear();
                   c->go("/webhooks/" + wid);
+                });
+}
+
+bool WebhookFormScreen::Rotates() const {
+  return mode == Mode::kEdit && original && original->secret.has_value();
+}
+
+void WebhookFormScreen::Rotate(ScreenContext& ctx) {
+  saving = true;
+  const uint64_t gen = generation;
+  ScreenContext* c = &ctx;
+  ctx.api->Send("POST", "/api/v1/webhooks/" + id + "/secret/rotate", *rotate_with,
+                [this, gen, c](const ApiResponse& r) {
+                  if (gen != generation) return;
+                  saving = false;
+                  if (!r.ok()) {
+                    error = "Saved, but the secret was not changed: " + r.error;
+                    for (const FieldError& f : r.fields) server_errors["secret"] = f.message;
+                    rotate_with.reset();
+                    return;
+                  }
+                  rotate_with.reset();
+                  c->show_secret_once(id, JStr(r.body, "secret"), r.body);
+                  c->notice("Webhook saved; the old secret signs for 24 hours more");
+                  secret.clear();
+                  c->go("/webhooks/" + id);
                 });
 }
 

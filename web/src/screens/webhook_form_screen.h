@@ -77,6 +77,11 @@ struct WebhookFormScreen {
   // Sends the form; with `cancel_backlog`, cancels the webhook's queued deliveries first.
   void Submit(ScreenContext& ctx, bool cancel_backlog);
   void Send(ScreenContext& ctx, Json body);
+  // A new secret for a webhook that has one goes through the rotation (with its grace period)
+  // instead of the PATCH, which would end the current secret at once.
+  bool Rotates() const;
+  void Rotate(ScreenContext& ctx);
+  std::optional<Json> rotate_with;  // the rotation's body, while one is to be sent
   void FieldMessage(UiState& ui, const std::string& field, const std::optional<std::string>& local);
 };
 
