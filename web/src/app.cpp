@@ -49,6 +49,8 @@ std::string_view ScreenName(ScreenId id) {
       return "catalog";
     case ScreenId::kEvents:
       return "events";
+    case ScreenId::kTokens:
+      return "tokens";
   }
   return "unknown";
 }
@@ -89,6 +91,7 @@ App::App() {
     details_.SetSecretOnce(secret, rotation);
   };
   sign_in_.submit = [this](const std::string& token) { SignIn(token); };
+  tokens_.on_self_revoked = [this] { SessionEnded("You revoked the token of this session."); };
   api_.SetOnUnauthorized([this](const ApiResponse& r) {
     SessionEnded(signed_in_ ? "Your session ended: " + r.error + ". Sign in again."
                             : "Token refused: " + r.error);
@@ -101,6 +104,14 @@ void App::Start() {
   if (!token.empty()) {
     api_.SetToken(token);
     signed_in_ = true;
+    // Until the role is known nothing is offered that changes anything; a deep link to a form
+    // opens once it is.
+    LoadIdentity([this] {
+      if (screen_ == ScreenId::kCreate || screen_ == ScreenId::kEdit ||
+          screen_ == ScreenId::kTokens) {
+        Route(route_);
+      }
+    });
   }
   browser::ConsumeHashChanged();
   Route(browser::GetHash());
@@ -149,6 +160,16 @@ void App::Route(const std::string& hash) {
   } else if (p[0] == "webhooks" && p.size() == 1) {
     screen_ = ScreenId::kWebhooks;
     webhooks_.Open(ctx_);
+  } else if (p[0] == "webhooks" &&
+             (p.size() == 2 && p[1] == "new" || (p.size() == 3 && p[2] == "edit")) &&
+             !ctx_.can_write) {
+    // A viewer (or a role not known yet) gets the page it can use.
+    screen_ = p.size() == 3 ? ScreenId::kDetails : ScreenId::kWebhooks;
+    if (p.size() == 3) {
+      details_.Open(ctx_, p[1]);
+    } else {
+      webhooks_.Open(ctx_);
+    }
   } else if (p[0] == "webhooks" && p.size() == 2 && p[1] == "new") {
     screen_ = ScreenId::kCreate;
     form_.OpenCreate();
@@ -162,6 +183,9 @@ void App::Route(const std::string& hash) {
   } else if (p[0] == "webhooks" && p.size() == 3 && IsValidId(p[1]) && p[2] == "edit") {
     screen_ = ScreenId::kEdit;
     form_.OpenEdit(ctx_, p[1]);
+  } else if (p.size() == 1 && p[0] == "tokens") {
+    screen_ = ScreenId::kTokens;
+    tokens_.Open(ctx_);
   } else if (p.size() == 1 && p[0] == "audit") {
     screen_ = ScreenId::kAudit;
     audit_.Open(ctx_);
@@ -181,18 +205,7 @@ void App::Route(const std::string& hash) {
 void App::SignIn(const std::string& token) {
   sign_in_.checking = true;
   api_.SetToken(token);
-  // A cheap admin-only call proves the token is an admin token of a team.
-  api_.Get("/api/v1/webhooks?limit=1", [this, token](const ApiResponse& r) {
-    sign_in_.checking = false;
-    if (r.status == 401) return;  // SessionEnded has said why
-    if (!r.ok()) {
-      api_.SetToken("");
-      sign_in_.error = r.status == 403
-                           ? "This is an ingest token: it can only post events. Sign in with an "
-                             "admin token."
-                           : r.error;
-      return;
-    }
+  LoadIdentity([this, token] {
     browser::SessionSet(kTokenKey, token);
     signed_in_ = true;
     sign_in_.token.clear();
@@ -201,7 +214,35 @@ void App::SignIn(const std::string& token) {
   });
 }
 
+void App::LoadIdentity(std::function<void()> then) {
+  api_.Get("/api/v1/tokens/current", [this, then = std::move(then)](const ApiResponse& r) {
+    sign_in_.checking = false;
+    if (r.status == 401) return;  // SessionEnded has said why
+    if (!r.ok()) {
+      api_.SetToken("");
+      signed_in_ = false;
+      screen_ = ScreenId::kSignIn;
+      sign_in_.error = r.error;
+      return;
+    }
+    const std::string role = JStr(r.body, "role");
+    if (role != "admin" && role != "viewer") {
+      SessionEnded(
+          "This is an ingest token: it can only post events. Sign in with an admin or "
+          "viewer token.");
+      return;
+    }
+    ctx_.token_id = JStr(r.body, "id");
+    ctx_.can_write = role == "admin";
+    role_ = role;
+    then();
+  });
+}
+
 void App::SignOut() {
+  ctx_.can_write = false;
+  ctx_.token_id.clear();
+  role_.clear();
   browser::SessionRemove(kTokenKey);
   api_.SetToken("");
   signed_in_ = false;
@@ -214,6 +255,9 @@ void App::SignOut() {
 }
 
 void App::SessionEnded(const std::string& why) {
+  ctx_.can_write = false;
+  ctx_.token_id.clear();
+  role_.clear();
   browser::SessionRemove(kTokenKey);
   api_.SetToken("");
   signed_in_ = false;
@@ -240,6 +284,8 @@ std::string App::ScreenTitle() const {
       return std::string(CatalogScreen::kTitle);
     case ScreenId::kEvents:
       return events_.Title();
+    case ScreenId::kTokens:
+      return TokensScreen::kTitle;
   }
   return "";
 }
@@ -288,11 +334,15 @@ void App::Draw(float pixel_ratio) {
     case ScreenId::kEvents:
       events_.Draw(ctx_);
       break;
+    case ScreenId::kTokens:
+      tokens_.Draw(ctx_);
+      break;
   }
   ImGui::End();
 
   ui.SetField("route", route_);
   ui.SetField("signed_in", signed_in_);
+  ui.SetField("role", role_.empty() ? nlohmann::json(nullptr) : nlohmann::json(role_));
   ui.SetField("in_flight", api_.in_flight());
   ui.SetField("reachable", api_.reachable());
   ui.SetField("notice", notice_.empty() ? nlohmann::json(nullptr) : nlohmann::json(notice_));
@@ -324,6 +374,7 @@ void App::DrawHeader() {
             screen_ == ScreenId::kCreate || screen_ == ScreenId::kEdit);
     tab("Events", "nav_events", "/events", screen_ == ScreenId::kEvents);
     tab("Audit log", "nav_audit", "/audit", screen_ == ScreenId::kAudit);
+    tab("Tokens", "nav_tokens", "/tokens", screen_ == ScreenId::kTokens);
   }
   tab("Event catalog", "nav_catalog", "/catalog", screen_ == ScreenId::kCatalog);
 

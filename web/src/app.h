@@ -4,6 +4,7 @@
 // and draws the page frame: header, navigation, progress, messages.
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -14,6 +15,7 @@
 #include "screens/details_screen.h"
 #include "screens/events_screen.h"
 #include "screens/sign_in_screen.h"
+#include "screens/tokens_screen.h"
 #include "screens/webhook_form_screen.h"
 #include "screens/webhooks_screen.h"
 
@@ -30,6 +32,7 @@ enum class ScreenId {
   kAudit,
   kCatalog,
   kEvents,
+  kTokens,
 };
 
 // Stable name reported to tests (ui_state_json "screen").
@@ -57,6 +60,9 @@ class App {
   void Route(const std::string& hash);
   void Go(const std::string& hash);
   void SignIn(const std::string& token);
+  // Asks who the token is (GET /api/v1/tokens/current): its role decides what the screens
+  // offer. `then` runs once a viewer or admin token is known; an ingest token ends the session.
+  void LoadIdentity(std::function<void()> then);
   void SignOut();
   void SessionEnded(const std::string& why);
   void DrawHeader();
@@ -76,7 +82,9 @@ class App {
   AuditScreen audit_;
   CatalogScreen catalog_;
   EventsScreen events_;
+  TokensScreen tokens_;
 
+  std::string role_;  // of the signed-in token: "admin" or "viewer" once known
   std::string notice_;
   int64_t notice_at_ = 0;
   std::string error_;

@@ -18,6 +18,10 @@ struct ScreenContext {
   ApiClient* api = nullptr;
   UiState* ui = nullptr;
   int64_t now_ms = 0;  // wall clock at the start of this frame
+  // The signed-in token (GET /api/v1/tokens/current): its id and role. Screens show the
+  // buttons of changes only to an admin; a viewer reads.
+  std::string token_id;
+  bool can_write = false;
   // Goes to a route ("/webhooks/wh_1"): a new history entry, so Back returns here.
   std::function<void(const std::string&)> go;
   // App-wide message line: a confirmation ("Webhook saved") or an error a user must see.

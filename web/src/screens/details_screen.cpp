@@ -181,6 +181,7 @@ void DetailsScreen::Open(ScreenContext& ctx, const std::string& webhook_id) {
   const bool same = webhook_id == id && webhook;
   const std::string keep_secret = webhook_id == id ? shown_secret : std::string();
   const bool keep_once = webhook_id == id && shown_secret_once;
+  const std::string keep_previous = webhook_id == id ? previous_valid_until : std::string();
   const uint64_t gen = generation + 1;
   const uint64_t hgen = history_generation;
   const bool keep_live = live;
@@ -191,6 +192,7 @@ void DetailsScreen::Open(ScreenContext& ctx, const std::string& webhook_id) {
   id = webhook_id;
   shown_secret = keep_secret;
   shown_secret_once = keep_once;
+  previous_valid_until = keep_previous;
   loading = !same;
   ctx.api->Get("/api/v1/webhooks/" + id, [this, gen](const ApiResponse& r) {
     if (gen != generation) return;
@@ -407,31 +409,37 @@ void DetailsScreen::DrawHeader(ScreenContext& ctx) {
   ImGui::SameLine();
   const float right = ImGui::GetFontSize() * 33.0f;
   ImGui::SetCursorPosX(std::max(ImGui::GetCursorPosX(), ImGui::GetContentRegionMax().x - right));
-  if (NamedButton(ui, "edit", "Edit")) ctx.go("/webhooks/" + id + "/edit");
-  ImGui::SameLine();
-  if (NamedButton(ui, "send_test", "Send test event", !action_busy)) {
-    action_busy = true;
-    const uint64_t gen = generation;
-    ScreenContext* c = &ctx;
-    ctx.api->Send("POST", "/api/v1/webhooks/" + id + "/test", Json::object(),
-                  [this, gen, c](const ApiResponse& r) {
-                    if (gen != generation) return;
-                    action_busy = false;
-                    if (!r.ok()) {
-                      c->error("Test event not sent: " + r.error);
-                      return;
-                    }
-                    c->notice("Test event queued");
-                    RefreshHistory(*c);
-                  });
+  // A viewer's console shows what it may do: reading, no buttons that would answer 403.
+  if (!ctx.can_write) {
+    ImGui::TextDisabled("Read only: signed in with a viewer token");
+    ui.RecordLastItem("read_only");
+  } else {
+    if (NamedButton(ui, "edit", "Edit")) ctx.go("/webhooks/" + id + "/edit");
+    ImGui::SameLine();
+    if (NamedButton(ui, "send_test", "Send test event", !action_busy)) {
+      action_busy = true;
+      const uint64_t gen = generation;
+      ScreenContext* c = &ctx;
+      ctx.api->Send("POST", "/api/v1/webhooks/" + id + "/test", Json::object(),
+                    [this, gen, c](const ApiResponse& r) {
+                      if (gen != generation) return;
+                      action_busy = false;
+                      if (!r.ok()) {
+                        c->error("Test event not sent: " + r.error);
+                        return;
+                      }
+                      c->notice("Test event queued");
+                      RefreshHistory(*c);
+                    });
+    }
+    ImGui::SameLine();
+    if (NamedButton(ui, "recover", "Recover since...", !action_busy)) {
+      recover_since = FormatTimestamp(ctx.now_ms - 24 * 3'600'000LL);
+      open_recover = true;
+    }
+    ImGui::SameLine();
+    if (NamedButton(ui, "delete", "Delete...", !action_busy)) open_delete = true;
   }
-  ImGui::SameLine();
-  if (NamedButton(ui, "recover", "Recover since...", !action_busy)) {
-    recover_since = FormatTimestamp(ctx.now_ms - 24 * 3'600'000LL);
-    open_recover = true;
-  }
-  ImGui::SameLine();
-  if (NamedButton(ui, "delete", "Delete...", !action_busy)) open_delete = true;
   ImGui::Separator();
 
   ui.SetField("url", w.url);
@@ -499,8 +507,8 @@ void DetailsScreen::DrawConfig(ScreenContext& ctx) {
     }
   } else if (w.secret) {
     ImGui::TextUnformatted("set (whsec_\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2\xe2\x80\xa2)");
-    ImGui::SameLine();
-    if (NamedButton(ui, "reveal_secret", "Reveal", !secret_busy)) {
+    if (ctx.can_write) ImGui::SameLine();
+    if (ctx.can_write && NamedButton(ui, "reveal_secret", "Reveal", !secret_busy)) {
       secret_busy = true;
       const uint64_t gen = generation;
       ScreenContext* c = &ctx;
@@ -515,12 +523,16 @@ void DetailsScreen::DrawConfig(ScreenContext& ctx) {
         shown_secret_once = false;
       });
     }
-    ImGui::SameLine();
-    if (NamedButton(ui, "rotate_secret", "Rotate...", !secret_busy)) open_rotate = true;
+    if (ctx.can_write) ImGui::SameLine();
+    if (ctx.can_write && NamedButton(ui, "rotate_secret", "Rotate...", !secret_busy)) {
+      open_rotate = true;
+    }
   } else {
     ImGui::TextColored(kWarnColor, "none: deliveries are not signed");
-    ImGui::SameLine();
-    if (NamedButton(ui, "rotate_secret", "Add a secret", !secret_busy)) open_rotate = true;
+    if (ctx.can_write) ImGui::SameLine();
+    if (ctx.can_write && NamedButton(ui, "rotate_secret", "Add a secret", !secret_busy)) {
+      open_rotate = true;
+    }
   }
   ui.SetField("secret_shown",
               shown_secret.empty() ? nlohmann::json(nullptr) : nlohmann::json(shown_secret));
@@ -554,10 +566,10 @@ void DetailsScreen::DrawHeadersConfig(ScreenContext& ctx) {
   }
   TextView(line);
   ui.RecordLastItem("headers_line");
-  ImGui::SameLine();
+  if (revealed_headers || ctx.can_write) ImGui::SameLine();
   if (revealed_headers) {
     if (NamedButton(ui, "hide_headers", "Hide##headers")) revealed_headers.reset();
-  } else if (NamedButton(ui, "reveal_headers", "Reveal##headers", !headers_busy)) {
+  } else if (ctx.can_write && NamedButton(ui, "reveal_headers", "Reveal##headers", !headers_busy)) {
     // Revealing is audited by webhookd, like the secret.
     headers_busy = true;
     const uint64_t gen = generation;
@@ -809,7 +821,8 @@ void DetailsScreen::DrawInspector(ScreenContext& ctx) {
     ImGui::SameLine();
     ImGui::TextDisabled("next try %s", RelativeTime(ctx.now_ms, d.next_attempt_at).c_str());
   }
-  if (NamedButton(ui, "resend", "Resend", !action_busy && d.status != DeliveryStatus::kInFlight)) {
+  if (ctx.can_write &&
+      NamedButton(ui, "resend", "Resend", !action_busy && d.status != DeliveryStatus::kInFlight)) {
     action_busy = true;
     const uint64_t gen = generation;
     const std::string did = d.id;

@@ -134,8 +134,10 @@ void WebhooksScreen::LoadStats(ScreenContext& ctx, const std::string& id) {
 
 void WebhooksScreen::Draw(ScreenContext& ctx) {
   UiState& ui = *ctx.ui;
-  if (NamedButton(ui, "create", "+ Create Webhook")) ctx.go("/webhooks/new");
-  ImGui::SameLine();
+  if (ctx.can_write) {
+    if (NamedButton(ui, "create", "+ Create Webhook")) ctx.go("/webhooks/new");
+    ImGui::SameLine();
+  }
   if (NamedButton(ui, "refresh", "Refresh", !loading)) Open(ctx);
   ImGui::SameLine();
   if (loading) {
