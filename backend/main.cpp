@@ -167,6 +167,13 @@ int main(int argc, char** argv) {
       ->envname("WEBHOOKD_AUTO_DISABLE_AFTER_MS")
       ->capture_default_str();
   serve_cmd
+      ->add_option("--notice-check-ms", serve.notice_check_ms,
+                   "How often to look for operational notices to send (webhook.failing, "
+                   "webhook.disabled, webhook.recovered)")
+      ->envname("WEBHOOKD_NOTICE_CHECK_MS")
+      ->check(CLI::Range(int64_t{100}, int64_t{3600000}))
+      ->capture_default_str();
+  serve_cmd
       ->add_option("--retention-days", serve.retention_days,
                    "Delete finished deliveries, their attempts and events after this many days "
                    "(0: keep forever)")

@@ -390,7 +390,10 @@ void ApiServer::Register(httplib::Server& server) {
       Route(any, [](const Request&, Response& res, const ApiToken&) {
         Json types = Json::array();
         for (const auto& t : EventCatalog()) types.push_back(EventTypeJson(t));
-        SendJson(res, 200, Json{{"data", types}});
+        // webhookd's own notices about webhooks, subscribable like the catalog's types.
+        Json notices = Json::array();
+        for (const auto& t : NoticeTypes()) notices.push_back(EventTypeJson(t));
+        SendJson(res, 200, Json{{"data", types}, {"notices", notices}});
       }));
   // One type with what a receiver needs to build against it: the schema of its data (JSON
   // Schema 2020-12, self-contained) and an example payload.
@@ -527,6 +530,7 @@ void ApiServer::PatchWebhook(const Request& req, Response& res, const ApiToken& 
                              Audit(who, "webhook.update", w.id, Json(before), audit_after))) {
     throw ApiError::NotFound("Webhook " + w.id);
   }
+  if (before.active && !w.active && on_switched_off_) on_switched_off_(w, who.id, w.updated_at);
   if (secret_changed && w.secret) after["secret"] = *w.secret;
   SendJson(res, 200, after);
 }
@@ -730,7 +734,7 @@ void ApiServer::ListDeliveries(const Request& req, Response& res, const ApiToken
   }
   if (req.has_param("event_type")) {
     filter.event_type = req.get_param_value("event_type");
-    if (!FindEventType(*filter.event_type) && *filter.event_type != kTestEventType) {
+    if (!FindSubscribableType(*filter.event_type) && *filter.event_type != kTestEventType) {
       errors.push_back({"event_type", "Unknown event type \"" + *filter.event_type + "\""});
     }
   }
@@ -745,7 +749,7 @@ void ApiServer::ListEvents(const Request& req, Response& res, const ApiToken& wh
   FieldErrors errors;
   if (req.has_param("type")) {
     filter.type = req.get_param_value("type");
-    if (!FindEventType(*filter.type) && *filter.type != kTestEventType) {
+    if (!FindSubscribableType(*filter.type) && *filter.type != kTestEventType) {
       errors.push_back({"type", "Unknown event type \"" + *filter.type + "\""});
     }
   }

@@ -101,6 +101,11 @@ class ApiServer {
   // `on_work` is called after events or resends queue deliveries (wakes the delivery engine).
   ApiServer(store::StoreRoles stores, NowFn now, ApiOptions options, std::function<void()> on_work);
 
+  // Called after a person switched a webhook off (PATCH active:false): the operational notice.
+  using SwitchedOffFn =
+      std::function<void(const Webhook& webhook, const std::string& actor, int64_t at)>;
+  void SetOnSwitchedOff(SwitchedOffFn fn) { on_switched_off_ = std::move(fn); }
+
   // Adds the /api/v1 routes and the error/exception handlers to `server`.
   void Register(httplib::Server& server);
   // Every route Register added, as (method, path pattern): the OpenAPI test holds the document
@@ -176,6 +181,7 @@ class ApiServer {
   std::unordered_map<std::string, int64_t> last_noted_use_;  // by token id
   RateLimiter sends_;                                        // test events and resends, by team
   std::function<void()> on_work_;
+  SwitchedOffFn on_switched_off_;
   std::vector<RouteInfo> routes_;
 };
 

@@ -40,6 +40,9 @@ struct ServeOptions {
   std::string egress_interface;
   int64_t lease_ms = 0;  // 0: 2 x request timeout + 30 s
   int64_t auto_disable_after_ms = 5LL * 24 * 3600 * 1000;
+  // How often webhookd looks for operational notices to send (a webhook failing, disabled by
+  // webhookd, recovered): their latency.
+  int64_t notice_check_ms = 10'000;
   int retention_days = 30;     // finished deliveries, their attempts and events; 0: keep forever
   double retry_speedup = 1.0;  // >1 compresses the retry schedule (tests, demos)
 };

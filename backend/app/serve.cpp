@@ -27,6 +27,7 @@
 #include "delivery/auto_disable.h"
 #include "delivery/engine.h"
 #include "delivery/http_sender.h"
+#include "delivery/notices.h"
 #include "delivery/retry_policy.h"
 #include "http/front_server.h"
 #include "mambo/event_schemas.h"
@@ -244,7 +245,8 @@ void RegisterOperations(const ServeOptions& o, http::FrontServer& server, Backen
 // events, in batches of 1,000, each its own transaction, so ingest and delivery go on between
 // them), auto-disable, and expired leases back to the queue.
 void AddJobs(const ServeOptions& o, PeriodicJobs& jobs, store::StoreRoles stores,
-             const delivery::Clock& clock, delivery::AutoDisable& auto_disable) {
+             const delivery::Clock& clock, delivery::AutoDisable& auto_disable,
+             delivery::Notices& notices) {
   if (o.retention_days > 0) {
     jobs.Add("retention", std::chrono::minutes(1), [&o, stores, &clock] {
       constexpr int64_t kBatch = 1000;
@@ -260,6 +262,11 @@ void AddJobs(const ServeOptions& o, PeriodicJobs& jobs, store::StoreRoles stores
   }
   jobs.Add("auto-disable", std::chrono::minutes(1), [&auto_disable] {
     auto_disable.Check();
+    return false;
+  });
+  // Operational notices: a webhook failing, disabled (by auto-disable or a 410), recovered.
+  jobs.Add("notices", std::chrono::milliseconds(o.notice_check_ms), [&notices] {
+    notices.Check();
     return false;
   });
   // A crashed instance's leases expire; any live one puts them back in the queue (LeaseDue
@@ -314,8 +321,12 @@ int RunServe(const ServeOptions& o) {
   api.Register(*server);
   RegisterOperations(o, *server, *backend, engine);
   delivery::AutoDisable auto_disable(stores.history, stores.config, clock, o.auto_disable_after_ms);
+  delivery::Notices notices(stores, clock, o.auto_disable_after_ms, [&engine] { engine.Wake(); });
+  api.SetOnSwitchedOff([&notices](const Webhook& w, const std::string& actor, int64_t at) {
+    notices.SendDisabledByPerson(w, actor, at);
+  });
   PeriodicJobs jobs(backend->locks());
-  AddJobs(o, jobs, stores, clock, auto_disable);
+  AddJobs(o, jobs, stores, clock, auto_disable, notices);
 
   int bound = port;
   if (port == 0) {

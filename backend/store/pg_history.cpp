@@ -147,6 +147,44 @@ std::vector<Webhook> PgHistoryStore::FailingWebhooks(int64_t since) {
   return out;
 }
 
+std::vector<HistoryStore::NoticeCandidate> PgHistoryStore::NoticeCandidates(
+    int64_t failing_before) {
+  // The three kinds in one read; the failing spell is judged as FailingWebhooks judges it.
+  auto c = db_.pool().Acquire();
+  pg::Result r =
+      c->Run("SELECT " MAMBO_WEBHOOK_COLUMNS
+             ", 0, GREATEST(COALESCE(w.last_success_at, w.created_at), w.reenabled_at), 0::bigint "
+             "FROM webhooks w WHERE w.active AND w.notice_state IS NULL "
+             "AND GREATEST(COALESCE(w.last_success_at, w.created_at), w.reenabled_at) < $1 "
+             "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
+             "AND d.status = 'exhausted' AND d.updated_at >= "
+             "GREATEST(COALESCE(w.last_success_at, 0), w.reenabled_at)) "
+             "UNION ALL SELECT " MAMBO_WEBHOOK_COLUMNS
+             ", 1, w.updated_at, 0::bigint FROM webhooks w WHERE NOT w.active "
+             "AND w.disabled_reason IS NOT NULL AND w.notice_state IS DISTINCT FROM 'disabled' "
+             "UNION ALL SELECT " MAMBO_WEBHOOK_COLUMNS
+             ", 2, w.notice_at, w.last_success_at FROM webhooks w WHERE w.active "
+             "AND w.notice_state IS NOT NULL AND w.last_success_at > w.notice_at",
+             {failing_before});
+  std::vector<NoticeCandidate> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    NoticeCandidate n;
+    n.webhook = pg::LoadWebhookRow(r, i, db_.box(), SecretLoad::kPresenceOnly);
+    n.kind = static_cast<NoticeCandidate::Kind>(r.Int(i, 13));
+    n.since = r.Int(i, 14);
+    n.at = r.Int(i, 15);
+    out.push_back(std::move(n));
+  }
+  return out;
+}
+
+void PgHistoryStore::SetNoticeState(const std::string& webhook_id,
+                                    const std::optional<std::string>& state, int64_t at) {
+  auto c = db_.pool().Acquire();
+  c->Run("UPDATE webhooks SET notice_state = $1, notice_at = $2 WHERE id = $3",
+         {state, at, webhook_id});
+}
+
 int64_t PgHistoryStore::PruneBefore(int64_t before, size_t limit) {
   // The oldest finished deliveries first, with their attempts, then events with no delivery
   // left: those just emptied, and those that never had one. Deliveries still waiting are kept

@@ -258,6 +258,35 @@ void PgQueueStore::IngestBatch(const std::vector<IngestWaiter*>& batch) {
   }
 }
 
+IngestResult PgQueueStore::QueueToWebhooks(const Event& event,
+                                           const std::vector<std::string>& webhook_ids,
+                                           int64_t now) {
+  const std::string data = DumpJson(event.data);
+  IngestResult result;
+  result.event = event;
+  auto c = db_.pool().Acquire();
+  pg::Tx tx(*c);
+  pg::EnsureTeam(*c, event.team_id, now);
+  const int64_t seq = InsertEvent(*c, event, data);
+  if (seq == 0) return result;  // made before: queued then
+  result.created = true;
+  for (size_t i = 0; i < webhook_ids.size(); ++i) {
+    result.delivery_ids.push_back(crypto::NewId("dlv", now));
+  }
+  if (!webhook_ids.empty()) {
+    c->Run(
+        "WITH d AS (INSERT INTO deliveries(id, webhook_id, team_id, event_seq, status, due_at, "
+        "created_at, updated_at, forced) SELECT t.id, t.webhook_id, $3, $4, 'pending', $5, $5, "
+        "$5, false FROM unnest($1::text[], $2::text[]) AS t(id, webhook_id) "
+        "RETURNING seq, due_at, webhook_id, team_id, forced) "
+        "INSERT INTO queue(seq, due_at, webhook_id, team_id, forced) SELECT * FROM d",
+        {pg::Array::Of(result.delivery_ids), pg::Array::Of(webhook_ids), event.team_id, seq, now});
+  }
+  tx.Commit();
+  if (!webhook_ids.empty()) NotifyAfterCommit(now);
+  return result;
+}
+
 std::string PgQueueStore::QueueSingleDelivery(const Event& event, const std::string& webhook_id,
                                               int64_t now) {
   const std::string data = DumpJson(event.data);

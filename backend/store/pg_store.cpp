@@ -251,6 +251,10 @@ ALTER TABLE api_tokens ADD COLUMN description TEXT NOT NULL DEFAULT '',
   ADD COLUMN expires_at BIGINT, ADD COLUMN last_used_at BIGINT;
 CREATE INDEX api_tokens_team ON api_tokens(team_id, created_at);
 )sql",
+    // What the last operational notice about a webhook said ('failing', 'disabled') and when.
+    R"sql(
+ALTER TABLE webhooks ADD COLUMN notice_state TEXT, ADD COLUMN notice_at BIGINT;
+)sql",
 };
 
 // Holds the migration lock for its lifetime (a session lock: it also ends with the connection).

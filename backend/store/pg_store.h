@@ -139,6 +139,8 @@ class PgQueueStore final : public QueueStore {
   ~PgQueueStore() override;
 
   IngestResult IngestEvent(const Event& event, int64_t now) override;
+  IngestResult QueueToWebhooks(const Event& event, const std::vector<std::string>& webhook_ids,
+                               int64_t now) override;
   std::string QueueSingleDelivery(const Event& event, const std::string& webhook_id,
                                   int64_t now) override;
   std::vector<DeliveryTask> LeaseDue(int64_t now, size_t limit, int64_t lease_until,
@@ -214,6 +216,9 @@ class PgHistoryStore final : public HistoryStore {
                          const std::string& cursor) override;
   std::optional<EventRecord> GetEvent(const std::string& team_id, const std::string& id) override;
   std::vector<Webhook> FailingWebhooks(int64_t since) override;
+  std::vector<NoticeCandidate> NoticeCandidates(int64_t failing_before) override;
+  void SetNoticeState(const std::string& webhook_id, const std::optional<std::string>& state,
+                      int64_t at) override;
   int64_t PruneBefore(int64_t before, size_t limit) override;
 
  private:

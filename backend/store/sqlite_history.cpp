@@ -159,6 +159,48 @@ std::vector<Webhook> SqliteStore::FailingWebhooks(int64_t since) {
   });
 }
 
+std::vector<HistoryStore::NoticeCandidate> SqliteStore::NoticeCandidates(int64_t failing_before) {
+  return Read([&](Db& db) {
+    // The three kinds in one read; the failing spell is judged as FailingWebhooks judges it.
+    Query q(db,
+            "SELECT " MAMBO_WEBHOOK_COLUMNS
+            ", 0, MAX(COALESCE(w.last_success_at, w.created_at), COALESCE(w.reenabled_at, 0)), 0 "
+            "FROM webhooks w WHERE w.active = 1 AND w.notice_state IS NULL "
+            "AND MAX(COALESCE(w.last_success_at, w.created_at), COALESCE(w.reenabled_at, 0)) < ?1 "
+            "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
+            "AND d.status = 'exhausted' AND d.updated_at >= "
+            "MAX(COALESCE(w.last_success_at, 0), COALESCE(w.reenabled_at, 0))) "
+            "UNION ALL SELECT " MAMBO_WEBHOOK_COLUMNS
+            ", 1, w.updated_at, 0 FROM webhooks w WHERE w.active = 0 "
+            "AND w.disabled_reason IS NOT NULL AND w.notice_state IS NOT 'disabled' "
+            "UNION ALL SELECT " MAMBO_WEBHOOK_COLUMNS
+            ", 2, w.notice_at, w.last_success_at FROM webhooks w WHERE w.active = 1 "
+            "AND w.notice_state IS NOT NULL AND w.last_success_at > w.notice_at");
+    q.Bind(1, failing_before);
+    std::vector<NoticeCandidate> out;
+    while (q.Step()) {
+      NoticeCandidate c;
+      c.webhook = LoadWebhookRow(q, SecretLoad::kPresenceOnly);
+      c.kind = static_cast<NoticeCandidate::Kind>(q.Int(13));
+      c.since = q.Int(14);
+      c.at = q.Int(15);
+      out.push_back(std::move(c));
+    }
+    return out;
+  });
+}
+
+void SqliteStore::SetNoticeState(const std::string& webhook_id,
+                                 const std::optional<std::string>& state, int64_t at) {
+  Write([&](Db& db) {
+    Query(db, "UPDATE webhooks SET notice_state = ?, notice_at = ? WHERE id = ?")
+        .Bind(1, state)
+        .Bind(2, at)
+        .Bind(3, webhook_id)
+        .Run();
+  });
+}
+
 namespace {
 
 // Retention's scan: `q` yields (seq, time, wanted) in seq order, which is creation order; the

@@ -97,6 +97,23 @@ IngestResult SqliteStore::IngestEvent(const Event& event, int64_t now) {
   return result;
 }
 
+IngestResult SqliteStore::QueueToWebhooks(const Event& event,
+                                          const std::vector<std::string>& webhook_ids,
+                                          int64_t now) {
+  const std::string data = DumpJson(event.data);
+  IngestResult result;
+  result.event = event;
+  Write([&](Db& db) {
+    EnsureTeam(db, event.team_id, now);
+    const int64_t seq = InsertEvent(db, event, data);
+    if (seq == 0) return;  // made before: queued then
+    result.created = true;
+    if (!webhook_ids.empty())
+      result.delivery_ids = InsertDeliveries(db, event, seq, webhook_ids, now);
+  });
+  return result;
+}
+
 std::string SqliteStore::QueueSingleDelivery(const Event& event, const std::string& webhook_id,
                                              int64_t now) {
   const std::string data = DumpJson(event.data);

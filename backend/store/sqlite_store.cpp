@@ -175,6 +175,11 @@ DROP TABLE api_tokens;
 ALTER TABLE api_tokens_new RENAME TO api_tokens;
 CREATE INDEX api_tokens_team ON api_tokens(team_id, created_at);
 )sql",
+    // What the last operational notice about a webhook said ('failing', 'disabled') and when.
+    R"sql(
+ALTER TABLE webhooks ADD COLUMN notice_state TEXT;
+ALTER TABLE webhooks ADD COLUMN notice_at INTEGER;
+)sql",
 };
 
 constexpr size_t kMaxBatch = 2000;

@@ -74,6 +74,8 @@ class SqliteStore final : public Store {
                              const std::string& cursor) override;
 
   IngestResult IngestEvent(const Event& event, int64_t now) override;
+  IngestResult QueueToWebhooks(const Event& event, const std::vector<std::string>& webhook_ids,
+                               int64_t now) override;
   std::string QueueSingleDelivery(const Event& event, const std::string& webhook_id,
                                   int64_t now) override;
 
@@ -104,6 +106,9 @@ class SqliteStore final : public Store {
   std::vector<Webhook> FailingWebhooks(int64_t since) override;
   bool DisableWebhook(const std::string& team_id, const std::string& id, const std::string& reason,
                       const AuditEntry& audit) override;
+  std::vector<NoticeCandidate> NoticeCandidates(int64_t failing_before) override;
+  void SetNoticeState(const std::string& webhook_id, const std::optional<std::string>& state,
+                      int64_t at) override;
   int64_t PruneBefore(int64_t before, size_t limit) override;
   int64_t ReclaimExpiredLeases(int64_t now) override;
   // Makes every leased delivery due now. Only for a process that owns the queue alone (webhookd

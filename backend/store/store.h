@@ -218,6 +218,12 @@ class QueueStore {
   // --- Events: stored durably, fanned out into one pending delivery per active subscribed
   // webhook of the team, in one transaction. A repeated (team, id) returns the first answer.
   virtual IngestResult IngestEvent(const Event& event, int64_t now) = 0;
+  // Stores `event` with one pending delivery to each of `webhook_ids`, exactly those (the
+  // operational notices, which never go to the webhook they are about). A repeated (team, id)
+  // queues nothing and answers created = false: a notice made twice is sent once.
+  virtual IngestResult QueueToWebhooks(const Event& event,
+                                       const std::vector<std::string>& webhook_ids,
+                                       int64_t now) = 0;
   // Queues one delivery of `event` (which is stored too) to one webhook only (test events).
   virtual std::string QueueSingleDelivery(const Event& event, const std::string& webhook_id,
                                           int64_t now) = 0;
@@ -304,6 +310,21 @@ class HistoryStore {
   // webhook switched on again counts from then: what failed before does not disable it again.
   // Without secret values, as in ListWebhooks.
   virtual std::vector<Webhook> FailingWebhooks(int64_t since) = 0;
+  // Webhooks an operational notice is due for (Notices): active ones failing since before
+  // `failing_before` not yet announced (kFailing, `since` = the start of the failing spell),
+  // those webhookd disabled (with a disabled_reason) not yet announced (kDisabled, `since` =
+  // when), and those announced failing or disabled with a success since (kRecovered, `since`
+  // = the announcement, `at` = the success). Without secret values.
+  struct NoticeCandidate {
+    enum class Kind { kFailing, kDisabled, kRecovered } kind = Kind::kFailing;
+    Webhook webhook;
+    int64_t since = 0;
+    int64_t at = 0;
+  };
+  virtual std::vector<NoticeCandidate> NoticeCandidates(int64_t failing_before) = 0;
+  // What was last announced about a webhook: "failing", "disabled", or nothing (recovered).
+  virtual void SetNoticeState(const std::string& webhook_id,
+                              const std::optional<std::string>& state, int64_t at) = 0;
   // Retention: deletes up to `limit` deliveries that ended (succeeded, exhausted, cancelled) before
   // `before`, with their attempts, then the events ingested before `before` that have no
   // delivery left (up to `limit` too). Deliveries still waiting are kept however old. Returns

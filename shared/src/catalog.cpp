@@ -135,9 +135,47 @@ const EventType* FindEventType(std::string_view id) {
   return nullptr;
 }
 
+const std::vector<EventType>& NoticeTypes() {
+  static const std::vector<EventType> notices = {
+      {kWebhookFailing, "Webhook Failing",
+       "Sent when one of the team's webhooks has had only failures for half the auto-disable "
+       "period: it will be disabled unless a delivery succeeds.",
+       "Operational notices", "Webhook health"},
+      {kWebhookDisabled, "Webhook Disabled",
+       "Sent when one of the team's webhooks is disabled: automatically after failing, because "
+       "its endpoint answered 410 Gone, or by a person; with the reason.",
+       "Operational notices", "Webhook health"},
+      {kWebhookRecovered, "Webhook Recovered",
+       "Sent at the first successful delivery of a webhook that was failing or disabled.",
+       "Operational notices", "Webhook health"},
+  };
+  return notices;
+}
+
+const EventType* FindSubscribableType(std::string_view id) {
+  if (const EventType* type = FindEventType(id)) return type;
+  for (const EventType& type : NoticeTypes()) {
+    if (type.id == id) return &type;
+  }
+  return nullptr;
+}
+
 const std::vector<EventCategory>& EventCategories() {
   static const std::vector<EventCategory> categories = BuildCategories(EventCatalog());
   return categories;
+}
+
+const std::vector<EventCategory>& SubscribableCategories() {
+  static const std::vector<EventCategory> categories = [] {
+    std::vector<EventCategory> all = EventCategories();
+    for (EventCategory& c : BuildCategories(NoticeTypes())) all.push_back(std::move(c));
+    return all;
+  }();
+  return categories;
+}
+
+size_t SubscribableCount() {
+  return EventCatalog().size() + NoticeTypes().size();
 }
 
 }  // namespace mambo

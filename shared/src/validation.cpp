@@ -137,7 +137,7 @@ FieldErrors EventsErrors(const std::vector<std::string>& events) {
   std::set<std::string_view> seen;
   for (size_t i = 0; i < events.size(); ++i) {
     const std::string field = "events[" + std::to_string(i) + "]";
-    if (!FindEventType(events[i])) {
+    if (!FindSubscribableType(events[i])) {
       errors.push_back({field, "Unknown event type \"" + events[i] + "\""});
     } else if (!seen.insert(events[i]).second) {
       errors.push_back({field, "Event type \"" + events[i] + "\" is listed twice"});

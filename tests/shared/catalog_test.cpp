@@ -11,6 +11,17 @@ namespace {
 TEST(Catalog, HasTwentyFiveUniqueTypesInSixCategoriesAndTenGroups) {
   const auto& catalog = EventCatalog();
   ASSERT_EQ(catalog.size(), 25u);
+  for (const EventType& notice : NoticeTypes()) {
+    EXPECT_EQ(FindEventType(notice.id), nullptr) << "notices are not in the product catalog";
+    EXPECT_EQ(FindSubscribableType(notice.id), &notice);
+  }
+  EXPECT_EQ(NoticeTypes().size(), 3u);
+  EXPECT_EQ(FindSubscribableType("device.enroll"), FindEventType("device.enroll"));
+  EXPECT_EQ(FindSubscribableType(kTestEventType), nullptr);
+  EXPECT_EQ(SubscribableCount(), 28u);
+  ASSERT_EQ(SubscribableCategories().size(), 7u);
+  EXPECT_EQ(SubscribableCategories().back().name, "Operational notices");
+  EXPECT_EQ(SubscribableCategories().back().groups.at(0).events.size(), 3u);
   std::set<std::string_view> ids, categories, groups;
   for (const auto& t : catalog) {
     ids.insert(t.id);

@@ -136,6 +136,9 @@ namespace {
 TEST(EventInput, AcceptsTypeDataAndAnOptionalId) {
   const Json device_data = FindEventSchema("device.enroll")->example;
   Event e;
+  EXPECT_EQ(ParseEventInput(Json{{"type", "webhook.disabled"}, {"data", Json::object()}}, e),
+            (FieldErrors{{"type", "Unknown event type \"webhook.disabled\""}}))
+      << "only webhookd sends notices";
   EXPECT_TRUE(
       ParseEventInput(Json{{"type", "device.enroll"}, {"data", device_data}, {"id", "e-1"}}, e)
           .empty());

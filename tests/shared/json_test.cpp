@@ -674,6 +674,11 @@ TEST(WebhookInput, InvalidValuesCarryTheValidatorsMessages) {
   EXPECT_EQ(Parse(R"({"url": "https://a.com/\r\nX: 1"})"),
             (FieldErrors{{"url", "URL must not contain whitespace or control characters"}}));
   EXPECT_EQ(Parse(R"({"events": []})"), (FieldErrors{{"events", "Select at least one event"}}));
+  // Operational notices are subscribable beside the catalog's types; the test event is not.
+  EXPECT_EQ(Parse(R"({"events": ["webhook.disabled", "team.update", "webhook.recovered"]})"),
+            FieldErrors{});
+  EXPECT_EQ(Parse(R"({"events": ["webhook.test"]})"),
+            (FieldErrors{{"events[0]", "Unknown event type \"webhook.test\""}}));
   EXPECT_EQ(Parse(R"({"events": ["team.update", "nope", "team.update"]})"),
             (FieldErrors{{"events[1]", "Unknown event type \"nope\""},
                          {"events[2]", "Event type \"team.update\" is listed twice"}}));

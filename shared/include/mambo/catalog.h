@@ -2,6 +2,7 @@
 // The 25 webhook event types of the product document, in its 6 categories and 10 groups, in
 // document order. The catalog is static data: lookups never allocate.
 
+#include <cstddef>
 #include <string_view>
 #include <vector>
 
@@ -34,5 +35,18 @@ const std::vector<EventCategory>& EventCategories();
 
 // The event type webhookd sends for "send test event"; not subscribable and not in the catalog.
 inline constexpr std::string_view kTestEventType = "webhook.test";
+
+// Operational notices: events webhookd itself sends about the team's webhooks (one failing for
+// a while, disabled, recovered), apart from the 25 of the product catalog. Any webhook may
+// subscribe to them; none is sent to the webhook it is about, and no producer may post one.
+inline constexpr std::string_view kWebhookFailing = "webhook.failing";
+inline constexpr std::string_view kWebhookDisabled = "webhook.disabled";
+inline constexpr std::string_view kWebhookRecovered = "webhook.recovered";
+const std::vector<EventType>& NoticeTypes();
+// A type a webhook may subscribe to: the catalog's or a notice's (nullptr otherwise).
+const EventType* FindSubscribableType(std::string_view id);
+// What a webhook may subscribe to, for pickers: the catalog's categories, then the notices'.
+const std::vector<EventCategory>& SubscribableCategories();
+size_t SubscribableCount();
 
 }  // namespace mambo

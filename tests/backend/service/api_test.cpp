@@ -504,8 +504,11 @@ TEST_F(ApiTest, PatchChangesOnlyWhatItNamesAndIsAudited) {
   EXPECT_EQ(latest["before"]["has_secret"], true);
   EXPECT_EQ(latest["after"]["has_secret"], false);
   EXPECT_EQ(latest["after"]["secret_changed"], true);
-  EXPECT_EQ(audit.body["data"][1]["before"]["active"], true);
-  EXPECT_EQ(audit.body["data"][1]["after"]["active"], false);
+  // Switching it off was recorded, and so was the webhook.disabled notice it caused, after it.
+  EXPECT_EQ(audit.body["data"][1]["action"], "webhook.disabled");
+  EXPECT_EQ(audit.body["data"][1]["after"]["by"], audit.body["data"][2]["actor"]);
+  EXPECT_EQ(audit.body["data"][2]["before"]["active"], true);
+  EXPECT_EQ(audit.body["data"][2]["after"]["active"], false);
   EXPECT_EQ(audit.body["data"].back()["action"], "webhook.create");
   EXPECT_EQ(latest["actor"].get<std::string>().rfind("tok_", 0), 0u);
 }

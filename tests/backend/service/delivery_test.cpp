@@ -464,6 +464,106 @@ TEST_F(DeliveryServiceTest, GoneDisablesTheWebhookAndTheApiSaysWhy) {
   EXPECT_TRUE(patch.body["disabled_reason"].is_null());
 }
 
+// Operational notices: a 410 endpoint's webhook is disabled, and the team's webhook that asked
+// for webhook.disabled gets exactly one notice, signed with its own secret; the disabled one,
+// though subscribed too, gets none about itself. The notice is in the event log and audited.
+TEST_F(DeliveryServiceTest, A410ProducesOneDisabledNoticeAtTheSubscribersAndNoneAtItself) {
+  HttpsReceiver gone([](const httplib::Request&, httplib::Response& res) { res.status = 410; });
+  HttpsReceiver ops;
+  Start({"--notice-check-ms", "100", "--per-endpoint-concurrency", "4"});
+  const auto [dead, dead_secret] =
+      CreateWebhook(gone.Url(), R"(["device.enroll","webhook.disabled"])");
+  const auto [watcher, watcher_secret] =
+      CreateWebhook(ops.Url(), R"(["webhook.disabled","webhook.recovered"])");
+  // Several in flight at once: several 410s, one disable, one notice.
+  std::vector<std::string> deliveries;
+  for (int i = 0; i < 4; ++i) {
+    // Once the first 410 has disabled it, an event queues nothing for it.
+    if (std::string d = Ingest("evt-gone-" + std::to_string(i)); !d.empty()) {
+      deliveries.push_back(d);
+    }
+  }
+  ASSERT_TRUE(ops.WaitForCount(1)) << Diagnose();
+  const auto req = ops.Requests()[0];
+  const Json body = Json::parse(req.body);
+  EXPECT_EQ(body["type"], "webhook.disabled");
+  EXPECT_EQ(body["data"]["webhook"]["id"], dead);
+  EXPECT_NE(body["data"]["reason"].get<std::string>().find("410"), std::string::npos);
+  EXPECT_EQ(body["data"]["by"], "system");
+  const auto verified =
+      delivery::Verify(watcher_secret, req.Header("webhook-id"), req.Header("webhook-timestamp"),
+                       req.body, req.Header("webhook-signature"), std::time(nullptr));
+  EXPECT_TRUE(verified.ok) << verified.error;
+  // Every 410 answered before the check finds the webhook disabled once: one event, one
+  // delivery, to the watcher only.
+  for (const std::string& d : deliveries) {
+    // Exhausted by its 410, or waiting behind the disable: none still being sent.
+    ASSERT_TRUE(WaitUntil([&] {
+      const std::string s = Delivery(d).value("status", "");
+      return !s.empty() && s != "in_flight";
+    })) << Delivery(d).dump();
+  }
+  auto log = server_->Call("GET", "/api/v1/events?type=webhook.disabled", admin_);
+  ASSERT_EQ(log.status, 200) << log.raw;
+  ASSERT_EQ(log.body["data"].size(), 1u) << log.raw;
+  auto event = server_->Call(
+      "GET", "/api/v1/events/" + log.body["data"][0]["id"].get<std::string>(), admin_);
+  ASSERT_EQ(event.body["deliveries"].size(), 1u) << event.raw;
+  EXPECT_EQ(event.body["deliveries"][0]["webhook_id"], watcher);
+  for (const auto& r : gone.Requests()) {
+    EXPECT_EQ(r.body.find("webhook.disabled"), std::string::npos) << "a notice about itself";
+  }
+  auto audit = server_->Call("GET", "/api/v1/audit", admin_);
+  bool audited = false;
+  for (const Json& a : audit.body["data"]) audited |= a["action"] == "webhook.disabled";
+  EXPECT_TRUE(audited) << audit.raw;
+  // Switched on and off by a person: one more notice, saying who. (Its backlog is cancelled
+  // first: sent, it would meet the 410 again.)
+  ASSERT_EQ(
+      server_->Call("POST", "/api/v1/webhooks/" + dead + "/cancel-pending", admin_, "").status,
+      200);
+  ASSERT_EQ(server_->Call("PATCH", "/api/v1/webhooks/" + dead, admin_, R"({"active":true})").status,
+            200);
+  ASSERT_EQ(
+      server_->Call("PATCH", "/api/v1/webhooks/" + dead, admin_, R"({"active":false})").status,
+      200);
+  ASSERT_TRUE(ops.WaitForCount(2)) << Diagnose();
+  const Json by_person = Json::parse(ops.Requests()[1].body);
+  EXPECT_EQ(by_person["type"], "webhook.disabled");
+  EXPECT_EQ(by_person["data"]["by"].get<std::string>().rfind("tok_", 0), 0u) << by_person;
+}
+
+// A webhook failing for half the auto-disable period is announced as failing; its first
+// success after that is announced as recovered.
+TEST_F(DeliveryServiceTest, FailingThenSucceedingProducesFailingAndRecoveredNotices) {
+  std::atomic<bool> healthy{false};
+  HttpsReceiver flaky(
+      [&](const httplib::Request&, httplib::Response& res) { res.status = healthy ? 200 : 503; });
+  HttpsReceiver ops;
+  // Retries in microseconds; failing after 1 s (half of 2 s), disabled only at the minute's
+  // auto-disable check, well after this test.
+  Start({"--notice-check-ms", "100", "--retry-speedup", "1000000", "--auto-disable-after-ms",
+         "2000"});
+  const auto [subject, subject_secret] = CreateWebhook(flaky.Url());
+  const auto [watcher, watcher_secret] =
+      CreateWebhook(ops.Url(), R"(["webhook.failing","webhook.recovered"])");
+  const std::string failed = Ingest("evt-fails");
+  ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(failed, "exhausted"); })) << Diagnose();
+  ASSERT_TRUE(ops.WaitForCount(1)) << Diagnose();
+  const Json failing = Json::parse(ops.Requests()[0].body);
+  EXPECT_EQ(failing["type"], "webhook.failing");
+  EXPECT_EQ(failing["data"]["webhook"]["id"], subject);
+  EXPECT_TRUE(failing["data"]["failing_since"].is_string());
+  healthy = true;
+  const std::string fine = Ingest("evt-fine");
+  ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(fine, "succeeded"); })) << Diagnose();
+  ASSERT_TRUE(ops.WaitForCount(2)) << Diagnose();
+  const Json recovered = Json::parse(ops.Requests()[1].body);
+  EXPECT_EQ(recovered["type"], "webhook.recovered");
+  EXPECT_EQ(recovered["data"]["webhook"]["id"], subject);
+  EXPECT_EQ(ops.Requests().size(), 2u) << "each once";
+}
+
 TEST_F(DeliveryServiceTest, AHangingReceiverTimesOutWithACause) {
   HttpsReceiver* self = nullptr;
   HttpsReceiver hanging([&](const httplib::Request&, httplib::Response&) { self->Hang(); });

@@ -1005,6 +1005,77 @@ TYPED_TEST(StoreConformance, AReenabledWebhookIsNoCandidateUntilItFailsAgain) {
   EXPECT_EQ(candidates[0].id, w.id);
 }
 
+// Notices are queued to exactly the webhooks named, once per event id.
+TYPED_TEST(StoreConformance, QueueToWebhooksQueuesExactlyTheNamedOnesOnce) {
+  QueueStore& queue = this->queue();
+  const Webhook a = this->Create("t", {"webhook.disabled"});
+  const Webhook b = this->Create("t", {"webhook.disabled"});
+  const Event notice{"ntcd_x_1", "webhook.disabled", "t", 100, Json{{"reason", "gone"}}};
+  const IngestResult first = queue.QueueToWebhooks(notice, {b.id}, 100);
+  EXPECT_TRUE(first.created);
+  ASSERT_EQ(first.delivery_ids.size(), 1u);
+  const IngestResult again = queue.QueueToWebhooks(notice, {a.id, b.id}, 200);
+  EXPECT_FALSE(again.created) << "made twice, queued once";
+  EXPECT_TRUE(again.delivery_ids.empty());
+  auto tasks = queue.LeaseDue(300, 10, 1000, {});
+  ASSERT_EQ(tasks.size(), 1u);
+  EXPECT_EQ(tasks[0].delivery.webhook_id, b.id);
+  EXPECT_EQ(tasks[0].data_json, R"({"reason":"gone"})");
+  EXPECT_TRUE(
+      queue.QueueToWebhooks(Event{"ntcd_x_2", "webhook.disabled", "t", 1, {}}, {}, 1).created)
+      << "with no subscriber the notice is still in the event log";
+}
+
+// What the notices job asks: failing (not yet announced), disabled by webhookd (not yet
+// announced), recovered (announced, then a success).
+TYPED_TEST(StoreConformance, NoticeCandidatesFollowAWebhooksHealth) {
+  ConfigStore& config = this->config();
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  using Kind = HistoryStore::NoticeCandidate::Kind;
+  const Webhook w = this->Create("t", {"team.update"});
+  const auto attempt = [&](const std::string& event, int64_t at, DeliveryStatus status) {
+    queue.IngestEvent(Event{event, "team.update", "t", at, Json::object()}, at);
+    auto tasks = queue.LeaseDue(at, 10, at + 500, {});
+    ASSERT_EQ(tasks.size(), 1u);
+    ASSERT_EQ(queue.RecordAttempt(
+                  Outcome(tasks[0], at, status, status == DeliveryStatus::kSucceeded ? 200 : 500)),
+              RecordResult::kRecorded);
+  };
+  EXPECT_TRUE(history.NoticeCandidates(5000).empty()) << "nothing failed";
+  attempt("e1", 3000, DeliveryStatus::kExhausted);
+  EXPECT_TRUE(history.NoticeCandidates(900).empty()) << "failing since 1000, not before 900";
+  auto due = history.NoticeCandidates(5000);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].kind, Kind::kFailing);
+  EXPECT_EQ(due[0].webhook.id, w.id);
+  EXPECT_EQ(due[0].since, 1000) << "created at 1000, never a success";
+  history.SetNoticeState(w.id, std::string("failing"), 5000);
+  EXPECT_TRUE(history.NoticeCandidates(6000).empty()) << "announced";
+  ASSERT_TRUE(config.DisableWebhook("t", w.id, "failing for days", this->Audit("t", w.id, 7000)));
+  due = history.NoticeCandidates(8000);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].kind, Kind::kDisabled);
+  EXPECT_EQ(due[0].since, 7000);
+  EXPECT_EQ(due[0].webhook.disabled_reason, "failing for days");
+  history.SetNoticeState(w.id, std::string("disabled"), 8000);
+  EXPECT_TRUE(history.NoticeCandidates(9000).empty());
+  Webhook on = *config.GetWebhook("t", w.id);
+  on.active = true;
+  on.disabled_reason.reset();
+  on.updated_at = 9000;
+  ASSERT_TRUE(config.UpdateWebhook(on, false, this->Audit("t", w.id, 9000)));
+  EXPECT_TRUE(history.NoticeCandidates(9500).empty()) << "on again, but no success yet";
+  attempt("e2", 10000, DeliveryStatus::kSucceeded);
+  due = history.NoticeCandidates(10500);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].kind, Kind::kRecovered);
+  EXPECT_EQ(due[0].since, 8000);
+  EXPECT_GE(due[0].at, 10000);
+  history.SetNoticeState(w.id, std::nullopt, 10500);
+  EXPECT_TRUE(history.NoticeCandidates(10500).empty());
+}
+
 // The delivery log of a webhook: newest first, paged, filtered by status and event type.
 TYPED_TEST(StoreConformance, DeliveriesListNewestFirstWithFilters) {
   ConfigStore& config = this->config();

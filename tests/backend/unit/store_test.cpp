@@ -51,8 +51,8 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
     auto s = Open();
     s->CreateWebhook(w, Audit("t", w.id));
     s->IngestEvent(Event{"e1", "device.enroll", "t", 1, Json::object()}, 100);
-    ASSERT_TRUE(s->RotateSecret("t", w.id, "whsec_" + std::string(32, 'N'), 60000,
-                                Audit("t", w.id)));
+    ASSERT_TRUE(
+        s->RotateSecret("t", w.id, "whsec_" + std::string(32, 'N'), 60000, Audit("t", w.id)));
   }
   {
     Db db((dir_ / "webhookd.db").string(), false);
@@ -62,6 +62,8 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
         "WHERE p.webhook_id = webhooks.id)");
     db.Exec("DROP TABLE previous_secrets");
     db.Exec("ALTER TABLE webhooks DROP COLUMN reenabled_at");
+    db.Exec("ALTER TABLE webhooks DROP COLUMN notice_state");  // schema 10
+    db.Exec("ALTER TABLE webhooks DROP COLUMN notice_at");
     db.Exec("DROP INDEX api_tokens_team");  // schema 9 (its role check stays: a superset)
     for (const char* column : {"description", "expires_at", "last_used_at"}) {
       db.Exec((std::string("ALTER TABLE api_tokens DROP COLUMN ") + column).c_str());
@@ -83,7 +85,7 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
     Db db((dir_ / "webhookd.db").string(), true);
     Query v(db, "PRAGMA user_version");
     ASSERT_TRUE(v.Step());
-    EXPECT_EQ(v.Int(0), 9);
+    EXPECT_EQ(v.Int(0), 10);
     Query cols(db, "SELECT count(*) FROM pragma_index_info('deliveries_due')");
     ASSERT_TRUE(cols.Step());
     EXPECT_EQ(cols.Int(0), 2);  // due_at, webhook_id

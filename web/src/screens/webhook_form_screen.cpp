@@ -240,14 +240,18 @@ void WebhookFormScreen::DrawEvents(ScreenContext& ctx) {
   ui.RecordLastItem("filter");
   ImGui::SameLine();
   ImGui::Text("%d of %d selected", static_cast<int>(events.size()),
-              static_cast<int>(EventCatalog().size()));
+              static_cast<int>(SubscribableCount()));
   ImGui::SameLine();
   if (NamedButton(ui, "select_none", "Clear", !events.empty())) events.clear();
 
   const std::string needle = Lower(filter);
   std::vector<const EventType*> all_visible;
-  for (const EventType& e : EventCatalog()) {
-    if (Matches(e, needle)) all_visible.push_back(&e);
+  for (const EventCategory& category : SubscribableCategories()) {
+    for (const EventGroup& g : category.groups) {
+      for (const EventType* e : g.events) {
+        if (Matches(*e, needle)) all_visible.push_back(e);
+      }
+    }
   }
   ImGui::Indent(label_w);
   // The fields below the picker (secret, status, description, rate limit, headers) stay in view.
@@ -257,7 +261,8 @@ void WebhookFormScreen::DrawEvents(ScreenContext& ctx) {
                    ImGui::GetFontSize() * (21.0f + 1.7f * static_cast<float>(headers.size())));
   ImGui::BeginChild("events", ImVec2(0, events_h), ImGuiChildFlags_Border);
   if (all_visible.empty()) ImGui::TextDisabled("No event matches \"%s\".", filter.c_str());
-  for (const EventCategory& category : EventCategories()) {
+  // The catalog's categories, then webhookd's notices about the team's webhooks.
+  for (const EventCategory& category : SubscribableCategories()) {
     std::vector<const EventType*> cat_events;
     for (const EventGroup& g : category.groups) {
       for (const EventType* e : g.events) {
