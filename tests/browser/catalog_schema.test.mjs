@@ -74,8 +74,10 @@ test('select device.enroll: example and schema as in shared/events, copied; try 
         (s) => s.tree.some((n) => n.kind === 'group' && n.name === 'Device'));
       state = await clickAndWait(page, state, 'group:Device Management/Device',
         (s) => s.tree.some((n) => n.kind === 'event' && n.id === 'device.enroll'));
+      // Wait for a frame whose tree shows the selection too (the field can lead it by a frame).
       state = await clickAndWait(page, state, 'event:device.enroll',
-        (s) => s.fields.selected_event === 'device.enroll');
+        (s) => s.fields.selected_event === 'device.enroll' &&
+               s.tree.some((n) => n.selected && n.id === 'device.enroll'));
       assert.equal(state.fields.selected_version, 1);
       assert.equal(state.fields.detail_tab, 'example');
       assert.deepEqual(state.tree.filter((n) => n.selected).map((n) => n.id), ['device.enroll']);
