@@ -128,19 +128,20 @@ std::optional<Delivery> PgHistoryStore::GetDelivery(const std::string& team_id,
   return d;
 }
 
+// An active webhook failing since before $1 (FailingWebhooks, NoticeCandidates): no success in
+// its spell, which starts at its last success (or creation) or when it was switched on again,
+// and a delivery that exhausted its retries within the spell. (GREATEST ignores NULLs.)
+#define MAMBO_FAILING_SINCE "GREATEST(COALESCE(w.last_success_at, w.created_at), w.reenabled_at)"
+#define MAMBO_FAILING_BEFORE_1                                              \
+  "w.active AND " MAMBO_FAILING_SINCE                                       \
+  " < $1 AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id " \
+  "AND d.status = 'exhausted' AND d.updated_at >= "                         \
+  "GREATEST(COALESCE(w.last_success_at, 0), w.reenabled_at))"
+
 std::vector<Webhook> PgHistoryStore::FailingWebhooks(int64_t since) {
-  // Active, no success since `since` (nor ever, when created before it) or since it was
-  // switched on again, and at least one delivery that exhausted its retries after that.
-  // (GREATEST ignores NULLs.)
   auto c = db_.pool().Acquire();
-  pg::Result r =
-      c->Run("SELECT " MAMBO_WEBHOOK_COLUMNS
-             " FROM webhooks w WHERE w.active "
-             "AND GREATEST(COALESCE(w.last_success_at, w.created_at), w.reenabled_at) < $1 "
-             "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
-             "AND d.status = 'exhausted' AND d.updated_at >= "
-             "GREATEST(COALESCE(w.last_success_at, 0), w.reenabled_at))",
-             {since});
+  pg::Result r = c->Run(
+      "SELECT " MAMBO_WEBHOOK_COLUMNS " FROM webhooks w WHERE " MAMBO_FAILING_BEFORE_1, {since});
   std::vector<Webhook> out;
   for (int i = 0; i < r.rows(); ++i)
     out.push_back(pg::LoadWebhookRow(r, i, db_.box(), SecretLoad::kPresenceOnly));
@@ -149,16 +150,13 @@ std::vector<Webhook> PgHistoryStore::FailingWebhooks(int64_t since) {
 
 std::vector<HistoryStore::NoticeCandidate> PgHistoryStore::NoticeCandidates(
     int64_t failing_before) {
-  // The three kinds in one read; the failing spell is judged as FailingWebhooks judges it.
+  // The three kinds in one read; failing as FailingWebhooks judges it.
   auto c = db_.pool().Acquire();
   pg::Result r =
-      c->Run("SELECT " MAMBO_WEBHOOK_COLUMNS
-             ", 0, GREATEST(COALESCE(w.last_success_at, w.created_at), w.reenabled_at), 0::bigint "
-             "FROM webhooks w WHERE w.active AND w.notice_state IS NULL "
-             "AND GREATEST(COALESCE(w.last_success_at, w.created_at), w.reenabled_at) < $1 "
-             "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
-             "AND d.status = 'exhausted' AND d.updated_at >= "
-             "GREATEST(COALESCE(w.last_success_at, 0), w.reenabled_at)) "
+      c->Run("SELECT " MAMBO_WEBHOOK_COLUMNS ", 0, " MAMBO_FAILING_SINCE
+             ", 0::bigint FROM webhooks w "
+             "WHERE w.notice_state IS NULL AND " MAMBO_FAILING_BEFORE_1
+             " "
              "UNION ALL SELECT " MAMBO_WEBHOOK_COLUMNS
              ", 1, w.updated_at, 0::bigint FROM webhooks w WHERE NOT w.active "
              "AND w.disabled_reason IS NOT NULL AND w.notice_state IS DISTINCT FROM 'disabled' "

@@ -140,18 +140,20 @@ std::optional<EventRecord> SqliteStore::GetEvent(const std::string& team_id,
   });
 }
 
+// An active webhook failing since before ?1 (FailingWebhooks, NoticeCandidates): no success in
+// its spell, which starts at its last success (or creation) or when it was switched on again,
+// and a delivery that exhausted its retries within the spell.
+#define MAMBO_FAILING_SINCE \
+  "MAX(COALESCE(w.last_success_at, w.created_at), COALESCE(w.reenabled_at, 0))"
+#define MAMBO_FAILING_BEFORE_1                                              \
+  "w.active = 1 AND " MAMBO_FAILING_SINCE                                   \
+  " < ?1 AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id " \
+  "AND d.status = 'exhausted' AND d.updated_at >= "                         \
+  "MAX(COALESCE(w.last_success_at, 0), COALESCE(w.reenabled_at, 0)))"
+
 std::vector<Webhook> SqliteStore::FailingWebhooks(int64_t since) {
   return Read([&](Db& db) {
-    // Active, no success since `since` (nor ever, when created before it), and at least one
-    // delivery that exhausted its retries after the last success.
-    Query q(db, "SELECT " MAMBO_WEBHOOK_COLUMNS
-                " FROM webhooks w "
-                "WHERE w.active = 1 "
-                "AND MAX(COALESCE(w.last_success_at, w.created_at), "
-                "COALESCE(w.reenabled_at, 0)) < ?1 "
-                "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
-                "AND d.status = 'exhausted' AND d.updated_at >= "
-                "MAX(COALESCE(w.last_success_at, 0), COALESCE(w.reenabled_at, 0)))");
+    Query q(db, "SELECT " MAMBO_WEBHOOK_COLUMNS " FROM webhooks w WHERE " MAMBO_FAILING_BEFORE_1);
     q.Bind(1, since);
     std::vector<Webhook> out;
     while (q.Step()) out.push_back(LoadWebhookRow(q, SecretLoad::kPresenceOnly));
@@ -161,21 +163,17 @@ std::vector<Webhook> SqliteStore::FailingWebhooks(int64_t since) {
 
 std::vector<HistoryStore::NoticeCandidate> SqliteStore::NoticeCandidates(int64_t failing_before) {
   return Read([&](Db& db) {
-    // The three kinds in one read; the failing spell is judged as FailingWebhooks judges it.
-    Query q(db,
-            "SELECT " MAMBO_WEBHOOK_COLUMNS
-            ", 0, MAX(COALESCE(w.last_success_at, w.created_at), COALESCE(w.reenabled_at, 0)), 0 "
-            "FROM webhooks w WHERE w.active = 1 AND w.notice_state IS NULL "
-            "AND MAX(COALESCE(w.last_success_at, w.created_at), COALESCE(w.reenabled_at, 0)) < ?1 "
-            "AND EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id "
-            "AND d.status = 'exhausted' AND d.updated_at >= "
-            "MAX(COALESCE(w.last_success_at, 0), COALESCE(w.reenabled_at, 0))) "
-            "UNION ALL SELECT " MAMBO_WEBHOOK_COLUMNS
-            ", 1, w.updated_at, 0 FROM webhooks w WHERE w.active = 0 "
-            "AND w.disabled_reason IS NOT NULL AND w.notice_state IS NOT 'disabled' "
-            "UNION ALL SELECT " MAMBO_WEBHOOK_COLUMNS
-            ", 2, w.notice_at, w.last_success_at FROM webhooks w WHERE w.active = 1 "
-            "AND w.notice_state IS NOT NULL AND w.last_success_at > w.notice_at");
+    // The three kinds in one read; failing as FailingWebhooks judges it.
+    Query q(db, "SELECT " MAMBO_WEBHOOK_COLUMNS ", 0, " MAMBO_FAILING_SINCE
+                ", 0 FROM webhooks w "
+                "WHERE w.notice_state IS NULL AND " MAMBO_FAILING_BEFORE_1
+                " "
+                "UNION ALL SELECT " MAMBO_WEBHOOK_COLUMNS
+                ", 1, w.updated_at, 0 FROM webhooks w WHERE w.active = 0 "
+                "AND w.disabled_reason IS NOT NULL AND w.notice_state IS NOT 'disabled' "
+                "UNION ALL SELECT " MAMBO_WEBHOOK_COLUMNS
+                ", 2, w.notice_at, w.last_success_at FROM webhooks w WHERE w.active = 1 "
+                "AND w.notice_state IS NOT NULL AND w.last_success_at > w.notice_at");
     q.Bind(1, failing_before);
     std::vector<NoticeCandidate> out;
     while (q.Step()) {
