@@ -135,6 +135,28 @@ PageParams ReadPageParams(const Request& req) {
   return p;
 }
 
+Json SummaryJson(const store::StatsSummary& s) {
+  const auto opt = [](const std::optional<int64_t>& v) { return v ? Json(*v) : Json(nullptr); };
+  const int64_t total = s.succeeded + s.failed;
+  return Json{
+      {"succeeded", s.succeeded},
+      {"failed", s.failed},
+      {"success_rate", total > 0 ? Json(static_cast<double>(s.succeeded) / total) : Json(nullptr)},
+      {"p50_ms", opt(s.p50_ms)},
+      {"p95_ms", opt(s.p95_ms)}};
+}
+
+// An RFC 3339 query parameter, absent or not; a per-field error when it is not a time.
+std::optional<int64_t> TimeParam(const Request& req, const char* name, FieldErrors& errors) {
+  if (!req.has_param(name)) return std::nullopt;
+  const auto at = ParseTimestamp(req.get_param_value(name));
+  if (!at) {
+    errors.push_back(
+        {name, std::string(name) + " must be an RFC 3339 time, e.g. 2026-11-29T00:00:00Z"});
+  }
+  return at;
+}
+
 template <typename T>
 Json PageJson(const store::Page<T>& page) {
   Json j{{"data", page.items}};
@@ -416,6 +438,7 @@ void ApiServer::Register(httplib::Server& server) {
   Add(server, "GET", wh + "/headers", Route(write, bind(&ApiServer::RevealHeaders)));
   Add(server, "POST", wh + "/secret/rotate", Route(write, bind(&ApiServer::RotateSecret)));
   Add(server, "GET", wh + "/deliveries", Route(read, bind(&ApiServer::ListDeliveries)));
+  Add(server, "GET", wh + "/stats", Route(read, bind(&ApiServer::WebhookStats)));
   Add(server, "POST", wh + "/recover", Route(write, bind(&ApiServer::RecoverDeliveries)));
   Add(server, "POST", wh + "/test", Route(write, bind(&ApiServer::SendTestEvent)));
   Add(server, "GET", dl, Route(read, bind(&ApiServer::GetDelivery)));
@@ -443,9 +466,73 @@ Webhook ApiServer::LoadWebhook(const ApiToken& who, const std::string& id) {
   return *w;
 }
 
+// Each entry carries its last 24 hours (this one and the 23 before), read in one query for the
+// page: what the console's list shows.
 void ApiServer::ListWebhooks(const Request& req, Response& res, const ApiToken& who) {
   const PageParams p = ReadPageParams(req);
-  SendJson(res, 200, PageJson(config_.ListWebhooks(who.team_id, p.limit, p.cursor)));
+  const store::Page<Webhook> page = config_.ListWebhooks(who.team_id, p.limit, p.cursor);
+  std::vector<std::string> ids;
+  for (const Webhook& w : page.items) ids.push_back(w.id);
+  const int64_t since = store::HourStart(now_()) - 23 * store::kHourMs;
+  const store::StatsByWebhook stats = history_.AttemptStats(who.team_id, ids, since);
+  const auto last = history_.LastDeliveries(who.team_id, ids);
+  Json j = PageJson(page);
+  for (Json& entry : j["data"]) {
+    const std::string id = entry["id"].get<std::string>();
+    store::HourStats day;
+    std::vector<int64_t> ok(24, 0), failed(24, 0);  // oldest hour first
+    if (const auto s = stats.find(id); s != stats.end()) {
+      for (const store::HourStats& h : s->second) {
+        day.Merge(h);
+        const auto i = static_cast<size_t>((h.hour - since) / store::kHourMs);
+        if (i < 24) {
+          ok[i] = h.succeeded;
+          failed[i] = h.failed;
+        }
+      }
+    }
+    Json summary = SummaryJson(store::Summarize(day));
+    summary["hourly_succeeded"] = ok;
+    summary["hourly_failed"] = failed;
+    entry["stats_24h"] = std::move(summary);
+    const auto l = last.find(id);
+    entry["last_delivery"] = l != last.end() ? Json(l->second) : Json(nullptr);
+  }
+  SendJson(res, 200, j);
+}
+
+// Hourly figures of the window, oldest first, every hour present (zero when nothing was tried),
+// the last one the hour now running.
+void ApiServer::WebhookStats(const Request& req, Response& res, const ApiToken& who) {
+  const Webhook w = LoadWebhook(who, req.matches[1]);
+  const std::string window = req.has_param("window") ? req.get_param_value("window") : "24h";
+  if (window != "24h" && window != "7d") {
+    throw ApiError::Validation({{"window", "window must be 24h or 7d"}});
+  }
+  const int64_t hours = window == "24h" ? 24 : 7 * 24;
+  const int64_t first = store::HourStart(now_()) - (hours - 1) * store::kHourMs;
+  const store::StatsByWebhook stats = history_.AttemptStats(who.team_id, {w.id}, first);
+  const auto found = stats.find(w.id);
+  const std::vector<store::HourStats> none;
+  const std::vector<store::HourStats>& kept = found != stats.end() ? found->second : none;
+  Json buckets = Json::array();
+  store::HourStats total;
+  size_t k = 0;
+  for (int64_t i = 0; i < hours; ++i) {
+    const int64_t start = first + i * store::kHourMs;
+    store::HourStats hour{start, 0, 0, {}};
+    while (k < kept.size() && kept[k].hour < start) ++k;
+    if (k < kept.size() && kept[k].hour == start) hour = kept[k];
+    total.Merge(hour);
+    Json b = SummaryJson(store::Summarize(hour));
+    b["start"] = FormatTimestamp(start);
+    buckets.push_back(std::move(b));
+  }
+  SendJson(res, 200,
+           Json{{"window", window},
+                {"bucket_seconds", store::kHourMs / 1000},
+                {"buckets", buckets},
+                {"totals", SummaryJson(store::Summarize(total))}});
 }
 
 void ApiServer::CreateWebhook(const Request& req, Response& res, const ApiToken& who) {
@@ -738,6 +825,13 @@ void ApiServer::ListDeliveries(const Request& req, Response& res, const ApiToken
       errors.push_back({"event_type", "Unknown event type \"" + *filter.event_type + "\""});
     }
   }
+  // One hour of the statistics (the console's chart): deliveries attempted in it.
+  filter.attempted_since = TimeParam(req, "attempted_since", errors);
+  filter.attempted_until = TimeParam(req, "attempted_until", errors);
+  if (errors.empty() && filter.attempted_since.has_value() != filter.attempted_until.has_value()) {
+    errors.push_back({filter.attempted_since ? "attempted_until" : "attempted_since",
+                      "attempted_since and attempted_until go together"});
+  }
   if (!errors.empty()) throw ApiError::Validation(std::move(errors));
   SendJson(res, 200,
            PageJson(history_.ListDeliveries(who.team_id, w.id, filter, p.limit, p.cursor)));
@@ -753,15 +847,8 @@ void ApiServer::ListEvents(const Request& req, Response& res, const ApiToken& wh
       errors.push_back({"type", "Unknown event type \"" + *filter.type + "\""});
     }
   }
-  for (const char* bound : {"since", "until"}) {
-    if (!req.has_param(bound)) continue;
-    const auto at = ParseTimestamp(req.get_param_value(bound));
-    if (!at) {
-      errors.push_back(
-          {bound, std::string(bound) + " must be an RFC 3339 time, e.g. 2026-11-29T00:00:00Z"});
-    }
-    (std::string_view(bound) == "since" ? filter.since : filter.until) = at;
-  }
+  filter.since = TimeParam(req, "since", errors);
+  filter.until = TimeParam(req, "until", errors);
   if (!errors.empty()) throw ApiError::Validation(std::move(errors));
   const store::Page<Event> page = history_.ListEvents(who.team_id, filter, p.limit, p.cursor);
   Json items = Json::array();

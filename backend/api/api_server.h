@@ -145,6 +145,7 @@ class ApiServer {
   void ListAudit(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void IngestEvent(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void ListDeliveries(const httplib::Request&, httplib::Response&, const store::ApiToken&);
+  void WebhookStats(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void GetDelivery(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void ResendDelivery(const httplib::Request&, httplib::Response&, const store::ApiToken&);
   void CancelDelivery(const httplib::Request&, httplib::Response&, const store::ApiToken&);

@@ -260,6 +260,11 @@ void AddJobs(const ServeOptions& o, PeriodicJobs& jobs, store::StoreRoles stores
       return deleted >= kBatch;
     });
   }
+  // Statistics are kept for the longest window (7 days) whatever --retention-days says.
+  jobs.Add("stats-prune", std::chrono::hours(1), [stores, &clock] {
+    stores.history.PruneStats(clock.NowMs() - store::kStatsKeepMs);
+    return false;
+  });
   jobs.Add("auto-disable", std::chrono::minutes(1), [&auto_disable] {
     auto_disable.Check();
     return false;

@@ -38,10 +38,13 @@ Page<Delivery> PgHistoryStore::ListDeliveries(const std::string& team_id,
       " FROM deliveries d JOIN events e ON e.seq = d.event_seq "
       "WHERE d.webhook_id = $1 AND d.team_id = $2 AND ($3::bigint = 0 OR d.seq < $3::bigint) "
       "AND ($4::text IS NULL OR d.status = $4) AND ($5::text IS NULL OR e.type = $5) "
+      "AND ($7::bigint IS NULL OR (d.created_at < $8::bigint AND EXISTS (SELECT 1 FROM attempts "
+      "a WHERE a.delivery_id = d.id AND a.started_at >= $7::bigint "
+      "AND a.started_at < $8::bigint))) "
       "ORDER BY d.seq DESC LIMIT $6",
       {webhook_id, team_id, CursorSeq(cursor),
        filter.status ? pg::Param(ToString(*filter.status)) : pg::Param(), filter.event_type,
-       limit + 1});
+       limit + 1, filter.attempted_since, filter.attempted_until});
   Page<Delivery> page;
   for (int i = 0; i < r.rows(); ++i) {
     if (page.items.size() == limit) {
@@ -181,6 +184,45 @@ void PgHistoryStore::SetNoticeState(const std::string& webhook_id,
   auto c = db_.pool().Acquire();
   c->Run("UPDATE webhooks SET notice_state = $1, notice_at = $2 WHERE id = $3",
          {state, at, webhook_id});
+}
+
+StatsByWebhook PgHistoryStore::AttemptStats(const std::string& team_id,
+                                            const std::vector<std::string>& webhook_ids,
+                                            int64_t since) {
+  auto c = db_.pool().Acquire();
+  const pg::Result r = c->Run(
+      "SELECT s.webhook_id, s.hour, s.bucket, s.succeeded, s.failed FROM attempt_stats s "
+      "JOIN webhooks w ON w.id = s.webhook_id WHERE w.team_id = $1 "
+      "AND s.webhook_id = ANY($2::text[]) AND s.hour >= $3 ORDER BY s.webhook_id, s.hour",
+      {team_id, pg::Array::Of(webhook_ids), since});
+  StatsByWebhook out;
+  for (int i = 0; i < r.rows(); ++i) {
+    AddStatsRow(out, r.Text(i, 0), r.Int(i, 1), r.Int(i, 2), r.Int(i, 3), r.Int(i, 4));
+  }
+  return out;
+}
+
+std::map<std::string, Delivery, std::less<>> PgHistoryStore::LastDeliveries(
+    const std::string& team_id, const std::vector<std::string>& webhook_ids) {
+  auto c = db_.pool().Acquire();
+  const pg::Result r = c->Run(
+      "SELECT x.* FROM unnest($2::text[]) AS w(id) CROSS JOIN LATERAL "
+      "(SELECT " MAMBO_DELIVERY_COLUMNS
+      " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.webhook_id = w.id "
+      "AND d.team_id = $1 ORDER BY d.seq DESC LIMIT 1) x",
+      {team_id, pg::Array::Of(webhook_ids)});
+  std::map<std::string, Delivery, std::less<>> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    Delivery d = pg::LoadDeliveryRow(r, i);
+    std::string id = d.webhook_id;
+    out.emplace(std::move(id), std::move(d));
+  }
+  return out;
+}
+
+void PgHistoryStore::PruneStats(int64_t before) {
+  auto c = db_.pool().Acquire();
+  c->Run("DELETE FROM attempt_stats WHERE hour < $1", {before});
 }
 
 int64_t PgHistoryStore::PruneBefore(int64_t before, size_t limit) {

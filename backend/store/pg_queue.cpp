@@ -501,7 +501,8 @@ void PgQueueStore::NotifyAfterCommit(int64_t now) {
 std::vector<bool> PgQueueStore::RecordBatch(pg::Conn& c,
                                             const std::vector<const AttemptOutcome*>& batch) {
   pg::Array id, lease_id, status, number, due_at, at, http_status, cause, attempt_id, started_at,
-      duration_ms, error, request_headers, response_headers, excerpt, truncated, headers_truncated;
+      duration_ms, error, request_headers, response_headers, excerpt, truncated, headers_truncated,
+      stat_hour, stat_bucket;
   int64_t last_success = 0;
   for (const AttemptOutcome* o : batch) {
     const DeliveryAttempt& a = o->attempt;
@@ -523,18 +524,22 @@ std::vector<bool> PgQueueStore::RecordBatch(pg::Conn& c,
     excerpt.AddBytes(a.response_excerpt);
     truncated.Add(a.response_truncated);
     headers_truncated.Add(a.response_headers_truncated);
+    stat_hour.Add(HourStart(a.started_at));
+    stat_bucket.Add(static_cast<int64_t>(LatencyBucket(a.duration_ms)));
     if (o->status == DeliveryStatus::kSucceeded) last_success = std::max(last_success, now);
   }
   // One statement: the fence (only the holder of the current lease moves the delivery on), the
-  // attempts of those that passed it, and their webhooks' last success. Only auto-disable reads
+  // attempts of those that passed it, their statistics, and their webhooks' last success. The
+  // statistics rows are taken in key order, so two instances adding to the same rows wait for
+  // each other instead of deadlocking. Only auto-disable reads
   // that, in days: a minute's precision spares rewriting the webhook row on every success.
   const pg::Result fenced = c.Run(
       "WITH v AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::int[], "
       "$5::bigint[], $6::bigint[], $7::int[], $8::text[], $9::text[], $10::bigint[], "
       "$11::bigint[], $12::text[], $13::text[], $14::text[], $15::bytea[], $16::boolean[], "
-      "$17::boolean[]) AS v(id, lease_id, status, number, due_at, at, http_status, cause, "
-      "attempt_id, started_at, duration_ms, error, request_headers, response_headers, excerpt, "
-      "truncated, headers_truncated)), "
+      "$17::boolean[], $18::bigint[], $19::int[]) AS v(id, lease_id, status, number, due_at, at, "
+      "http_status, cause, attempt_id, started_at, duration_ms, error, request_headers, "
+      "response_headers, excerpt, truncated, headers_truncated, stat_hour, stat_bucket)), "
       "f AS (UPDATE deliveries d SET status = v.status, attempt_count = v.number, "
       "due_at = v.due_at, updated_at = v.at, last_http_status = v.http_status, "
       "last_cause = NULLIF(v.cause, ''), lease_owner = NULL FROM v "
@@ -546,12 +551,35 @@ std::vector<bool> PgQueueStore::RecordBatch(pg::Conn& c,
       "v.duration_ms, v.http_status, NULLIF(v.cause, ''), v.error, v.request_headers, "
       "v.response_headers, v.excerpt, v.truncated, v.headers_truncated FROM v JOIN f ON f.id = "
       "v.id), "
-      "w AS (UPDATE webhooks SET last_success_at = $18 WHERE id IN "
+      "s AS (INSERT INTO attempt_stats(webhook_id, hour, bucket, succeeded, failed) "
+      "SELECT f.webhook_id, v.stat_hour, v.stat_bucket, count(*) FILTER (WHERE f.status = "
+      "'succeeded'), count(*) FILTER (WHERE f.status <> 'succeeded') FROM v JOIN f ON f.id = v.id "
+      "GROUP BY 1, 2, 3 ORDER BY 1, 2, 3 ON CONFLICT (webhook_id, hour, bucket) DO UPDATE SET "
+      "succeeded = attempt_stats.succeeded + excluded.succeeded, "
+      "failed = attempt_stats.failed + excluded.failed), "
+      "w AS (UPDATE webhooks SET last_success_at = $20 WHERE id IN "
       "(SELECT webhook_id FROM f WHERE status = 'succeeded') "
-      "AND (last_success_at IS NULL OR last_success_at < $18::bigint - 60000)), " MAMBO_QUEUE_SYNC(
+      "AND (last_success_at IS NULL OR last_success_at < $20::bigint - 60000)), " MAMBO_QUEUE_SYNC(
           "f") "SELECT id FROM f",
-      {id, lease_id, status, number, due_at, at, http_status, cause, attempt_id, started_at,
-       duration_ms, error, request_headers, response_headers, excerpt, truncated, headers_truncated,
+      {id,
+       lease_id,
+       status,
+       number,
+       due_at,
+       at,
+       http_status,
+       cause,
+       attempt_id,
+       started_at,
+       duration_ms,
+       error,
+       request_headers,
+       response_headers,
+       excerpt,
+       truncated,
+       headers_truncated,
+       stat_hour,
+       stat_bucket,
        last_success});
   std::set<std::string> passed;
   for (int i = 0; i < fenced.rows(); ++i) passed.insert(fenced.Text(i, 0));

@@ -255,6 +255,18 @@ CREATE INDEX api_tokens_team ON api_tokens(team_id, created_at);
     R"sql(
 ALTER TABLE webhooks ADD COLUMN notice_state TEXT, ADD COLUMN notice_at BIGINT;
 )sql",
+    // Statistics, kept as attempts are recorded (attempt_stats.h): one row per webhook, hour
+    // and duration bucket. Attempts recorded before this version are not counted.
+    R"sql(
+CREATE TABLE attempt_stats (
+  webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+  hour BIGINT NOT NULL,
+  bucket INT NOT NULL,
+  succeeded BIGINT NOT NULL,
+  failed BIGINT NOT NULL,
+  PRIMARY KEY (webhook_id, hour, bucket)
+);
+)sql",
 };
 
 // Holds the migration lock for its lifetime (a session lock: it also ends with the connection).

@@ -220,6 +220,11 @@ class PgHistoryStore final : public HistoryStore {
   void SetNoticeState(const std::string& webhook_id, const std::optional<std::string>& state,
                       int64_t at) override;
   int64_t PruneBefore(int64_t before, size_t limit) override;
+  StatsByWebhook AttemptStats(const std::string& team_id,
+                              const std::vector<std::string>& webhook_ids, int64_t since) override;
+  void PruneStats(int64_t before) override;
+  std::map<std::string, Delivery, std::less<>> LastDeliveries(
+      const std::string& team_id, const std::vector<std::string>& webhook_ids) override;
 
  private:
   PgDatabase& db_;

@@ -39,7 +39,10 @@ Page<Delivery> SqliteStore::ListDeliveries(const std::string& team_id,
                 " FROM deliveries d "
                 "JOIN events e ON e.seq = d.event_seq WHERE d.webhook_id = ?1 AND d.team_id = ?2 "
                 "AND (?3 = 0 OR d.seq < ?3) AND (?4 IS NULL OR d.status = ?4) "
-                "AND (?5 IS NULL OR e.type = ?5) ORDER BY d.seq DESC LIMIT ?6");
+                "AND (?5 IS NULL OR e.type = ?5) "
+                "AND (?7 IS NULL OR (d.created_at < ?8 AND EXISTS (SELECT 1 FROM attempts a "
+                "WHERE a.delivery_id = d.id AND a.started_at >= ?7 AND a.started_at < ?8))) "
+                "ORDER BY d.seq DESC LIMIT ?6");
     q.Bind(1, webhook_id).Bind(2, team_id).Bind(3, CursorSeq(cursor));
     if (filter.status) {
       q.Bind(4, ToString(*filter.status));
@@ -47,6 +50,7 @@ Page<Delivery> SqliteStore::ListDeliveries(const std::string& team_id,
       q.BindNull(4);
     }
     q.Bind(5, filter.event_type).Bind(6, static_cast<int64_t>(limit + 1));
+    q.Bind(7, filter.attempted_since).Bind(8, filter.attempted_until);
     Page<Delivery> page;
     int64_t last_seq = 0;
     while (q.Step()) {
@@ -197,6 +201,44 @@ void SqliteStore::SetNoticeState(const std::string& webhook_id,
         .Bind(3, webhook_id)
         .Run();
   });
+}
+
+StatsByWebhook SqliteStore::AttemptStats(const std::string& team_id,
+                                         const std::vector<std::string>& webhook_ids,
+                                         int64_t since) {
+  const std::string ids = DumpJson(Json(webhook_ids));
+  return Read([&](Db& db) {
+    Query q(db,
+            "SELECT s.webhook_id, s.hour, s.bucket, s.succeeded, s.failed FROM attempt_stats s "
+            "JOIN webhooks w ON w.id = s.webhook_id WHERE w.team_id = ? "
+            "AND s.webhook_id IN (SELECT value FROM json_each(?)) AND s.hour >= ? "
+            "ORDER BY s.webhook_id, s.hour");
+    q.Bind(1, team_id).Bind(2, ids).Bind(3, since);
+    StatsByWebhook out;
+    while (q.Step()) AddStatsRow(out, q.Text(0), q.Int(1), q.Int(2), q.Int(3), q.Int(4));
+    return out;
+  });
+}
+
+std::map<std::string, Delivery, std::less<>> SqliteStore::LastDeliveries(
+    const std::string& team_id, const std::vector<std::string>& webhook_ids) {
+  return Read([&](Db& db) {
+    // One index lookup each (deliveries_webhook), in one read.
+    std::map<std::string, Delivery, std::less<>> out;
+    for (const std::string& id : webhook_ids) {
+      Query q(db, "SELECT " MAMBO_DELIVERY_COLUMNS
+                  " FROM deliveries d JOIN events e ON e.seq = d.event_seq WHERE d.seq = "
+                  "(SELECT max(seq) FROM deliveries WHERE webhook_id = ?) AND d.team_id = ?");
+      q.Bind(1, id).Bind(2, team_id);
+      if (q.Step()) out.emplace(id, LoadDeliveryRow(q));
+    }
+    return out;
+  });
+}
+
+void SqliteStore::PruneStats(int64_t before) {
+  Write(
+      [&](Db& db) { Query(db, "DELETE FROM attempt_stats WHERE hour < ?").Bind(1, before).Run(); });
 }
 
 namespace {

@@ -340,6 +340,18 @@ bool SqliteStore::RecordAttemptIn(Db& db, const AttemptOutcome& o, const HeaderT
         .Bind(12, a.response_truncated)
         .Bind(13, a.response_headers_truncated)
         .Run();
+    const bool succeeded = o.status == DeliveryStatus::kSucceeded;
+    Query(db,
+          "INSERT INTO attempt_stats(webhook_id, hour, bucket, succeeded, failed) "
+          "SELECT webhook_id, ?, ?, ?, ? FROM deliveries WHERE id = ? "
+          "ON CONFLICT(webhook_id, hour, bucket) DO UPDATE SET "
+          "succeeded = succeeded + excluded.succeeded, failed = failed + excluded.failed")
+        .Bind(1, HourStart(a.started_at))
+        .Bind(2, static_cast<int64_t>(LatencyBucket(a.duration_ms)))
+        .Bind(3, int64_t{succeeded ? 1 : 0})
+        .Bind(4, int64_t{succeeded ? 0 : 1})
+        .Bind(5, a.delivery_id)
+        .Run();
     if (o.status == DeliveryStatus::kSucceeded) {
       // Only auto-disable reads it, in days: a minute's precision spares rewriting the webhook
       // row on every success.

@@ -180,6 +180,18 @@ CREATE INDEX api_tokens_team ON api_tokens(team_id, created_at);
 ALTER TABLE webhooks ADD COLUMN notice_state TEXT;
 ALTER TABLE webhooks ADD COLUMN notice_at INTEGER;
 )sql",
+    // Statistics, kept as attempts are recorded (attempt_stats.h): one row per webhook, hour
+    // and duration bucket. Attempts recorded before this version are not counted.
+    R"sql(
+CREATE TABLE attempt_stats (
+  webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+  hour INTEGER NOT NULL,
+  bucket INTEGER NOT NULL,
+  succeeded INTEGER NOT NULL,
+  failed INTEGER NOT NULL,
+  PRIMARY KEY (webhook_id, hour, bucket)
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr size_t kMaxBatch = 2000;

@@ -110,6 +110,11 @@ class SqliteStore final : public Store {
   void SetNoticeState(const std::string& webhook_id, const std::optional<std::string>& state,
                       int64_t at) override;
   int64_t PruneBefore(int64_t before, size_t limit) override;
+  StatsByWebhook AttemptStats(const std::string& team_id,
+                              const std::vector<std::string>& webhook_ids, int64_t since) override;
+  void PruneStats(int64_t before) override;
+  std::map<std::string, Delivery, std::less<>> LastDeliveries(
+      const std::string& team_id, const std::vector<std::string>& webhook_ids) override;
   int64_t ReclaimExpiredLeases(int64_t now) override;
   // Makes every leased delivery due now. Only for a process that owns the queue alone (webhookd
   // holds the data dir's lock): leases found at start belong to a process that died.

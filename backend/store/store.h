@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "attempt_stats.h"
 #include "mambo/models.h"
 
 namespace mambo::store {
@@ -83,6 +84,10 @@ struct IngestResult {
 struct DeliveryFilter {
   std::optional<DeliveryStatus> status;
   std::optional<std::string> event_type;
+  // With an attempt started in [attempted_since, attempted_until) (Unix ms): one hour of the
+  // statistics. Both or neither.
+  std::optional<int64_t> attempted_since;
+  std::optional<int64_t> attempted_until;
 };
 
 // The team's event log: by type, and ingested in [since, until) (Unix ms).
@@ -325,6 +330,17 @@ class HistoryStore {
   // What was last announced about a webhook: "failing", "disabled", or nothing (recovered).
   virtual void SetNoticeState(const std::string& webhook_id,
                               const std::optional<std::string>& state, int64_t at) = 0;
+  // Statistics (attempt_stats.h): the hours from `since` on with attempts, oldest first, of
+  // each of `webhook_ids` that is the team's (the others are left out).
+  virtual StatsByWebhook AttemptStats(const std::string& team_id,
+                                      const std::vector<std::string>& webhook_ids,
+                                      int64_t since) = 0;
+  // The newest delivery of each of `webhook_ids` that is the team's and has one (the list's
+  // "last delivery"), without attempts.
+  virtual std::map<std::string, Delivery, std::less<>> LastDeliveries(
+      const std::string& team_id, const std::vector<std::string>& webhook_ids) = 0;
+  // Drops the statistics of hours before `before` (kStatsKeepMs; retention leaves them alone).
+  virtual void PruneStats(int64_t before) = 0;
   // Retention: deletes up to `limit` deliveries that ended (succeeded, exhausted, cancelled) before
   // `before`, with their attempts, then the events ingested before `before` that have no
   // delivery left (up to `limit` too). Deliveries still waiting are kept however old. Returns

@@ -117,7 +117,7 @@ TEST_F(ClusterTest, ThreeInstancesStartedTogetherMigrateOnce) {
     EXPECT_EQ(p->Client().Get("/readyz")->status, 200);
   }
   EXPECT_EQ(migrated, 1);
-  EXPECT_EQ(Scalar("SELECT version FROM schema_version"), 12);  // pg_store.cpp: kMigrations
+  EXPECT_EQ(Scalar("SELECT version FROM schema_version"), 13);  // pg_store.cpp: kMigrations
   EXPECT_EQ(Scalar("SELECT count(*) FROM schema_version"), 1);
 }
 

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <regex>
 #include <set>
@@ -390,6 +391,101 @@ TEST_F(DeliveryServiceTest, WithoutWorkersEventsWaitInTheQueueForTheNextRun) {
   Start();
   ASSERT_TRUE(WaitUntil([&] { return DeliveryIs(delivery, "succeeded"); }));
   EXPECT_EQ(receiver.Count(), 1u);
+}
+
+// Statistics are what was sent: after a restart (with no workers, so nothing more is sent while
+// the test reads), the hourly figures and the list's 24-hour summary count every recorded attempt
+// by outcome, and their p50/p95 lie within the histogram's 10% of the true durations.
+TEST_F(DeliveryServiceTest, StatsMatchTheAttemptsMadeAfterARestart) {
+  HttpsReceiver receiver([](const httplib::Request& req, httplib::Response& res) {
+    const int n = std::stoi(req.get_header_value("webhook-id").substr(4));  // "evt-N"
+    // A receiver that takes its time: 0 to 160 ms, and fails one request in three.
+    std::this_thread::sleep_for(std::chrono::milliseconds(40 * (n % 5)));
+    res.status = n % 3 == 0 ? 500 : 200;
+  });
+  Start();
+  const auto [webhook, secret] = CreateWebhook(receiver.Url());
+  std::vector<std::string> deliveries;
+  for (int i = 0; i < 15; ++i) deliveries.push_back(Ingest("evt-" + std::to_string(i)));
+  ASSERT_TRUE(WaitUntil([&] {
+    return std::all_of(deliveries.begin(), deliveries.end(), [&](const std::string& d) {
+      return Delivery(d).value("attempt_count", 0) >= 1;
+    });
+  })) << Diagnose();
+  ASSERT_EQ(server_->Stop(), 0);
+  Start({"--workers", "0"});
+
+  int64_t succeeded = 0, failed = 0;
+  std::vector<int64_t> durations;
+  for (const std::string& d : deliveries) {
+    const Json delivery = Delivery(d);
+    for (const Json& a : delivery["attempts"]) {
+      const int status = a["http_status"].is_number() ? a["http_status"].get<int>() : 0;
+      (status >= 200 && status < 300 ? succeeded : failed) += 1;
+      durations.push_back(a["duration_ms"].get<int64_t>());
+    }
+  }
+  ASSERT_EQ(succeeded, 10);  // evt-1, 2, 4, 5, 7, 8, 10, 11, 13, 14
+  ASSERT_GE(failed, 5);      // and their retries, if any were due before the stop
+  std::sort(durations.begin(), durations.end());
+  // Nearest rank, as the server reads its histogram.
+  const auto rank = [&](double q) {
+    const auto r = static_cast<size_t>(std::ceil(q * static_cast<double>(durations.size())));
+    return durations[std::max<size_t>(r, 1) - 1];
+  };
+  const auto stats = server_->Call("GET", "/api/v1/webhooks/" + webhook + "/stats", admin_);
+  ASSERT_EQ(stats.status, 200) << stats.raw;
+  const Json& totals = stats.body["totals"];
+  EXPECT_EQ(totals["succeeded"], succeeded);
+  EXPECT_EQ(totals["failed"], failed);
+  for (const auto& [field, q] : {std::pair{"p50_ms", 0.5}, std::pair{"p95_ms", 0.95}}) {
+    const int64_t truth = rank(q), told = totals[field].get<int64_t>();
+    EXPECT_GE(told, truth) << field;
+    EXPECT_LE(told, std::max(truth + 1, truth + truth / 10)) << field;
+  }
+  ASSERT_EQ(stats.body["buckets"].size(), 24u);
+  int64_t in_buckets = 0;
+  for (const Json& b : stats.body["buckets"]) {
+    in_buckets += b["succeeded"].get<int64_t>() + b["failed"].get<int64_t>();
+  }
+  EXPECT_EQ(in_buckets, succeeded + failed);
+  const auto week =
+      server_->Call("GET", "/api/v1/webhooks/" + webhook + "/stats?window=7d", admin_);
+  ASSERT_EQ(week.status, 200);
+  EXPECT_EQ(week.body["buckets"].size(), 168u);
+  EXPECT_EQ(week.body["totals"], totals);
+  EXPECT_EQ(server_->Call("GET", "/api/v1/webhooks/" + webhook + "/stats?window=1y", admin_).status,
+            422);
+  const auto list = server_->Call("GET", "/api/v1/webhooks", admin_);
+  ASSERT_EQ(list.body["data"].size(), 1u);
+  Json summary = list.body["data"][0]["stats_24h"];
+  int64_t hourly = 0;
+  for (const char* field : {"hourly_succeeded", "hourly_failed"}) {
+    ASSERT_EQ(summary[field].size(), 24u);
+    for (const Json& n : summary[field]) hourly += n.get<int64_t>();
+    summary.erase(field);
+  }
+  EXPECT_EQ(hourly, succeeded + failed);
+  EXPECT_EQ(summary, totals);
+  const Json& last = list.body["data"][0]["last_delivery"];
+  EXPECT_EQ(last["id"], deliveries.back()) << "the newest";
+  EXPECT_EQ(last["event_id"], "evt-14");
+
+  // The deliveries of the chart's hours: attempted in them.
+  const std::string last_hour = stats.body["buckets"].back()["start"];
+  const auto hour =
+      server_->Call("GET",
+                    "/api/v1/webhooks/" + webhook + "/deliveries?attempted_since=" + last_hour +
+                        "&attempted_until=2999-01-01T00:00:00Z&limit=200",
+                    admin_);
+  ASSERT_EQ(hour.status, 200) << hour.raw;
+  EXPECT_GE(hour.body["data"].size(), 1u);
+  EXPECT_EQ(
+      server_
+          ->Call("GET", "/api/v1/webhooks/" + webhook + "/deliveries?attempted_since=" + last_hour,
+                 admin_)
+          .status,
+      422);
 }
 
 TEST_F(DeliveryServiceTest, RedirectsAreFailuresAndNeverFollowed) {

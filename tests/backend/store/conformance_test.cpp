@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -1111,6 +1112,98 @@ TYPED_TEST(StoreConformance, DeliveriesListNewestFirstWithFilters) {
   wipes.event_type = "device.wipe";
   EXPECT_EQ(history.ListDeliveries("t", w.id, wipes, 10, "").items.size(), 2u);
   EXPECT_TRUE(history.ListDeliveries("other", w.id, {}, 10, "").items.empty());
+}
+
+// Statistics are added to as attempts are recorded, by hour and duration, through both the
+// waiting and the group-committed path; a fenced attempt adds nothing; another team's webhook is
+// left out; pruning drops old hours and deleting the webhook drops them all.
+TYPED_TEST(StoreConformance, AttemptStatsAreKeptByHourAsAttemptsAreRecorded) {
+  QueueStore& queue = this->queue();
+  HistoryStore& history = this->history();
+  const Webhook w = this->Create("t");
+  const Webhook theirs = this->Create("u");
+  const int64_t h0 = 10 * kHourMs;
+  for (int i = 0; i < 6; ++i) {
+    queue.IngestEvent(Event{"e" + std::to_string(i), "device.enroll", "t", 1, Json::object()},
+                      h0 + i);
+  }
+  queue.IngestEvent(Event{"x", "device.enroll", "u", 1, Json::object()}, h0);
+  std::vector<DeliveryTask> tasks = queue.LeaseDue(h0 + 10, 10, h0 + 5 * kHourMs, {});
+  ASSERT_EQ(tasks.size(), 7u);
+  std::vector<DeliveryTask> mine;
+  for (const DeliveryTask& t : tasks) {
+    if (t.delivery.webhook_id == w.id) mine.push_back(t);
+  }
+  ASSERT_EQ(mine.size(), 6u);
+  // Hour 0: 5, 50 and 500 ms succeeded, 5000 ms failed; hour 1: two of 40 ms succeeded.
+  const int64_t durations[] = {5, 50, 500, 5000, 40, 40};
+  std::vector<std::future<RecordResult>> recorded;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    const int64_t at = i < 4 ? h0 + 100 : h0 + kHourMs + 100;
+    AttemptOutcome o =
+        Outcome(mine[i], at, i == 3 ? DeliveryStatus::kFailed : DeliveryStatus::kSucceeded,
+                i == 3 ? 500 : 200);
+    o.attempt.duration_ms = durations[i];
+    if (i % 2 == 0) {
+      ASSERT_EQ(queue.RecordAttempt(o), RecordResult::kRecorded);
+      continue;
+    }
+    auto done = std::make_shared<std::promise<RecordResult>>();
+    recorded.push_back(done->get_future());
+    queue.RecordAttemptAsync(o,
+                             [done](const AttemptOutcome&, RecordResult r) { done->set_value(r); });
+  }
+  for (auto& r : recorded) ASSERT_EQ(r.get(), RecordResult::kRecorded);
+  AttemptOutcome stale = Outcome(mine[0], h0 + 200, DeliveryStatus::kSucceeded, 200);
+  ASSERT_EQ(queue.RecordAttempt(stale), RecordResult::kLeaseLost);
+
+  StatsByWebhook stats = history.AttemptStats("t", {w.id, theirs.id}, h0);
+  ASSERT_EQ(stats.size(), 1u) << "the other team's webhook is left out";
+  const std::vector<HourStats>& hours = stats.at(w.id);
+  ASSERT_EQ(hours.size(), 2u);
+  EXPECT_EQ(hours[0].hour, h0);
+  EXPECT_EQ(hours[0].succeeded, 3);
+  EXPECT_EQ(hours[0].failed, 1);
+  EXPECT_EQ(hours[1].hour, h0 + kHourMs);
+  EXPECT_EQ(hours[1].succeeded, 2);
+  EXPECT_EQ(hours[1].failed, 0);
+  const StatsSummary first = Summarize(hours[0]);
+  ASSERT_TRUE(first.p50_ms && first.p95_ms);
+  EXPECT_GE(*first.p50_ms, 50);  // the 2nd of 4
+  EXPECT_LE(*first.p50_ms, 55);
+  EXPECT_GE(*first.p95_ms, 5000);  // the 4th of 4
+  EXPECT_LE(*first.p95_ms, 5500);
+  EXPECT_EQ(Summarize(hours[1]).p50_ms, Summarize(hours[1]).p95_ms);
+  ASSERT_EQ(history.AttemptStats("t", {w.id}, h0 + kHourMs).at(w.id).size(), 1u);
+  EXPECT_TRUE(history.AttemptStats("u", {w.id}, 0).empty());
+
+  DeliveryFilter hour1;
+  hour1.attempted_since = h0 + kHourMs;
+  hour1.attempted_until = h0 + 2 * kHourMs;
+  const Page<Delivery> in_hour1 = history.ListDeliveries("t", w.id, hour1, 10, "");
+  std::set<std::string> ids;
+  for (const Delivery& d : in_hour1.items) ids.insert(d.id);
+  EXPECT_EQ(ids, (std::set<std::string>{mine[4].delivery.id, mine[5].delivery.id}));
+
+  const auto last = history.LastDeliveries("t", {w.id, theirs.id, "wh_none"});
+  ASSERT_EQ(last.size(), 1u) << "neither the other team's nor a missing webhook";
+  EXPECT_EQ(last.at(w.id).event_id, "e5");
+  EXPECT_EQ(last.at(w.id).status, DeliveryStatus::kSucceeded);
+
+  history.PruneStats(h0 + kHourMs);
+  ASSERT_EQ(history.AttemptStats("t", {w.id}, 0).at(w.id).size(), 1u) << "hour 0 pruned";
+  ASSERT_TRUE(this->config().DeleteWebhook("t", w.id, this->Audit("t", w.id)));
+  EXPECT_TRUE(history.AttemptStats("t", {w.id}, 0).empty());
+}
+
+TEST(LatencyBuckets, AreAtMostTenPercentOrOneMillisecondWide) {
+  for (int64_t ms = 0; ms <= 2 * kHourMs; ms += ms < 1000 ? 1 : 997) {
+    const int64_t upper = LatencyUpperMs(LatencyBucket(ms));
+    if (ms > kHourMs) continue;  // the last bucket has no upper bound
+    EXPECT_GE(upper, ms);
+    EXPECT_LE(upper, std::max(ms + 1, ms + ms / 10)) << ms;
+  }
+  EXPECT_EQ(LatencyPercentile({}, 0.5), std::nullopt);
 }
 
 // Resend makes any delivery but one in flight due now; recover brings back the failed and

@@ -62,6 +62,7 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
         "WHERE p.webhook_id = webhooks.id)");
     db.Exec("DROP TABLE previous_secrets");
     db.Exec("ALTER TABLE webhooks DROP COLUMN reenabled_at");
+    db.Exec("DROP TABLE attempt_stats");                       // schema 11
     db.Exec("ALTER TABLE webhooks DROP COLUMN notice_state");  // schema 10
     db.Exec("ALTER TABLE webhooks DROP COLUMN notice_at");
     db.Exec("DROP INDEX api_tokens_team");  // schema 9 (its role check stays: a superset)
@@ -85,7 +86,7 @@ TEST_F(StoreTest, MigratesAVersion1QueueIndex) {
     Db db((dir_ / "webhookd.db").string(), true);
     Query v(db, "PRAGMA user_version");
     ASSERT_TRUE(v.Step());
-    EXPECT_EQ(v.Int(0), 10);
+    EXPECT_EQ(v.Int(0), 11);
     Query cols(db, "SELECT count(*) FROM pragma_index_info('deliveries_due')");
     ASSERT_TRUE(cols.Step());
     EXPECT_EQ(cols.Int(0), 2);  // due_at, webhook_id
