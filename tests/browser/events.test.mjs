@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 
 import {
   clickWidget, grantClipboard, isNetworkNoise, launchBrowser, openConsole, pasteInto, screenshot,
-  startReceiver, startWebhookd, typeInto, uiState, waitForScreen, waitForUi,
+  signIn, startReceiver, startWebhookd, typeInto, uiState, waitForScreen, waitForUi,
 } from './lib.mjs';
 
 let receiver;
@@ -31,14 +31,6 @@ async function withBrowser(body) {
   } finally {
     await browser.close();
   }
-}
-
-async function signIn(page) {
-  const state = await waitForScreen(page, 'sign_in', (s) => !!s.widgets.token);
-  await pasteInto(page, state, 'token', server.token);
-  await waitForUi(page, (s, n) => s.fields.token_length === n, { arg: server.token.length });
-  await page.keyboard.press('Enter');
-  return waitForUi(page, (s) => s.fields.signed_in);
 }
 
 async function createWebhook(events) {
@@ -108,7 +100,7 @@ test('events: newest first, type and time filters, search by id, unknown id, del
 
   await withBrowser(async (browser) => {
     const { page, errors } = await openConsole(browser.context, server.url);
-    await signIn(page);
+    await signIn(page, server.token);
     let state = await waitForScreen(page, 'webhooks', (s) => !!s.widgets.nav_events);
 
     // The tab opens the log: newest first, with each event's type and time.
@@ -274,7 +266,7 @@ test('events: a deep link opens after sign-in; Load more reads the next page', a
 
   await withBrowser(async (browser) => {
     const { page, errors } = await openConsole(browser.context, `${server.url}#/events/${newest}`);
-    await signIn(page);
+    await signIn(page, server.token);
     let state = await waitForScreen(page, 'events', (s, id) => s.fields.event?.id === id && s.fields.loaded &&
                                     !s.fields.loading, { arg: newest });
     assert.equal(state.fields.route, `/events/${newest}`);

@@ -230,7 +230,8 @@ export function makeCertificate(dir) {
   return { cert, key };
 }
 
-// An HTTPS receiver on 127.0.0.1 answering `status` to every POST; it records what it got.
+// An HTTPS receiver on 127.0.0.1 answering `status` to every POST (or `status(request)`, the
+// request as recorded, for one that answers each its own way); it records what it got.
 // Returns { url, certPath, requests, close() }.
 export async function startReceiver({ status = 200, body = '{"ok":true}' } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'mambo-receiver-'));
@@ -240,9 +241,11 @@ export async function startReceiver({ status = 200, body = '{"ok":true}' } = {})
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      requests.push({ method: req.method, url: req.url, headers: req.headers,
-                      body: Buffer.concat(chunks).toString('utf8') });
-      res.writeHead(status, { 'Content-Type': 'application/json' }).end(body);
+      const request = { method: req.method, url: req.url, headers: req.headers,
+                        body: Buffer.concat(chunks).toString('utf8') };
+      requests.push(request);
+      const code = typeof status === 'function' ? status(request) : status;
+      res.writeHead(code, { 'Content-Type': 'application/json' }).end(body);
     });
   });
   await new Promise((ok, fail) => {
@@ -354,6 +357,16 @@ export async function grantClipboard(context) {
 }
 
 // Waits until the console shows `screen` (and `extra(state, arg)` holds, when given).
+// Signs in on the sign-in screen with `token` as a user would (pasted, then Enter) and returns the
+// state once signed in with the token's role known.
+export async function signIn(page, token) {
+  const state = await waitForScreen(page, 'sign_in', (s) => !!s.widgets.token);
+  await pasteInto(page, state, 'token', token);
+  await waitForUi(page, (s, n) => s.fields.token_length === n, { arg: token.length });
+  await page.keyboard.press('Enter');
+  return waitForUi(page, (s) => s.fields.signed_in && !!s.fields.role);
+}
+
 export async function waitForScreen(page, screen, extra, { arg = null, afterFrame = 0, timeout } = {}) {
   const source = extra ? extra.toString() : '() => true';
   return waitForUi(page, (s, a) => s.screen === a.screen &&

@@ -8,20 +8,12 @@ import { after, before, test } from 'node:test';
 
 import {
   clickWidget, grantClipboard, isNetworkNoise, launchBrowser, openConsole, pasteInto, screenshot,
-  startWebhookd, typeInto, waitForScreen, waitForUi,
+  signIn, startWebhookd, typeInto, waitForScreen, waitForUi,
 } from './lib.mjs';
 
 let server;
 before(async () => { server = await startWebhookd(); });
 after(async () => { await server?.stop(); });
-
-async function signIn(page, token) {
-  const state = await waitForScreen(page, 'sign_in', (s) => !!s.widgets.token);
-  await pasteInto(page, state, 'token', token);
-  await waitForUi(page, (s, n) => s.fields.token_length === n, { arg: token.length });
-  await page.keyboard.press('Enter');
-  return waitForUi(page, (s) => s.fields.signed_in && !!s.fields.role);
-}
 
 const WRITE_WIDGETS = ['create', 'edit', 'send_test', 'recover', 'delete', 'reveal_secret',
   'rotate_secret', 'reveal_headers', 'resend', 'create_token'];

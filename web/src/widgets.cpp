@@ -50,6 +50,18 @@ std::string ShortTime(int64_t t_ms) {
   return s;
 }
 
+std::string DurationText(int64_t ms) {
+  char buf[32];
+  if (ms < 1000) {
+    std::snprintf(buf, sizeof buf, "%lld ms", static_cast<long long>(ms));
+  } else if (ms < 60'000) {
+    std::snprintf(buf, sizeof buf, "%.1f s", static_cast<double>(ms) / 1000.0);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1f min", static_cast<double>(ms) / 60'000.0);
+  }
+  return buf;
+}
+
 ImVec4 StatusColor(DeliveryStatus s) {
   switch (s) {
     case DeliveryStatus::kSucceeded:

@@ -28,6 +28,8 @@ void Spinner();                            // a small animated dot line (progres
 std::string RelativeTime(int64_t now_ms, int64_t t_ms);
 // Local-looking short UTC time "2026-11-29 02:19:12Z".
 std::string ShortTime(int64_t t_ms);
+// "840 ms", "2.4 s", "1.5 min".
+std::string DurationText(int64_t ms);
 
 ImVec4 StatusColor(DeliveryStatus s);
 // "succeeded 200", "failed: connect", "pending"

@@ -21,6 +21,9 @@
 namespace mambo::web {
 namespace {
 
+// How long a webhook fails before auto-disable switches it off (webhookd's default).
+constexpr int64_t kFailingSpellMs = 5 * 24 * 3'600'000LL;
+
 constexpr const char* kStatusNames[] = {"All statuses", "pending",   "in_flight", "succeeded",
                                         "failed",       "exhausted", "cancelled"};
 
@@ -185,9 +188,13 @@ void DetailsScreen::Open(ScreenContext& ctx, const std::string& webhook_id) {
   const uint64_t gen = generation + 1;
   const uint64_t hgen = history_generation;
   const bool keep_live = live;
+  const uint64_t cgen = charts.generation;
+  const int keep_window = charts.window;
   *this = DetailsScreen{};
   generation = gen;
   history_generation = hgen;
+  charts.generation = cgen;  // an answer for the webhook before is ignored
+  charts.window = keep_window;
   live = keep_live;
   id = webhook_id;
   shown_secret = keep_secret;
@@ -204,6 +211,7 @@ void DetailsScreen::Open(ScreenContext& ctx, const std::string& webhook_id) {
     webhook = ParseWebhook(r.body);
   });
   ReloadHistory(ctx);
+  charts.Load(ctx, id);
 }
 
 void DetailsScreen::OpenDelivery(ScreenContext& ctx, const std::string& webhook_id,
@@ -216,6 +224,10 @@ std::string DetailsScreen::HistoryQuery() const {
   std::string q;
   if (status_filter > 0) q += "&status=" + std::string(kStatusNames[status_filter]);
   if (!event_filter.empty()) q += "&event_type=" + ApiClient::Encode(event_filter);
+  if (hour_filter) {
+    q += "&attempted_since=" + ApiClient::Encode(FormatTimestamp(*hour_filter)) +
+         "&attempted_until=" + ApiClient::Encode(FormatTimestamp(*hour_filter + 3'600'000));
+  }
   return q;
 }
 
@@ -349,6 +361,7 @@ void DetailsScreen::LoadSelected(ScreenContext& ctx) {
 }
 
 void DetailsScreen::Tick(ScreenContext& ctx) {
+  if (webhook && live) charts.Tick(ctx, id);
   if (!live || !history_loaded || history_loading || refreshing) return;
   if (ctx.now_ms - last_refresh_ms < kLiveRefreshMs) return;
   RefreshHistory(ctx);
@@ -377,7 +390,14 @@ void DetailsScreen::Draw(ScreenContext& ctx) {
     return;
   }
   DrawHeader(ctx);
+  DrawDisabledBanner(ctx);
   DrawConfig(ctx);
+  ImGui::Spacing();
+  // A click on an hour shows its deliveries; a click on the same hour again shows all.
+  if (const auto hour = charts.Draw(ctx, id, hour_filter)) {
+    hour_filter = hour == hour_filter ? std::nullopt : hour;
+    ReloadHistory(ctx);
+  }
   ImGui::Spacing();
 
   const float avail = ImGui::GetContentRegionAvail().x;
@@ -402,7 +422,7 @@ void DetailsScreen::DrawHeader(ScreenContext& ctx) {
   if (w.active) {
     ImGui::TextColored(kOkColor, "Active");
   } else if (w.disabled_reason) {
-    ImGui::TextColored(kErrorColor, "Disabled: %s", w.disabled_reason->c_str());
+    ImGui::TextColored(kErrorColor, "Disabled");  // why: in the banner below
   } else {
     ImGui::TextColored(kMutedColor, "Inactive");
   }
@@ -450,6 +470,75 @@ void DetailsScreen::DrawHeader(ScreenContext& ctx) {
   ui.SetField("has_secret", w.secret.has_value());
   ui.SetField("description",
               w.description ? nlohmann::json(*w.description) : nlohmann::json(nullptr));
+}
+
+// A webhook webhookd switched off (auto-disable after days of failures, a 410 Gone) says so at the
+// top, with what to do: enable it again (the modal asks what becomes of what waits) and send
+// again what failed while it was failing.
+void DetailsScreen::DrawDisabledBanner(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  const Webhook& w = *webhook;
+  if (w.active || !w.disabled_reason) return;
+  ImGui::PushStyleColor(ImGuiCol_ChildBg, ImVec4(0.45f, 0.14f, 0.13f, 0.55f));
+  ImGui::BeginChild("disabled_banner", ImVec2(0, 0),
+                    ImGuiChildFlags_Border | ImGuiChildFlags_AutoResizeY);
+  ImGui::TextColored(kErrorColor, "webhookd disabled this webhook %s",
+                     RelativeTime(ctx.now_ms, w.updated_at).c_str());
+  ImGui::SameLine();
+  ImGui::PushTextWrapPos(0.0f);
+  TextView(*w.disabled_reason);
+  ImGui::PopTextWrapPos();
+  if (ctx.can_write) {
+    if (NamedButton(ui, "enable_webhook", "Enable...", !action_busy)) open_enable = true;
+    ImGui::SameLine();
+    if (NamedButton(ui, "recover_disabled", "Recover failed deliveries...", !action_busy)) {
+      // The failing spell: the auto-disable period (5 days by default) before it was disabled.
+      recover_since = FormatTimestamp(w.updated_at - kFailingSpellMs);
+      open_recover = true;
+    }
+  } else {
+    ImGui::TextDisabled("An admin can enable it again.");
+  }
+  ImGui::EndChild();
+  ui.RecordLastItem("disabled_banner");
+  ImGui::PopStyleColor();
+}
+
+void DetailsScreen::Enable(ScreenContext& ctx, bool cancel_backlog) {
+  action_busy = true;
+  const uint64_t gen = generation;
+  ScreenContext* c = &ctx;
+  auto enable = [this, gen, c]() {
+    c->api->Send("PATCH", "/api/v1/webhooks/" + id, Json{{"active", true}},
+                 [this, gen, c](const ApiResponse& r) {
+                   if (gen != generation) return;
+                   action_busy = false;
+                   if (!r.ok()) {
+                     c->error("Could not enable the webhook: " + r.error);
+                     return;
+                   }
+                   webhook = ParseWebhook(r.body);
+                   c->notice("Webhook enabled");
+                   RefreshHistory(*c);
+                 });
+  };
+  if (!cancel_backlog) {
+    enable();
+    return;
+  }
+  // Cancelled before the webhook is switched on, so none of the backlog can go out between.
+  ctx.api->Send(
+      "POST", "/api/v1/webhooks/" + id + "/cancel-pending", Json::object(),
+      [this, gen, c, enable](const ApiResponse& r) {
+        if (gen != generation) return;
+        if (!r.ok()) {
+          action_busy = false;
+          c->error("Could not cancel the backlog: " + r.error);
+          return;
+        }
+        c->notice("Cancelled " + std::to_string(JInt(r.body, "cancelled")) + " queued deliveries");
+        enable();
+      });
 }
 
 void DetailsScreen::DrawConfig(ScreenContext& ctx) {
@@ -709,10 +798,22 @@ void DetailsScreen::DrawHistory(ScreenContext& ctx) {
   } else {
     ImGui::TextDisabled("%d%s loaded", static_cast<int>(deliveries.size()), next_cursor ? "+" : "");
   }
+  if (hour_filter) {
+    const std::string from = FormatTimestamp(*hour_filter);
+    ImGui::TextColored(kAccentColor, "Attempted %s %s-%sZ", from.substr(0, 10).c_str(),
+                       from.substr(11, 5).c_str(),
+                       FormatTimestamp(*hour_filter + 3'600'000).substr(11, 5).c_str());
+    ImGui::SameLine();
+    if (NamedButton(ui, "clear_hour", "Show all hours")) {
+      hour_filter.reset();
+      ReloadHistory(ctx);
+    }
+  }
+  ui.SetField("hour_filter", hour_filter ? Json(FormatTimestamp(*hour_filter)) : Json(nullptr));
   if (!history_error.empty()) ErrorText(history_error);
 
   if (history_loaded && deliveries.empty()) {
-    ImGui::TextDisabled(status_filter || !event_filter.empty()
+    ImGui::TextDisabled(status_filter || !event_filter.empty() || hour_filter
                             ? "No delivery matches these filters."
                             : "No deliveries yet. Send a test event to see one here.");
   }
@@ -784,6 +885,7 @@ void DetailsScreen::DrawHistory(ScreenContext& ctx) {
   ui.SetField("deliveries_first_visible", visible_from);
   ui.SetField("deliveries_last_visible", visible_to);
   ui.SetField("history_loading", history_loading || refreshing);
+  ui.SetField("history_loaded", history_loaded);
   ui.SetField("live", live);
   ui.SetField("status_filter", kStatusNames[status_filter]);
   ui.SetField("event_filter", event_filter);
@@ -955,7 +1057,8 @@ void DetailsScreen::DrawModals(ScreenContext& ctx) {
   if (open_delete) ImGui::OpenPopup("Delete webhook?");
   if (open_recover) ImGui::OpenPopup("Recover deliveries");
   if (open_rotate) ImGui::OpenPopup("Rotate secret?");
-  open_delete = open_recover = open_rotate = false;
+  if (open_enable) ImGui::OpenPopup("Enable webhook?");
+  open_delete = open_recover = open_rotate = open_enable = false;
   const ImVec2 center = ImGui::GetMainViewport()->GetCenter();
   constexpr ImGuiWindowFlags kModal = ImGuiWindowFlags_AlwaysAutoResize;
 
@@ -990,8 +1093,33 @@ void DetailsScreen::DrawModals(ScreenContext& ctx) {
   }
 
   ImGui::SetNextWindowPos(center, ImGuiCond_Appearing, ImVec2(0.5f, 0.5f));
+  if (ImGui::BeginPopupModal("Enable webhook?", nullptr, kModal)) {
+    ui.SetField("modal", "enable");
+    ImGui::Text("Enable the webhook for %s again?", webhook->url.c_str());
+    ImGui::TextDisabled("Deliveries that were waiting when it was disabled can go out now, or be");
+    ImGui::TextDisabled("cancelled first. The failure window starts again from now.");
+    ImGui::Spacing();
+    if (NamedButton(ui, "enable_deliver", "Enable and deliver the backlog", !action_busy)) {
+      Enable(ctx, false);
+      ImGui::CloseCurrentPopup();
+    }
+    ImGui::SameLine();
+    if (NamedButton(ui, "enable_cancel", "Cancel the backlog, then enable", !action_busy)) {
+      Enable(ctx, true);
+      ImGui::CloseCurrentPopup();
+    }
+    ImGui::SameLine();
+    if (NamedButton(ui, "cancel_enable", "Keep it disabled") ||
+        ImGui::IsKeyPressed(ImGuiKey_Escape)) {
+      ImGui::CloseCurrentPopup();
+    }
+    ImGui::EndPopup();
+  }
+
+  ImGui::SetNextWindowPos(center, ImGuiCond_Appearing, ImVec2(0.5f, 0.5f));
   if (ImGui::BeginPopupModal("Recover deliveries", nullptr, kModal)) {
     ui.SetField("modal", "recover");
+    ui.SetField("recover_since", recover_since);
     ImGui::TextUnformatted("Send again every failed delivery created since:");
     ImGui::SetNextItemWidth(ImGui::GetFontSize() * 18.0f);
     if (ImGui::IsWindowAppearing()) ImGui::SetKeyboardFocusHere();

@@ -2,7 +2,8 @@
 // One webhook: its configuration, the secret (revealed only on request, rotated with a grace
 // period), the delivery history (status and event-type filters, live refresh, endless scrolling
 // through thousands of rows with ImGuiListClipper and cursor pages) and an attempt inspector
-// (request headers sent, HTTP status or failure cause, duration, response excerpt). Actions:
+// (request headers sent, HTTP status or failure cause, duration, response excerpt), above them
+// the success-rate and latency charts (stats_charts.h). Actions:
 // resend, recover since a time, send a test event, edit, delete with confirmation.
 
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "mambo/models.h"
+#include "screens/stats_charts.h"
 
 namespace mambo::web {
 
@@ -40,8 +42,11 @@ struct DetailsScreen {
   bool history_loaded = false;
   bool refreshing = false;
   std::string history_error;
-  int status_filter = 0;     // 0 = all, else DeliveryStatus + 1
-  std::string event_filter;  // "" = all
+  // Success-rate and latency charts; a click on an hour filters the history to it.
+  StatsCharts charts;
+  std::optional<int64_t> hour_filter;  // start of the hour: deliveries attempted in it
+  int status_filter = 0;               // 0 = all, else DeliveryStatus + 1
+  std::string event_filter;            // "" = all
   bool live = true;
   int64_t last_refresh_ms = 0;
   int first_visible = 0;
@@ -63,7 +68,7 @@ struct DetailsScreen {
   bool action_busy = false;
 
   std::string recover_since;
-  bool open_delete = false, open_recover = false, open_rotate = false;
+  bool open_delete = false, open_recover = false, open_rotate = false, open_enable = false;
 
   uint64_t generation = 0;          // per opened webhook
   uint64_t history_generation = 0;  // per filter set
@@ -87,6 +92,9 @@ struct DetailsScreen {
   std::string HistoryQuery() const;
 
   void DrawHeader(ScreenContext& ctx);
+  void DrawDisabledBanner(ScreenContext& ctx);
+  // Switches the webhook on again; `cancel_backlog`: cancels what waits first.
+  void Enable(ScreenContext& ctx, bool cancel_backlog);
   void DrawConfig(ScreenContext& ctx);
   void DrawHistory(ScreenContext& ctx);
   void DrawInspector(ScreenContext& ctx);

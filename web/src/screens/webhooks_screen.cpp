@@ -13,38 +13,24 @@
 namespace mambo::web {
 namespace {
 
-constexpr int64_t kHourMs = 3'600'000;
-
-WebhookStats ComputeStats(const Json& page, int64_t now_ms) {
+WebhookStats ParseStats(const Json& entry) {
   WebhookStats s;
-  s.loaded = true;
-  if (!page.is_object() || !page.contains("data") || !page["data"].is_array()) return s;
-  const Json& data = page["data"];
-  bool all_recent = !data.empty();
-  for (const Json& j : data) {
-    const Delivery d = ParseDelivery(j);
-    if (!s.last) s.last = d;
-    const int64_t age = now_ms - d.created_at;
-    if (age > 24 * kHourMs) {
-      all_recent = false;
-      continue;
-    }
-    const int hour = 23 - static_cast<int>(std::clamp<int64_t>(age, 0, 24 * kHourMs - 1) / kHourMs);
-    switch (d.status) {
-      case DeliveryStatus::kSucceeded:
-        ++s.succeeded;
-        ++s.ok_by_hour[hour];
-        break;
-      case DeliveryStatus::kFailed:
-      case DeliveryStatus::kExhausted:
-        ++s.failed;
-        ++s.fail_by_hour[hour];
-        break;
-      default:
-        ++s.waiting;
+  if (entry.contains("last_delivery") && entry["last_delivery"].is_object()) {
+    s.last = ParseDelivery(entry["last_delivery"]);
+  }
+  if (!entry.contains("stats_24h") || !entry["stats_24h"].is_object()) return s;
+  const Json& j = entry["stats_24h"];
+  s.succeeded = JInt(j, "succeeded");
+  s.failed = JInt(j, "failed");
+  s.p50_ms = JOptInt(j, "p50_ms");
+  s.p95_ms = JOptInt(j, "p95_ms");
+  for (const auto& [key, hours] : {std::pair{"hourly_succeeded", &s.ok_by_hour},
+                                   std::pair{"hourly_failed", &s.fail_by_hour}}) {
+    if (!j.contains(key) || !j[key].is_array()) continue;
+    for (size_t h = 0; h < j[key].size() && h < 24; ++h) {
+      if (j[key][h].is_number_integer()) (*hours)[h] = j[key][h].get<int64_t>();
     }
   }
-  s.sample_full = all_recent && page.contains("next_cursor") && page["next_cursor"].is_string();
   return s;
 }
 
@@ -54,14 +40,14 @@ void HourlyPlot(const WebhookStats& s, ImVec2 size) {
   const ImVec2 p = ImGui::GetCursorScreenPos();
   ImGui::Dummy(size);
   dl->AddRectFilled(p, ImVec2(p.x + size.x, p.y + size.y), IM_COL32(255, 255, 255, 14), 2.0f);
-  int peak = 0;
+  int64_t peak = 0;
   for (int h = 0; h < 24; ++h) peak = std::max(peak, s.ok_by_hour[h] + s.fail_by_hour[h]);
   if (peak == 0) return;
   const float bw = size.x / 24.0f;
   for (int h = 0; h < 24; ++h) {
     const float x0 = p.x + h * bw + 0.5f, x1 = p.x + (h + 1) * bw - 0.5f;
-    const float ok_h = size.y * s.ok_by_hour[h] / peak;
-    const float fail_h = size.y * s.fail_by_hour[h] / peak;
+    const float ok_h = size.y * static_cast<float>(s.ok_by_hour[h]) / static_cast<float>(peak);
+    const float fail_h = size.y * static_cast<float>(s.fail_by_hour[h]) / static_cast<float>(peak);
     const float base = p.y + size.y;
     if (ok_h > 0)
       dl->AddRectFilled(ImVec2(x0, base - ok_h), ImVec2(x1, base), IM_COL32(87, 211, 100, 220));
@@ -84,10 +70,18 @@ void WebhooksScreen::Open(ScreenContext& ctx) {
 }
 
 void WebhooksScreen::Tick(ScreenContext& ctx) {
-  if (!loading && loaded && ctx.now_ms - last_refresh_ms > kRefreshMs) {
-    // Refresh only the numbers: the list itself changes through this console.
-    last_refresh_ms = ctx.now_ms;
-    for (const Webhook& w : rows) LoadStats(ctx, w.id);
+  if (!loading && loaded && ctx.now_ms - last_refresh_ms > kRefreshMs) Refresh(ctx);
+}
+
+void WebhooksScreen::Take(const Json& entry) {
+  Webhook w = ParseWebhook(entry);
+  stats[w.id] = ParseStats(entry);
+  const auto row =
+      std::find_if(rows.begin(), rows.end(), [&](const Webhook& r) { return r.id == w.id; });
+  if (row != rows.end()) {
+    *row = std::move(w);
+  } else {
+    rows.push_back(std::move(w));
   }
 }
 
@@ -97,8 +91,7 @@ void WebhooksScreen::LoadPage(ScreenContext& ctx, const std::string& cursor) {
   std::string path = "/api/v1/webhooks?limit=100";
   if (!cursor.empty()) path += "&cursor=" + ApiClient::Encode(cursor);
   const uint64_t gen = generation;
-  ScreenContext* c = &ctx;
-  ctx.api->Get(path, [this, gen, c](const ApiResponse& r) {
+  ctx.api->Get(path, [this, gen](const ApiResponse& r) {
     if (gen != generation) return;
     loading = false;
     if (!r.ok()) {
@@ -108,28 +101,65 @@ void WebhooksScreen::LoadPage(ScreenContext& ctx, const std::string& cursor) {
     error.clear();
     loaded = true;
     if (r.body.contains("data") && r.body["data"].is_array()) {
-      for (const Json& j : r.body["data"]) {
-        rows.push_back(ParseWebhook(j));
-        LoadStats(*c, rows.back().id);
-      }
+      for (const Json& j : r.body["data"]) Take(j);
     }
     next_cursor = JOptStr(r.body, "next_cursor");
   });
 }
 
-void WebhooksScreen::LoadStats(ScreenContext& ctx, const std::string& id) {
+// The figures of the rows shown, newest first: the first page, as large as the rows loaded (up
+// to the API's 200; rows past them keep their last figures until the next Open).
+void WebhooksScreen::Refresh(ScreenContext& ctx) {
+  last_refresh_ms = ctx.now_ms;
+  const size_t limit = std::clamp<size_t>(rows.size(), 100, 200);
   const uint64_t gen = generation;
-  const std::string path =
-      "/api/v1/webhooks/" + id + "/deliveries?limit=" + std::to_string(kStatsSample);
-  ScreenContext* c = &ctx;
-  ctx.api->Get(path, [this, gen, id, c](const ApiResponse& r) {
-    if (gen != generation) return;
-    if (!r.ok()) {
-      stats[id].error = r.error;
-      return;
-    }
-    stats[id] = ComputeStats(r.body, c->now_ms);
-  });
+  ctx.api->Get("/api/v1/webhooks?limit=" + std::to_string(limit),
+               [this, gen](const ApiResponse& r) {
+                 if (gen != generation || !r.ok()) return;
+                 if (!r.body.contains("data") || !r.body["data"].is_array()) return;
+                 for (const Json& j : r.body["data"]) Take(j);
+               });
+}
+
+// Webhooks webhookd switched off (auto-disable, a 410 Gone) are named above the list, each with
+// a way to its page, where it can be enabled again and what failed recovered.
+void WebhooksScreen::DrawDisabledBanners(ScreenContext& ctx) {
+  constexpr size_t kShown = 3;
+  std::vector<const Webhook*> disabled;
+  for (const Webhook& w : rows) {
+    if (!w.active && w.disabled_reason) disabled.push_back(&w);
+  }
+  ctx.ui->SetField("disabled_count", disabled.size());
+  if (disabled.empty()) return;
+  const size_t shown = std::min(disabled.size(), kShown);
+  ImGui::PushStyleColor(ImGuiCol_ChildBg, ImVec4(0.45f, 0.14f, 0.13f, 0.55f));
+  const float line = ImGui::GetFrameHeightWithSpacing();
+  const float h = line * static_cast<float>(shown + (disabled.size() > shown ? 1 : 0)) +
+                  ImGui::GetStyle().WindowPadding.y * 2.0f;
+  ImGui::BeginChild("disabled_banners", ImVec2(0, h), ImGuiChildFlags_Border);
+  for (size_t i = 0; i < shown; ++i) {
+    const Webhook& w = *disabled[i];
+    ImGui::PushID(w.id.c_str());
+    ImGui::BeginGroup();
+    if (NamedButton(*ctx.ui, "disabled_open:" + w.id, "Open")) ctx.go("/webhooks/" + w.id);
+    ImGui::SameLine();
+    ImGui::AlignTextToFramePadding();
+    ImGui::TextColored(kErrorColor, "Disabled %s:", RelativeTime(ctx.now_ms, w.updated_at).c_str());
+    ImGui::SameLine();
+    TextView(w.url);
+    ImGui::SameLine();
+    ImGui::TextDisabled("%s", w.disabled_reason->c_str());
+    ImGui::EndGroup();
+    ctx.ui->RecordLastItem("disabled_banner:" + w.id);
+    ImGui::PopID();
+  }
+  if (disabled.size() > shown) {
+    ImGui::TextDisabled("and %d more disabled webhooks below",
+                        static_cast<int>(disabled.size() - shown));
+  }
+  ImGui::EndChild();
+  ImGui::PopStyleColor();
+  ImGui::Spacing();
 }
 
 void WebhooksScreen::Draw(ScreenContext& ctx) {
@@ -155,6 +185,8 @@ void WebhooksScreen::Draw(ScreenContext& ctx) {
         "A webhook sends an HTTPS POST to your endpoint when the events you pick happen.");
     ImGui::TextDisabled("Create one to start receiving events.");
   }
+
+  DrawDisabledBanners(ctx);
 
   constexpr ImGuiTableFlags kTable = ImGuiTableFlags_RowBg | ImGuiTableFlags_BordersInnerH |
                                      ImGuiTableFlags_ScrollY | ImGuiTableFlags_SizingStretchProp |
@@ -215,12 +247,8 @@ void WebhooksScreen::Draw(ScreenContext& ctx) {
         const auto st = stats.find(w.id);
         nlohmann::json last = nullptr;
         nlohmann::json rate = nullptr;
-        if (st == stats.end()) {
-          ImGui::TextDisabled("loading");
-        } else if (!st->second.error.empty()) {
-          ImGui::TextColored(kErrorColor, "unavailable");
-          if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", st->second.error.c_str());
-        } else if (!st->second.last) {
+        nlohmann::json attempts = nullptr;
+        if (st == stats.end() || !st->second.last) {
           ImGui::TextDisabled("none yet");
         } else {
           const Delivery& d = *st->second.last;
@@ -234,28 +262,35 @@ void WebhooksScreen::Draw(ScreenContext& ctx) {
         }
 
         ImGui::TableNextColumn();
-        if (st != stats.end() && st->second.loaded) {
+        if (st != stats.end()) {
           const WebhookStats& s = st->second;
-          const int done = s.succeeded + s.failed;
+          const int64_t done = s.succeeded + s.failed;
           if (done > 0) {
-            const float pct = 100.0f * s.succeeded / done;
+            const float pct = 100.0f * static_cast<float>(s.succeeded) / static_cast<float>(done);
             ImGui::TextColored(pct >= 99.0f   ? kOkColor
                                : pct >= 90.0f ? kWarnColor
                                               : kErrorColor,
                                "%.1f%%", pct);
             ImGui::SameLine();
-            ImGui::TextDisabled("%d/%d%s", s.succeeded, done, s.sample_full ? "+" : "");
+            ImGui::TextDisabled("%lld/%lld", static_cast<long long>(s.succeeded),
+                                static_cast<long long>(done));
+            if (s.p95_ms) {
+              ImGui::SameLine();
+              ImGui::TextDisabled("p95 %s", DurationText(*s.p95_ms).c_str());
+            }
             rate = pct;
           } else {
-            ImGui::TextDisabled(s.waiting > 0 ? "%d waiting" : "no deliveries", s.waiting);
+            ImGui::TextDisabled("no attempts");
           }
           HourlyPlot(s, ImVec2(ImGui::GetFontSize() * 9.0f, ImGui::GetTextLineHeight() * 0.9f));
           if (ImGui::IsItemHovered()) {
             ImGui::SetTooltip(
-                "Deliveries per hour over the last 24 h (green: succeeded, red: failed).\n"
-                "From the newest %d deliveries of this webhook.",
-                kStatsSample);
+                "Attempts per hour over the last 24 h (green: succeeded, red: failed).");
           }
+          attempts = Json{{"succeeded", s.succeeded},
+                          {"failed", s.failed},
+                          {"p50_ms", s.p50_ms ? Json(*s.p50_ms) : Json(nullptr)},
+                          {"p95_ms", s.p95_ms ? Json(*s.p95_ms) : Json(nullptr)}};
         }
         ImGui::PopID();
 
@@ -265,7 +300,8 @@ void WebhooksScreen::Draw(ScreenContext& ctx) {
                                     {"status", status_text},
                                     {"events", w.events.size()},
                                     {"last_delivery", last},
-                                    {"success_rate_24h", rate}});
+                                    {"success_rate_24h", rate},
+                                    {"attempts_24h", attempts}});
       }
     }
     // Endless list: the next page loads when its end scrolls into view.

@@ -1,7 +1,8 @@
 #pragma once
 // The webhooks list: URL, status (and why, when webhookd disabled it), event count, last delivery
-// result and time, 24 h success rate with an hourly plot; Create Webhook. The delivery numbers
-// come from each webhook's newest deliveries (one request per webhook; see kStatsSample).
+// result and time, 24 h success rate and latency with an hourly plot; Create Webhook. Everything
+// comes in the list's own answer (stats_24h and last_delivery, kept by the server as attempts are
+// recorded): one request a page, also for the periodic refresh.
 
 #include <array>
 #include <cstdint>
@@ -16,21 +17,18 @@ namespace mambo::web {
 
 struct ScreenContext;
 
+// A list entry's stats_24h and last_delivery: this hour and the 23 before it.
 struct WebhookStats {
-  bool loaded = false;
-  std::string error;
-  std::optional<Delivery> last;      // newest delivery
-  int succeeded = 0;                 // in the last 24 h (final outcomes only)
-  int failed = 0;                    // failed + exhausted in the last 24 h
-  int waiting = 0;                   // pending / in flight in the last 24 h
-  std::array<int, 24> ok_by_hour{};  // [23] is the current hour
-  std::array<int, 24> fail_by_hour{};
-  bool sample_full = false;  // the sample was all from the last 24 h: numbers are a lower bound
+  std::optional<Delivery> last;  // newest delivery
+  int64_t succeeded = 0;         // attempts
+  int64_t failed = 0;
+  std::optional<int64_t> p50_ms, p95_ms;
+  std::array<int64_t, 24> ok_by_hour{};  // [23] is the current hour
+  std::array<int64_t, 24> fail_by_hour{};
 };
 
 struct WebhooksScreen {
   static constexpr const char* kTitle = "Webhooks";
-  static constexpr int kStatsSample = 200;  // newest deliveries read per webhook (API max page)
   static constexpr int64_t kRefreshMs = 10'000;
 
   std::vector<Webhook> rows;
@@ -48,7 +46,9 @@ struct WebhooksScreen {
 
  private:
   void LoadPage(ScreenContext& ctx, const std::string& cursor);
-  void LoadStats(ScreenContext& ctx, const std::string& id);
+  void Refresh(ScreenContext& ctx);
+  void Take(const Json& entry);  // a list entry's webhook and figures
+  void DrawDisabledBanners(ScreenContext& ctx);
 };
 
 }  // namespace mambo::web
