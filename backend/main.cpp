@@ -86,6 +86,20 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   serve_cmd
+      ->add_option("--cors-origin", serve.cors_origins,
+                   "Origins of pages that may call the API and load and frame the console's "
+                   "component from another origin (the mambo console's), comma-separated; none "
+                   "by default")
+      ->envname("WEBHOOKD_CORS_ORIGIN")
+      ->delimiter(',')
+      ->check(CLI::Validator(
+          [](std::string& value) {
+            std::string why;
+            return mambo::api::ParseOrigin(value, &why) ? std::string()
+                                                        : "origin " + value + " " + why;
+          },
+          "ORIGIN"));
+  serve_cmd
       ->add_option("--max-connections", serve.max_connections,
                    "Open client connections; at the limit the oldest idle one is closed, and a "
                    "new one is refused with 503 when none is idle")

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/url/parse.hpp>
+
 #include "api/openapi_document.h"
 #include "crypto/crypto.h"
 #include "mambo/catalog.h"
@@ -179,18 +181,56 @@ std::string ErrorJson(int status, const std::string& message) {
       {"error", {{"code", ReasonCode(status)}, {"message", message}, {"fields", Json::array()}}}});
 }
 
-const httplib::Headers& SecurityHeaders() {
-  static const httplib::Headers kHeaders = {
+httplib::Headers SecurityHeaders(const std::vector<std::string>& frame_origins) {
+  std::string ancestors;
+  for (const std::string& o : frame_origins) ancestors += (ancestors.empty() ? "" : " ") + o;
+  httplib::Headers h = {
       {"Content-Security-Policy",
        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; "
        "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'none'; frame-ancestors 'none'"},
-      {"X-Frame-Options", "DENY"},
+       "form-action 'none'; frame-ancestors " +
+           (ancestors.empty() ? std::string("'none'") : ancestors)},
       {"X-Content-Type-Options", "nosniff"},
       {"Referrer-Policy", "no-referrer"},
       {"Cross-Origin-Opener-Policy", "same-origin"},
   };
+  if (frame_origins.empty()) h.emplace("X-Frame-Options", "DENY");
+  return h;
+}
+
+const httplib::Headers& SecurityHeaders() {
+  static const httplib::Headers kHeaders = SecurityHeaders({});
   return kHeaders;
+}
+
+std::optional<std::string> ParseOrigin(std::string_view text, std::string* why) {
+  const auto fail = [&](const char* reason) -> std::optional<std::string> {
+    if (why) *why = reason;
+    return std::nullopt;
+  };
+  const auto url =
+      boost::urls::parse_absolute_uri(boost::core::string_view(text.data(), text.size()));
+  if (!url) return fail("is not an absolute URL such as https://console.example.com");
+  const auto lower = [](std::string t) {
+    for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return t;
+  };
+  const std::string scheme = lower(std::string(url->scheme()));
+  if (scheme != "https" && scheme != "http") return fail("must be http:// or https://");
+  if (url->has_userinfo()) return fail("must not carry a user or password");
+  if (url->host().empty()) return fail("has no host");
+  if (!url->encoded_path().empty() && url->encoded_path() != "/") {
+    return fail("must be an origin only, without a path");
+  }
+  if (url->has_query() || url->has_fragment()) return fail("must not have a query or fragment");
+  // As a browser sends it: lower-case scheme and host, no default port, no slash.
+  std::string origin = scheme + "://" + lower(std::string(url->encoded_host()));
+  if (url->has_port()) {
+    const bool default_port =
+        (scheme == "https" && url->port() == "443") || (scheme == "http" && url->port() == "80");
+    if (!default_port) origin += ":" + std::string(url->port());
+  }
+  return origin;
 }
 
 std::string TokenHash(std::string_view token) {
@@ -357,17 +397,25 @@ void ApiServer::Register(httplib::Server& server) {
     WriteError(res, ApiError{res.status, ReasonCode(res.status), message, {}});
   });
   // Every answer, the console's files and httplib's own errors included: the security headers,
-  // and no caching of anything but the console's files (which are revalidated).
-  server.set_post_routing_handler([](const Request& req, Response& res) {
-    for (const auto& [name, value] : SecurityHeaders()) {
-      if (!res.has_header(name)) res.set_header(name, value);
-    }
-    if (!res.has_header("Cache-Control")) {
-      const bool dynamic = req.path.rfind("/api/", 0) == 0 || req.path == "/healthz" ||
-                           req.path == "/readyz" || req.path == "/metrics" || res.status >= 400;
-      res.set_header("Cache-Control", dynamic ? "no-store" : "no-cache");
-    }
-  });
+  // and no caching of anything but the console's files (which are revalidated). A page of an
+  // allowed origin may read it (CORS): the API from the mambo console, and the component's
+  // files, which a module script fetches in CORS mode.
+  server.set_post_routing_handler(
+      [this, security = SecurityHeaders(options_.cors_origins)](const Request& req, Response& res) {
+        for (const auto& [name, value] : security) {
+          if (!res.has_header(name)) res.set_header(name, value);
+        }
+        if (const std::string origin = AllowedOrigin(req); !origin.empty()) {
+          res.set_header("Access-Control-Allow-Origin", origin);
+          res.set_header("Access-Control-Expose-Headers", "Location, Retry-After");
+        }
+        if (!options_.cors_origins.empty()) res.set_header("Vary", "Origin");
+        if (!res.has_header("Cache-Control")) {
+          const bool dynamic = req.path.rfind("/api/", 0) == 0 || req.path == "/healthz" ||
+                               req.path == "/readyz" || req.path == "/metrics" || res.status >= 400;
+          res.set_header("Cache-Control", dynamic ? "no-store" : "no-cache");
+        }
+      });
   server.set_exception_handler([](const Request& req, Response& res, std::exception_ptr ep) {
     std::string what = "unknown";
     try {
@@ -391,6 +439,25 @@ void ApiServer::Register(httplib::Server& server) {
     }
     spdlog::error("{} {}: internal error: {}", req.method, ToValidUtf8(req.path), what);
     WriteError(res, ApiError{500, "internal", "Internal error; the server log has details", {}});
+  });
+
+  // CORS preflight: an allowed origin may send the token and JSON with every method the API
+  // has, and cache the answer for 2 hours; another origin gets 403 (and the browser refuses).
+  server.Options(".*", [this](const Request& req, Response& res) {
+    if (!req.has_header("Origin")) {
+      res.status = 204;
+      res.set_header("Allow", "GET, POST, PATCH, DELETE, OPTIONS");
+      return;
+    }
+    if (AllowedOrigin(req).empty()) {
+      WriteError(res, ApiError::Forbidden("This origin may not call this API (ask the operator "
+                                          "to add it to --cors-origin)"));
+      return;
+    }
+    res.status = 204;
+    res.set_header("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE");
+    res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+    res.set_header("Access-Control-Max-Age", "7200");
   });
 
   using namespace std::placeholders;
@@ -458,6 +525,15 @@ void ApiServer::Register(httplib::Server& server) {
       }));
   Add(server, "DELETE", std::string("/api/v1/tokens/") + kId,
       Route(write, bind(&ApiServer::RevokeToken)));
+}
+
+std::string ApiServer::AllowedOrigin(const Request& req) const {
+  if (options_.cors_origins.empty() || !req.has_header("Origin")) return "";
+  const std::string origin = req.get_header_value("Origin");
+  for (const std::string& allowed : options_.cors_origins) {
+    if (origin == allowed) return origin;
+  }
+  return "";
 }
 
 Webhook ApiServer::LoadWebhook(const ApiToken& who, const std::string& id) {

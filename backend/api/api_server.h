@@ -30,6 +30,10 @@ struct ApiOptions {
   // a minute (a bucket that refills continuously), then 429 with Retry-After.
   int sends_per_minute = 60;
   std::string version = "0.1.0";
+  // Origins (scheme://host[:port]) of pages on other origins that may call the API and load the
+  // console's component (CORS), and frame it (CSP frame-ancestors): the mambo console's. None by
+  // default. Credentials are never allowed: the token goes in Authorization, never a cookie.
+  std::vector<std::string> cors_origins;
 };
 
 // Raised by handlers to answer with an error; the server turns it into the JSON shape.
@@ -94,6 +98,12 @@ std::string ErrorJson(int status, const std::string& message);
 // front adds them to its own). The console needs 'wasm-unsafe-eval' to compile its wasm and
 // nothing inline: its script and style sheet are files (web/shell.js, web/shell.css).
 const httplib::Headers& SecurityHeaders();
+// The same with `frame_origins` allowed to frame webhookd's pages (none: no one may; then
+// X-Frame-Options DENY too, which cannot name origins).
+httplib::Headers SecurityHeaders(const std::vector<std::string>& frame_origins);
+// An origin as --cors-origin takes it ("https://console.example.com", "http://127.0.0.1:8081"):
+// the origin a browser sends, or nullopt with `why`.
+std::optional<std::string> ParseOrigin(std::string_view text, std::string* why);
 
 class ApiServer {
  public:
@@ -159,6 +169,8 @@ class ApiServer {
   void RevokeToken(const httplib::Request&, httplib::Response&, const store::ApiToken&);
 
   Webhook LoadWebhook(const store::ApiToken& who, const std::string& id);
+  // The request's Origin when it is one of options_.cors_origins, else "".
+  std::string AllowedOrigin(const httplib::Request& req) const;
   // Throws 429 when the team has used its sends for now.
   void ChargeSend(const store::ApiToken& who);
 

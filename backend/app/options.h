@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mambo::app {
 
@@ -24,7 +25,8 @@ struct ServeOptions {
   int64_t http_idle_timeout_ms = 60000;     // a kept-alive connection between requests
   int64_t token_cache_ms = 60000;  // how long an API token found active is trusted (see ApiOptions)
   size_t max_webhooks_per_team = 100;
-  int sends_per_minute = 60;  // test events and resends per team
+  int sends_per_minute = 60;              // test events and resends per team
+  std::vector<std::string> cors_origins;  // api::ApiOptions::cors_origins
 
   // Delivery engine.
   int workers = 32;                  // concurrent outgoing requests

@@ -100,6 +100,8 @@ std::string InstanceName() {
 
 // The HTTP server: webhookd's front (http/front_server.h) with the options' limits, plain or
 // HTTPS; null with a message on stderr when the certificate does not load.
+api::ApiOptions ApiOptionsOf(const ServeOptions& o);
+
 std::unique_ptr<http::FrontServer> MakeHttpServer(const ServeOptions& o) {
   // Each connection is a descriptor: thousands of clients need more than the usual soft limit
   // of 1,024, and the hard limit is the operator's to set.
@@ -113,7 +115,7 @@ std::unique_ptr<http::FrontServer> MakeHttpServer(const ServeOptions& o) {
   front.max_connections = o.max_connections;
   front.request_timeout_ms = o.http_request_timeout_ms;
   front.idle_timeout_ms = o.http_idle_timeout_ms;
-  front.answer_headers = api::SecurityHeaders();
+  front.answer_headers = api::SecurityHeaders(ApiOptionsOf(o).cors_origins);
   front.answer_headers.emplace("Cache-Control", "no-store");
   front.error_body = api::ErrorJson;
   if (!o.tls_cert.empty()) {
@@ -198,6 +200,9 @@ api::ApiOptions ApiOptionsOf(const ServeOptions& o) {
   a.token_cache_ms = o.token_cache_ms;
   a.max_webhooks_per_team = o.max_webhooks_per_team;
   a.sends_per_minute = o.sends_per_minute;
+  for (const std::string& origin : o.cors_origins) {
+    if (auto parsed = api::ParseOrigin(origin, nullptr)) a.cors_origins.push_back(*parsed);
+  }
   a.version = MAMBO_VERSION;
   return a;
 }

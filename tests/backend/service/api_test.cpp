@@ -749,6 +749,75 @@ TEST_F(ApiTest, BadFlagsGiveAClearMessage) {
   EXPECT_NE(r.err.find("--retention-days"), std::string::npos) << r.err;
 }
 
+// CORS for the mambo console on another origin: an allowed origin's preflight is answered (no
+// credentials, cached), its requests are readable, and it may frame webhookd's pages; another
+// origin gets no CORS header and a 403 preflight; without --cors-origin no origin is allowed.
+TEST_F(ApiTest, CorsAnswersOnlyTheOriginsTheOperatorAllows) {
+  server_.reset();
+  server_ = std::make_unique<WebhookdProcess>(
+      dir_.path(), std::vector<std::string>{"--cors-origin",
+                                            "https://Console.Example.com:443,http://127.0.0.1:9"});
+  ASSERT_TRUE(server_->started());
+  auto cli = server_->Client();
+  const httplib::Headers preflight{
+      {"Origin", "https://console.example.com"},
+      {"Access-Control-Request-Method", "POST"},
+      {"Access-Control-Request-Headers", "authorization,content-type"}};
+  auto ok = cli.Options("/api/v1/webhooks", preflight);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 204);
+  EXPECT_EQ(ok->get_header_value("Access-Control-Allow-Origin"), "https://console.example.com");
+  EXPECT_NE(ok->get_header_value("Access-Control-Allow-Headers").find("Authorization"),
+            std::string::npos);
+  EXPECT_NE(ok->get_header_value("Access-Control-Allow-Methods").find("PATCH"), std::string::npos);
+  EXPECT_EQ(ok->get_header_value("Access-Control-Max-Age"), "7200");
+  EXPECT_FALSE(ok->has_header("Access-Control-Allow-Credentials"));
+
+  const httplib::Headers allowed{{"Origin", "http://127.0.0.1:9"},
+                                 {"Authorization", "Bearer " + admin_}};
+  auto list = cli.Get("/api/v1/webhooks", allowed);
+  ASSERT_TRUE(list);
+  EXPECT_EQ(list->status, 200);
+  EXPECT_EQ(list->get_header_value("Access-Control-Allow-Origin"), "http://127.0.0.1:9");
+  EXPECT_EQ(list->get_header_value("Vary"), "Origin");
+  EXPECT_NE(list->get_header_value("Content-Security-Policy")
+                .find("frame-ancestors https://console.example.com http://127.0.0.1:9"),
+            std::string::npos)
+      << list->get_header_value("Content-Security-Policy");
+  EXPECT_FALSE(list->has_header("X-Frame-Options")) << "it cannot name origins";
+
+  const httplib::Headers other{{"Origin", "https://evil.example"},
+                               {"Authorization", "Bearer " + admin_}};
+  auto theirs = cli.Get("/api/v1/webhooks", other);
+  ASSERT_TRUE(theirs);
+  EXPECT_FALSE(theirs->has_header("Access-Control-Allow-Origin"));
+  auto refused =
+      cli.Options("/api/v1/webhooks", httplib::Headers{{"Origin", "https://evil.example"},
+                                                       {"Access-Control-Request-Method", "GET"}});
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 403);
+  EXPECT_FALSE(refused->has_header("Access-Control-Allow-Origin"));
+
+  server_.reset();
+  server_ = std::make_unique<WebhookdProcess>(dir_.path());
+  ASSERT_TRUE(server_->started());
+  auto none = server_->Client().Options("/api/v1/webhooks", preflight);
+  ASSERT_TRUE(none);
+  EXPECT_EQ(none->status, 403);
+  EXPECT_FALSE(none->has_header("Access-Control-Allow-Origin"));
+  auto plain = server_->Client().Get("/api/v1/webhooks", allowed);
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(plain->has_header("Access-Control-Allow-Origin"));
+  EXPECT_EQ(plain->get_header_value("X-Frame-Options"), "DENY");
+
+  for (const char* bad :
+       {"https://a.example/path", "ftp://a.example", "a.example", "https://user@a.example"}) {
+    auto r = RunWebhookd({"serve", "--cors-origin", bad, "--data-dir", dir_.path()});
+    EXPECT_EQ(r.exit_code, 105) << bad << ": " << r.err;
+    EXPECT_NE(r.err.find("origin " + std::string(bad)), std::string::npos) << r.err;
+  }
+}
+
 TEST(ServeStatic, ServesConsoleFilesWithTheRightTypesAndHealth) {
   TempDir dir, web;
   std::ofstream(web.path() + "/index.html") << "<!doctype html><title>console</title>";
