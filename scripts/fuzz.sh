@@ -5,7 +5,8 @@
 # repository. Exits non-zero on the first crash, leak, sanitizer report or timeout; the failing
 # input is left in build-fuzz/ (crash-*, leak-*, timeout-*) and named in the output.
 # Usage: scripts/fuzz.sh [seconds] [target ...]      (FUZZ_RUNS=N: N runs instead of seconds;
-# FUZZ_TIMEOUT=S: an input running longer than S seconds, default 10, is a failure. libFuzzer
+# FUZZ_TIMEOUT=S: an input running longer than S seconds, default 10, is a failure; FUZZ_ASAN_OPTIONS:
+# more AddressSanitizer options, below. libFuzzer
 # counts wall time, so a run paused with SIGSTOP, e.g. to leave the machine to a benchmark,
 # needs a longer one)
 set -euo pipefail
@@ -24,7 +25,9 @@ if [ ! -f build-fuzz/build.ninja ]; then
 fi
 cmake --build build-fuzz -j "$(nproc)" --target "${targets[@]}"
 
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+# FUZZ_ASAN_OPTIONS is appended (long runs: malloc_context_size=5 makes allocations cheaper; a
+# finding is re-run from its input for the full stacks).
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1${FUZZ_ASAN_OPTIONS:+:$FUZZ_ASAN_OPTIONS}
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 status=0
 for t in "${targets[@]}"; do

@@ -175,7 +175,7 @@ test('events: newest first, type and time filters, search by id, unknown id, del
     for (const d of rows) {
       assert.equal(d.http_status, 200);
       assert.equal(d.attempts, 1);
-      assert.equal(d.result, 'succeeded 200');
+      assert.equal(d.result, 'Succeeded 200');
     }
     assert.deepEqual(ids(state), [role.id, policy.id, enroll.id]);  // the list stays beside it
     await screenshot(page, 'console-event-detail.png');

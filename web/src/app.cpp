@@ -240,6 +240,7 @@ void App::LoadIdentity(std::function<void()> then) {
 }
 
 void App::SignOut() {
+  webhooks_.Forget();  // nothing of this session is shown to the next
   ctx_.can_write = false;
   ctx_.token_id.clear();
   role_.clear();
@@ -255,6 +256,7 @@ void App::SignOut() {
 }
 
 void App::SessionEnded(const std::string& why) {
+  webhooks_.Forget();  // nothing of this session is shown to the next
   ctx_.can_write = false;
   ctx_.token_id.clear();
   role_.clear();

@@ -21,6 +21,9 @@ inline const ImVec4 kMutedColor(0.60f, 0.64f, 0.70f, 1.0f);
 inline const ImVec4 kAccentColor(0.35f, 0.60f, 1.00f, 1.0f);
 
 void TextView(std::string_view s);
+// `s` in at most `max_width` pixels: cut in the middle with "..." when longer (the start and the
+// end of a URL say the most), the whole text in a tooltip on hover. Returns whether it was cut.
+bool ElidedText(std::string_view s, float max_width);
 void ErrorText(std::string_view message);  // wrapped, in the error colour
 void Spinner();                            // a small animated dot line (progress)
 
@@ -32,8 +35,11 @@ std::string ShortTime(int64_t t_ms);
 std::string DurationText(int64_t ms);
 
 ImVec4 StatusColor(DeliveryStatus s);
-// "succeeded 200", "failed: connect", "pending"
-std::string DeliveryResultText(const Delivery& d);
+// What a delivery's state means, in words: "Succeeded 200", "Sending (try 2 of 10)",
+// "Retrying in 52 s (try 4 of 10) after 503", "Failed: gave up after 10 tries, last 500",
+// "Paused: webhook inactive", "Queued", "Cancelled". `webhook_active`: a waiting delivery of an
+// inactive webhook is paused, not about to be tried.
+std::string DeliveryResultText(const Delivery& d, int64_t now_ms, bool webhook_active = true);
 
 // A button whose rectangle is reported to tests as `name`. Disabled buttons do nothing.
 bool NamedButton(UiState& ui, const std::string& name, const char* label, bool enabled = true);

@@ -115,6 +115,10 @@ struct Delivery {
 // receiver verifies the signature over, and what the API shows as sent).
 std::string DeliveryBody(const Event& event, std::string_view data_json);
 
+// Attempts a delivery gets before it is exhausted: the length of the retry schedule
+// (backend/delivery/retry_policy.cpp; a test holds the two equal).
+inline constexpr int kMaxDeliveryAttempts = 10;
+
 std::string_view ToString(DeliveryStatus status);
 std::optional<DeliveryStatus> ParseDeliveryStatus(std::string_view text);
 std::string_view ToString(FailureCause cause);

@@ -4,6 +4,8 @@
 
 #include <vector>
 
+#include "mambo/models.h"
+
 namespace mambo::delivery {
 namespace {
 
@@ -22,6 +24,7 @@ TEST(RetryPolicyTest, DefaultScheduleIsStandardWebhooks) {
   EXPECT_EQ(DefaultRetryScheduleMs(), kExpected);
   auto policy = Fixed(0.5);
   EXPECT_EQ(policy.max_attempts(), 10);
+  EXPECT_EQ(policy.max_attempts(), kMaxDeliveryAttempts) << "what the console says (try 4 of 10)";
   for (int n = 1; n <= 10; ++n) EXPECT_EQ(policy.BaseDelayMs(n), kExpected[n - 1]) << n;
   EXPECT_THROW(policy.BaseDelayMs(0), std::out_of_range);
   EXPECT_THROW(policy.BaseDelayMs(11), std::out_of_range);

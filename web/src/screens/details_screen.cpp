@@ -164,10 +164,6 @@ std::string VerifySnippetText(size_t index, const Headers& custom) {
   return text;
 }
 
-void Badge(DeliveryStatus s) {
-  ImGui::TextColored(StatusColor(s), "%s", std::string(ToString(s)).c_str());
-}
-
 }  // namespace
 
 std::string DetailsScreen::Title() const {
@@ -416,7 +412,14 @@ void DetailsScreen::DrawHeader(ScreenContext& ctx) {
   const Webhook& w = *webhook;
   if (NamedButton(ui, "back", "< Webhooks")) ctx.go("/webhooks");
   ImGui::SameLine();
-  TextView(w.url);
+  // The actions on the right always fit: the URL gets what is left (cut in the middle, whole on
+  // hover), as does the status.
+  const float right = ImGui::GetFontSize() * 33.0f;
+  const float status_w = ImGui::CalcTextSize("Inactive").x + ImGui::GetStyle().ItemSpacing.x * 2;
+  const float url_room =
+      std::max(ImGui::GetFontSize() * 6.0f,
+               ImGui::GetContentRegionMax().x - right - status_w - ImGui::GetCursorPosX());
+  ui.SetField("title_elided", ElidedText(w.url, url_room));
   ui.RecordLastItem("title");
   ImGui::SameLine();
   if (w.active) {
@@ -427,7 +430,6 @@ void DetailsScreen::DrawHeader(ScreenContext& ctx) {
     ImGui::TextColored(kMutedColor, "Inactive");
   }
   ImGui::SameLine();
-  const float right = ImGui::GetFontSize() * 33.0f;
   ImGui::SetCursorPosX(std::max(ImGui::GetCursorPosX(), ImGui::GetContentRegionMax().x - right));
   // A viewer's console shows what it may do: reading, no buttons that would answer 403.
   if (!ctx.can_write) {
@@ -837,7 +839,7 @@ void DetailsScreen::DrawHistory(ScreenContext& ctx) {
         ImGui::TableNextRow();
         ImGui::TableNextColumn();
         ImGui::PushID(i);
-        const std::string text = DeliveryResultText(d);
+        const std::string text = DeliveryResultText(d, ctx.now_ms, webhook->active);
         ImGui::PushStyleColor(ImGuiCol_Text, StatusColor(d.status));
         if (ImGui::Selectable(text.c_str(), d.id == selected_id,
                               ImGuiSelectableFlags_SpanAllColumns)) {
@@ -856,7 +858,12 @@ void DetailsScreen::DrawHistory(ScreenContext& ctx) {
         if (ImGui::IsItemHovered()) ImGui::SetTooltip("%s", FormatTimestamp(d.created_at).c_str());
         ImGui::TableNextColumn();
         if (d.status == DeliveryStatus::kPending || d.status == DeliveryStatus::kFailed) {
-          TextView(RelativeTime(ctx.now_ms, d.next_attempt_at));
+          // A paused delivery has no next try until the webhook is switched on again.
+          if (webhook->active) {
+            TextView(RelativeTime(ctx.now_ms, d.next_attempt_at));
+          } else {
+            ImGui::TextDisabled("paused");
+          }
         } else {
           ImGui::TextDisabled("-");
         }
@@ -866,6 +873,7 @@ void DetailsScreen::DrawHistory(ScreenContext& ctx) {
         visible_to = i;
         ui.AddListItem("deliveries", {{"id", d.id},
                                       {"status", ToString(d.status)},
+                                      {"label", text},
                                       {"http_status", OptInt(d.last_http_status)},
                                       {"event_type", d.event_type},
                                       {"attempts", d.attempt_count}});
@@ -916,13 +924,9 @@ void DetailsScreen::DrawInspector(ScreenContext& ctx) {
   ImGui::Text("%s  (%s)", d.event_type.c_str(), d.event_id.c_str());
   ImGui::TextDisabled("Status");
   ImGui::SameLine();
-  Badge(d.status);
-  ImGui::SameLine();
-  ImGui::Text("after %d attempt%s", d.attempt_count, d.attempt_count == 1 ? "" : "s");
-  if (d.status == DeliveryStatus::kPending || d.status == DeliveryStatus::kFailed) {
-    ImGui::SameLine();
-    ImGui::TextDisabled("next try %s", RelativeTime(ctx.now_ms, d.next_attempt_at).c_str());
-  }
+  const std::string state = DeliveryResultText(d, ctx.now_ms, webhook->active);
+  ImGui::TextColored(StatusColor(d.status), "%s", state.c_str());
+  ui.SetField("selected_label", state);
   if (ctx.can_write &&
       NamedButton(ui, "resend", "Resend", !action_busy && d.status != DeliveryStatus::kInFlight)) {
     action_busy = true;

@@ -477,7 +477,7 @@ void EventsScreen::DrawDeliveries(ScreenContext& ctx) {
     ui.RecordLastItem("event_delivery:" + d.id);
     if (ImGui::IsItemHovered()) ImGui::SetTooltip("Open delivery %s", d.id.c_str());
     ImGui::TableNextColumn();
-    ImGui::TextColored(StatusColor(d.status), "%s", DeliveryResultText(d).c_str());
+    ImGui::TextColored(StatusColor(d.status), "%s", DeliveryResultText(d, ctx.now_ms).c_str());
     ImGui::TableNextColumn();
     ImGui::Text("%d", d.attempt_count);
     ImGui::TableNextColumn();
@@ -487,7 +487,7 @@ void EventsScreen::DrawDeliveries(ScreenContext& ctx) {
                                         {"status", ToString(d.status)},
                                         {"attempts", d.attempt_count},
                                         {"http_status", OptInt(d.last_http_status)},
-                                        {"result", DeliveryResultText(d)}});
+                                        {"result", DeliveryResultText(d, ctx.now_ms)}});
     if (open) ctx.go("/webhooks/" + d.webhook_id + "/deliveries/" + d.id);
   }
   ImGui::EndTable();

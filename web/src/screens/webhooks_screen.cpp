@@ -60,13 +60,21 @@ void HourlyPlot(const WebhookStats& s, ImVec2 size) {
 
 }  // namespace
 
+// The rows shown stay until the new first page has come: a slow or failing API leaves what
+// was there (with the error and Retry), never an empty list.
 void WebhooksScreen::Open(ScreenContext& ctx) {
   ++generation;
-  rows.clear();
-  next_cursor.reset();
-  error.clear();
-  loaded = false;
+  replace_rows = true;
   LoadPage(ctx, "");
+}
+
+void WebhooksScreen::Forget() {
+  ++generation;
+  rows.clear();
+  stats.clear();
+  next_cursor.reset();
+  loading = loaded = replace_rows = false;
+  error.clear();
 }
 
 void WebhooksScreen::Tick(ScreenContext& ctx) {
@@ -100,6 +108,12 @@ void WebhooksScreen::LoadPage(ScreenContext& ctx, const std::string& cursor) {
     }
     error.clear();
     loaded = true;
+    if (replace_rows) {  // the first page of an Open: what was shown before goes now
+      replace_rows = false;
+      rows.clear();
+      stats.clear();
+      next_cursor.reset();
+    }
     if (r.body.contains("data") && r.body["data"].is_array()) {
       for (const Json& j : r.body["data"]) Take(j);
     }
@@ -115,7 +129,12 @@ void WebhooksScreen::Refresh(ScreenContext& ctx) {
   const uint64_t gen = generation;
   ctx.api->Get("/api/v1/webhooks?limit=" + std::to_string(limit),
                [this, gen](const ApiResponse& r) {
-                 if (gen != generation || !r.ok()) return;
+                 if (gen != generation) return;
+                 if (!r.ok()) {  // the rows stay; the error says they may be old
+                   error = "Could not refresh webhooks: " + r.error;
+                   return;
+                 }
+                 error.clear();
                  if (!r.body.contains("data") || !r.body["data"].is_array()) return;
                  for (const Json& j : r.body["data"]) Take(j);
                });
@@ -172,10 +191,16 @@ void WebhooksScreen::Draw(ScreenContext& ctx) {
   ImGui::SameLine();
   if (loading) {
     Spinner();
+    ImGui::SameLine();
+    ImGui::TextDisabled(rows.empty() ? "Loading webhooks" : "Refreshing");
+    ui.RecordLastItem("loading");
   } else {
     ImGui::TextDisabled("%d webhook%s", static_cast<int>(rows.size()), rows.size() == 1 ? "" : "s");
   }
-  if (!error.empty()) ErrorText(error);
+  if (!error.empty()) {
+    ErrorText(rows.empty() ? error : error + " (showing what was loaded before)");
+    if (NamedButton(ui, "retry_load", "Retry", !loading)) Open(ctx);
+  }
   ImGui::Spacing();
 
   if (loaded && rows.empty() && !loading) {
@@ -216,7 +241,7 @@ void WebhooksScreen::Draw(ScreenContext& ctx) {
         if (open) ctx.go("/webhooks/" + w.id);
         ImGui::SameLine(0, 0);
         ImGui::BeginGroup();
-        TextView(w.url);
+        ElidedText(w.url, ImGui::GetContentRegionAvail().x);
         if (w.description && !w.description->empty()) {
           ImGui::TextDisabled("%s", w.description->c_str());
         } else {
@@ -230,10 +255,9 @@ void WebhooksScreen::Draw(ScreenContext& ctx) {
           ImGui::TextColored(kOkColor, "Active");
         } else if (w.disabled_reason) {
           ImGui::TextColored(kErrorColor, "Disabled");
+          // One line in the row (whole on hover; the banner above says it all).
           ImGui::PushStyleColor(ImGuiCol_Text, kMutedColor);
-          ImGui::PushTextWrapPos(0.0f);
-          TextView(*w.disabled_reason);
-          ImGui::PopTextWrapPos();
+          ElidedText(*w.disabled_reason, ImGui::GetContentRegionAvail().x);
           ImGui::PopStyleColor();
           status_text = "Disabled: " + *w.disabled_reason;
         } else {
@@ -252,10 +276,11 @@ void WebhooksScreen::Draw(ScreenContext& ctx) {
           ImGui::TextDisabled("none yet");
         } else {
           const Delivery& d = *st->second.last;
-          const std::string text = DeliveryResultText(d);
+          const std::string text = DeliveryResultText(d, ctx.now_ms, w.active);
           ImGui::TextColored(StatusColor(d.status), "%s", text.c_str());
           ImGui::TextDisabled("%s", RelativeTime(ctx.now_ms, d.updated_at).c_str());
           last = {{"status", ToString(d.status)},
+                  {"label", text},
                   {"http_status", d.last_http_status ? nlohmann::json(*d.last_http_status)
                                                      : nlohmann::json(nullptr)},
                   {"at", FormatTimestamp(d.updated_at)}};

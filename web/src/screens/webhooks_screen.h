@@ -35,12 +35,14 @@ struct WebhooksScreen {
   std::map<std::string, WebhookStats> stats;
   std::optional<std::string> next_cursor;
   bool loading = false;
+  bool replace_rows = false;  // the next first page replaces the rows (an Open)
   bool loaded = false;
   std::string error;
   int64_t last_refresh_ms = 0;
   uint64_t generation = 0;  // answers for an older load are ignored
 
   void Open(ScreenContext& ctx);  // (re)loads the first page
+  void Forget();                  // drops the rows (sign-out); answers on their way are ignored
   void Tick(ScreenContext& ctx);  // periodic refresh while shown
   void Draw(ScreenContext& ctx);
 
