@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <stdexcept>
 
 #include "mambo/text.h"
 
@@ -43,11 +44,47 @@ bool ReadDigits(std::string_view text, size_t pos, size_t count, int& out) {
   return true;
 }
 
-template <typename T>
-std::optional<T> OptionalField(const Json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return std::nullopt;
-  return it->get<T>();
+// Non-throwing field reads: a field that is missing or of another type is absent.
+const Json* Field(const Json& j, const char* key) {
+  if (!j.is_object()) return nullptr;
+  const auto it = j.find(key);
+  return it == j.end() ? nullptr : &*it;
+}
+
+std::optional<std::string> StrField(const Json& j, const char* key) {
+  const Json* f = Field(j, key);
+  if (f == nullptr || !f->is_string()) return std::nullopt;
+  return f->get<std::string>();
+}
+
+std::optional<int64_t> IntField(const Json& j, const char* key) {
+  const Json* f = Field(j, key);
+  if (f == nullptr || !f->is_number_integer()) return std::nullopt;
+  return f->get<int64_t>();
+}
+
+bool BoolField(const Json& j, const char* key, bool fallback) {
+  const Json* f = Field(j, key);
+  return f != nullptr && f->is_boolean() ? f->get<bool>() : fallback;
+}
+
+FailureCause CauseField(const Json& j, const char* key) {
+  const Json* f = Field(j, key);
+  if (f == nullptr || !(f->is_string() || f->is_null())) return FailureCause::kNone;
+  return f->get<FailureCause>();  // the enum's table: an unknown name is kNone, never a throw
+}
+
+// [[name, value], ...]; malformed entries are left out.
+Headers HeadersField(const Json& j, const char* key) {
+  Headers out;
+  const Json* f = Field(j, key);
+  if (f == nullptr || !f->is_array()) return out;
+  for (const Json& h : *f) {
+    if (h.is_array() && h.size() == 2 && h[0].is_string() && h[1].is_string()) {
+      out.emplace_back(h[0].get<std::string>(), h[1].get<std::string>());
+    }
+  }
+  return out;
 }
 
 int64_t TimeField(const Json& j, const char* key) {
@@ -203,24 +240,42 @@ void to_json(Json& j, const Webhook& w) {
            {"updated_at", FormatTimestamp(w.updated_at)}};
 }
 
-void from_json(const Json& j, Webhook& w) {
-  j.at("id").get_to(w.id);
-  j.at("team_id").get_to(w.team_id);
-  j.at("url").get_to(w.url);
-  j.at("events").get_to(w.events);
-  w.secret = OptionalField<std::string>(j, "secret");  // only present in trusted store records
-  w.active = j.value("active", true);
-  w.description = OptionalField<std::string>(j, "description");
-  w.disabled_reason = OptionalField<std::string>(j, "disabled_reason");
-  w.rate_limit_per_second = OptionalField<int>(j, "rate_limit_per_second");
-  w.headers.clear();
-  if (auto it = j.find("headers"); it != j.end() && it->is_object()) {
-    for (const auto& [name, value] : it->items()) {
+std::optional<Webhook> WebhookFromJson(const Json& j) {
+  const auto id = StrField(j, "id");
+  const auto url = StrField(j, "url");
+  if (!id || !url) return std::nullopt;
+  Webhook w;
+  w.id = *id;
+  w.url = *url;
+  w.team_id = StrField(j, "team_id").value_or("");
+  if (const Json* events = Field(j, "events"); events && events->is_array()) {
+    for (const Json& e : *events) {
+      if (e.is_string()) w.events.push_back(e.get<std::string>());
+    }
+  }
+  // The secret's value is in trusted store records only; the API says whether there is one.
+  w.secret = StrField(j, "secret");
+  if (!w.secret && BoolField(j, "has_secret", false)) w.secret = std::string();
+  w.active = BoolField(j, "active", true);
+  w.description = StrField(j, "description");
+  w.disabled_reason = StrField(j, "disabled_reason");
+  if (const auto rate = IntField(j, "rate_limit_per_second")) {
+    w.rate_limit_per_second = static_cast<int>(*rate);
+  }
+  if (const Json* headers = Field(j, "headers"); headers && headers->is_object()) {
+    for (const auto& [name, value] : headers->items()) {  // names; values masked (or sealed)
       w.headers.emplace_back(name, value.is_string() ? value.get<std::string>() : "");
     }
   }
   w.created_at = TimeField(j, "created_at");
   w.updated_at = TimeField(j, "updated_at");
+  return w;
+}
+
+void from_json(const Json& j, Webhook& w) {
+  auto v = WebhookFromJson(j);
+  if (!v) throw std::invalid_argument("not a webhook: id and url are required");
+  w = std::move(*v);
 }
 
 void to_json(Json& j, const Event& e) {
@@ -255,20 +310,30 @@ void to_json(Json& j, const DeliveryAttempt& a) {
            {"response_headers_truncated", a.response_headers_truncated}};
 }
 
-void from_json(const Json& j, DeliveryAttempt& a) {
-  j.at("id").get_to(a.id);
-  j.at("delivery_id").get_to(a.delivery_id);
-  a.number = j.value("number", 0);
+std::optional<DeliveryAttempt> AttemptFromJson(const Json& j) {
+  const auto id = StrField(j, "id");
+  if (!id) return std::nullopt;
+  DeliveryAttempt a;
+  a.id = *id;
+  a.delivery_id = StrField(j, "delivery_id").value_or("");
+  a.number = static_cast<int>(IntField(j, "number").value_or(0));
   a.started_at = TimeField(j, "started_at");
-  a.duration_ms = j.value("duration_ms", int64_t{0});
-  a.http_status = OptionalField<int>(j, "http_status");
-  a.cause = j.value("cause", FailureCause::kNone);
-  a.error = j.value("error", std::string());
-  a.request_headers = j.value("request_headers", Headers{});
-  a.response_headers = j.value("response_headers", Headers{});
-  a.response_excerpt = j.value("response_excerpt", std::string());
-  a.response_truncated = j.value("response_truncated", false);
-  a.response_headers_truncated = j.value("response_headers_truncated", false);
+  a.duration_ms = IntField(j, "duration_ms").value_or(0);
+  if (const auto status = IntField(j, "http_status")) a.http_status = static_cast<int>(*status);
+  a.cause = CauseField(j, "cause");
+  a.error = StrField(j, "error").value_or("");
+  a.request_headers = HeadersField(j, "request_headers");
+  a.response_headers = HeadersField(j, "response_headers");
+  a.response_excerpt = StrField(j, "response_excerpt").value_or("");
+  a.response_truncated = BoolField(j, "response_truncated", false);
+  a.response_headers_truncated = BoolField(j, "response_headers_truncated", false);
+  return a;
+}
+
+void from_json(const Json& j, DeliveryAttempt& a) {
+  auto v = AttemptFromJson(j);
+  if (!v) throw std::invalid_argument("not an attempt: id is required");
+  a = std::move(*v);
 }
 
 void to_json(Json& j, const Delivery& d) {
@@ -288,20 +353,38 @@ void to_json(Json& j, const Delivery& d) {
   if (!d.attempts.empty()) j["attempts"] = d.attempts;
 }
 
-void from_json(const Json& j, Delivery& d) {
-  j.at("id").get_to(d.id);
-  j.at("webhook_id").get_to(d.webhook_id);
-  d.team_id = j.value("team_id", std::string());
-  j.at("event_id").get_to(d.event_id);
-  j.at("event_type").get_to(d.event_type);
-  d.status = j.value("status", DeliveryStatus::kPending);
-  d.attempt_count = j.value("attempt_count", 0);
+std::optional<Delivery> DeliveryFromJson(const Json& j) {
+  const auto id = StrField(j, "id");
+  if (!id) return std::nullopt;
+  Delivery d;
+  d.id = *id;
+  d.webhook_id = StrField(j, "webhook_id").value_or("");
+  d.team_id = StrField(j, "team_id").value_or("");
+  d.event_id = StrField(j, "event_id").value_or("");
+  d.event_type = StrField(j, "event_type").value_or("");
+  if (const auto status = StrField(j, "status")) {
+    d.status = ParseDeliveryStatus(*status).value_or(DeliveryStatus::kPending);
+  }
+  d.attempt_count = static_cast<int>(IntField(j, "attempt_count").value_or(0));
   d.created_at = TimeField(j, "created_at");
   d.updated_at = TimeField(j, "updated_at");
   d.next_attempt_at = TimeField(j, "next_attempt_at");
-  d.last_http_status = OptionalField<int>(j, "last_http_status");
-  d.last_cause = j.value("last_cause", FailureCause::kNone);
-  d.attempts = j.value("attempts", std::vector<DeliveryAttempt>{});
+  if (const auto status = IntField(j, "last_http_status")) {
+    d.last_http_status = static_cast<int>(*status);
+  }
+  d.last_cause = CauseField(j, "last_cause");
+  if (const Json* attempts = Field(j, "attempts"); attempts && attempts->is_array()) {
+    for (const Json& a : *attempts) {
+      if (auto attempt = AttemptFromJson(a)) d.attempts.push_back(std::move(*attempt));
+    }
+  }
+  return d;
+}
+
+void from_json(const Json& j, Delivery& d) {
+  auto v = DeliveryFromJson(j);
+  if (!v) throw std::invalid_argument("not a delivery: id is required");
+  d = std::move(*v);
 }
 
 std::string DeliveryBody(const Event& event, std::string_view data_json) {

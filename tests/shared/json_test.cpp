@@ -155,7 +155,7 @@ Webhook SampleWebhook() {
   return w;
 }
 
-TEST(Json, WebhookRoundTripsEveryFieldButTheSecret) {
+TEST(Json, WebhookRoundTripsEveryFieldButTheSecretsValue) {
   const Webhook w = SampleWebhook();
   const Json j = w;
   const Webhook back = j.get<Webhook>();
@@ -168,7 +168,45 @@ TEST(Json, WebhookRoundTripsEveryFieldButTheSecret) {
   EXPECT_EQ(back.disabled_reason, w.disabled_reason);
   EXPECT_EQ(back.created_at, w.created_at);
   EXPECT_EQ(back.updated_at, w.updated_at);
-  EXPECT_EQ(back.secret, std::nullopt);
+  EXPECT_EQ(back.secret, std::string()) << "that there is one (has_secret), not its value";
+  Webhook none = w;
+  none.secret.reset();
+  EXPECT_EQ(Json(none).get<Webhook>().secret, std::nullopt);
+}
+
+// What the console reads the API with: never a throw (it runs without exception catching), a
+// document that is not a webhook or delivery is nullopt, a field of the wrong type its default.
+TEST(Json, ReadersNeverThrowOnWhatIsNotAModel) {
+  for (const Json& j : {Json(), Json::array(), Json("x"), Json{{"id", 1}, {"url", "u"}},
+                        Json{{"url", "https://a.example"}}}) {
+    EXPECT_EQ(WebhookFromJson(j), std::nullopt) << j.dump();
+    EXPECT_EQ(DeliveryFromJson(j.is_object() && j.contains("url") ? Json::object() : j),
+              std::nullopt)
+        << j.dump();
+  }
+  const auto w = WebhookFromJson(Json{{"id", "wh_1"},
+                                      {"url", "https://a.example/h"},
+                                      {"events", {"device.enroll", 7, nullptr}},
+                                      {"active", "yes"},
+                                      {"rate_limit_per_second", "fast"},
+                                      {"created_at", 12},
+                                      {"headers", Json::array()}});
+  ASSERT_TRUE(w);
+  EXPECT_EQ(w->events, std::vector<std::string>{"device.enroll"});
+  EXPECT_TRUE(w->active);
+  EXPECT_EQ(w->rate_limit_per_second, std::nullopt);
+  EXPECT_EQ(w->created_at, 0);
+  const auto d = DeliveryFromJson(
+      Json{{"id", "dlv_1"},
+           {"status", "sideways"},
+           {"last_cause", 3},
+           {"attempts",
+            {Json::object(), {{"id", "att_1"}, {"request_headers", {{"a", "b"}, {"c"}, 5}}}}}});
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->status, DeliveryStatus::kPending);
+  EXPECT_EQ(d->last_cause, FailureCause::kNone);
+  ASSERT_EQ(d->attempts.size(), 1u) << "the attempt without an id is left out";
+  EXPECT_EQ(d->attempts[0].request_headers, (Headers{{"a", "b"}}));
 }
 
 TEST(Json, WebhookNeverSerialisesTheSecret) {

@@ -205,95 +205,17 @@ int64_t JTime(const Json& j, std::string_view key) {
   return ParseTimestamp(*s).value_or(0);
 }
 
-namespace {
-Headers ParseHeaders(const Json& j, std::string_view key) {
-  Headers out;
-  if (!j.is_object()) return out;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_array()) return out;
-  for (const Json& h : *it) {
-    if (h.is_array() && h.size() == 2 && h[0].is_string() && h[1].is_string()) {
-      out.emplace_back(h[0].get<std::string>(), h[1].get<std::string>());
-    } else if (h.is_object()) {
-      out.emplace_back(JStr(h, "name"), JStr(h, "value"));
-    }
-  }
-  return out;
-}
-
-FailureCause ParseCause(const Json& j, std::string_view key) {
-  if (!j.is_object()) return FailureCause::kNone;
-  auto it = j.find(key);
-  if (it == j.end() || !(it->is_string() || it->is_null())) return FailureCause::kNone;
-  FailureCause c = FailureCause::kNone;
-  from_json(*it, c);  // the enum's table: unknown strings map to kNone, never throw
-  return c;
-}
-}  // namespace
-
 std::string CauseText(const Json& j, std::string_view key) {
   return JStr(j, key);
 }
 
+// Shared's readers (mambo/models.h): the one model layer; a malformed entry is an empty one.
 Webhook ParseWebhook(const Json& j) {
-  Webhook w;
-  w.id = JStr(j, "id");
-  w.team_id = JStr(j, "team_id");
-  w.url = JStr(j, "url");
-  if (j.is_object() && j.contains("events") && j["events"].is_array()) {
-    for (const Json& e : j["events"]) {
-      if (e.is_string()) w.events.push_back(e.get<std::string>());
-    }
-  }
-  if (JBool(j, "has_secret")) w.secret = std::string();  // set, value unknown to the console
-  w.active = JBool(j, "active", true);
-  w.description = JOptStr(j, "description");
-  w.disabled_reason = JOptStr(j, "disabled_reason");
-  w.rate_limit_per_second = JOptInt(j, "rate_limit_per_second");
-  // Names only: every response masks the values.
-  if (j.is_object() && j.contains("headers") && j["headers"].is_object()) {
-    for (const auto& [name, value] : j["headers"].items()) {
-      w.headers.emplace_back(name, value.is_string() ? value.get<std::string>() : "");
-    }
-  }
-  w.created_at = JTime(j, "created_at");
-  w.updated_at = JTime(j, "updated_at");
-  return w;
+  return WebhookFromJson(j).value_or(Webhook{});
 }
 
 Delivery ParseDelivery(const Json& j) {
-  Delivery d;
-  d.id = JStr(j, "id");
-  d.webhook_id = JStr(j, "webhook_id");
-  d.event_id = JStr(j, "event_id");
-  d.event_type = JStr(j, "event_type");
-  d.status = ParseDeliveryStatus(JStr(j, "status")).value_or(DeliveryStatus::kPending);
-  d.attempt_count = static_cast<int>(JInt(j, "attempt_count"));
-  d.created_at = JTime(j, "created_at");
-  d.updated_at = JTime(j, "updated_at");
-  d.next_attempt_at = JTime(j, "next_attempt_at");
-  d.last_http_status = JOptInt(j, "last_http_status");
-  d.last_cause = ParseCause(j, "last_cause");
-  if (j.is_object() && j.contains("attempts") && j["attempts"].is_array()) {
-    for (const Json& a : j["attempts"]) {
-      DeliveryAttempt at;
-      at.id = JStr(a, "id");
-      at.delivery_id = d.id;
-      at.number = static_cast<int>(JInt(a, "number"));
-      at.started_at = JTime(a, "started_at");
-      at.duration_ms = JInt(a, "duration_ms");
-      at.http_status = JOptInt(a, "http_status");
-      at.cause = ParseCause(a, "cause");
-      at.error = JStr(a, "error");
-      at.request_headers = ParseHeaders(a, "request_headers");
-      at.response_headers = ParseHeaders(a, "response_headers");
-      at.response_excerpt = JStr(a, "response_excerpt");
-      at.response_truncated = JBool(a, "response_truncated");
-      at.response_headers_truncated = JBool(a, "response_headers_truncated");
-      d.attempts.push_back(std::move(at));
-    }
-  }
-  return d;
+  return DeliveryFromJson(j).value_or(Delivery{});
 }
 
 }  // namespace mambo::web

@@ -161,6 +161,14 @@ NLOHMANN_JSON_SERIALIZE_ENUM(FailureCause,
                                  {FailureCause::kInternal, "internal"},
                              })
 
+// The API's JSON read back without throwing (the console runs without exception catching):
+// nullopt when `j` is not one (no id, or no url for a webhook); a field missing or of another
+// type takes its default. from_json (j.get<Webhook>()) is the same and throws on nullopt.
+// A webhook's "has_secret" makes `secret` an empty string (there is one, value unknown).
+std::optional<Webhook> WebhookFromJson(const Json& j);
+std::optional<DeliveryAttempt> AttemptFromJson(const Json& j);
+std::optional<Delivery> DeliveryFromJson(const Json& j);
+
 void to_json(Json& j, const Webhook& w);
 void from_json(const Json& j, Webhook& w);
 void to_json(Json& j, const Event& e);
