@@ -2,14 +2,15 @@
 // HTTPS receivers in headless Chromium at 1280x800: a 200-character URL and a webhook disabled by
 // a 410 leave every header action on the canvas; delivery states are said in words (retrying
 // with the next time and the try, paused while the webhook is off); a slow API shows a loading
-// state with the rows kept, and a failed refresh keeps the rows with the error and Retry.
+// state with the rows kept, and a failed refresh keeps the rows with the error and Retry; a form
+// with unsaved changes asks before a tab or Back throws them away.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import {
   clickWidget, grantClipboard, isNetworkNoise, launchBrowser, openConsole, screenshot, signIn,
-  startReceiver, startWebhookd, waitForScreen, waitForUi, widget,
+  startReceiver, startWebhookd, typeInto, waitForScreen, waitForUi, widget,
 } from './lib.mjs';
 
 const W = 1280;
@@ -174,5 +175,41 @@ test('a slow API shows loading with the rows kept; a failed refresh keeps them w
     frame = await clickWidget(page, state, 'retry_load');
     state = await waitForUi(page, (s) => !s.fields.loading && s.fields.error === null && s.fields.count === count,
                             { afterFrame: frame });
+  });
+});
+
+test('a form with unsaved changes asks before a tab or Back throws them away', async () => {
+  await withConsole(async (page) => {
+    let state = await waitForScreen(page, 'webhooks', (s) => !s.fields.loading && !!s.widgets.create);
+    // Untouched, it leaves without asking.
+    let frame = await clickWidget(page, state, 'create');
+    state = await waitForScreen(page, 'create', (s) => s.fields.dirty === false && !!s.widgets.cancel,
+                                { afterFrame: frame });
+    frame = await clickWidget(page, state, 'cancel');
+    state = await waitForScreen(page, 'webhooks', (s) => !!s.widgets.create, { afterFrame: frame });
+
+    // Changed: a tab asks; Keep editing keeps the draft.
+    frame = await clickWidget(page, state, 'create');
+    state = await waitForScreen(page, 'create', (s) => !!s.widgets.url, { afterFrame: frame });
+    const url = 'https://hooks.example.com/draft';
+    await typeInto(page, state, 'url', url);
+    state = await waitForUi(page, (s, u) => s.fields.url === u && s.fields.dirty === true, { arg: url });
+    frame = await clickWidget(page, state, 'nav_events');
+    state = await waitForUi(page, (s) => s.fields.modal === 'discard' && !!s.widgets.keep_editing,
+                            { afterFrame: frame });
+    assert.equal(state.screen, 'create');
+    assert.equal(state.fields.route, '/webhooks/new', 'the address stays the form\'s');
+    await screenshot(page, 'readability-discard-prompt.png');
+    frame = await clickWidget(page, state, 'keep_editing');
+    state = await waitForUi(page, (s, u) => s.screen === 'create' && s.fields.modal === undefined &&
+      s.fields.url === u, { afterFrame: frame, arg: url });
+
+    // Back asks too; Discard goes where Back meant.
+    frame = (await waitForUi(page, () => true)).frame;
+    await page.goBack();
+    state = await waitForUi(page, (s) => s.fields.modal === 'discard' && !!s.widgets.discard_changes,
+                            { afterFrame: frame });
+    frame = await clickWidget(page, state, 'discard_changes');
+    state = await waitForScreen(page, 'webhooks', (s) => !s.fields.loading, { afterFrame: frame });
   });
 });

@@ -121,7 +121,15 @@ void App::Update(int64_t now_ms) {
   ctx_.now_ms = now_ms;
   if (browser::ConsumeHashChanged()) {
     const std::string hash = browser::GetHash();
-    if (hash != route_) Route(hash);
+    if (hash != route_ && (screen_ == ScreenId::kCreate || screen_ == ScreenId::kEdit) &&
+        form_.Dirty()) {
+      // The browser's Back (or a typed address) away from unsaved changes: the form stays (its
+      // address put back) and asks; leaving then goes where the user meant to.
+      browser::ReplaceHash(route_);
+      form_.AskToLeave(ctx_, hash);
+    } else if (hash != route_) {
+      Route(hash);
+    }
   }
   if (!signed_in_) return;
   if (screen_ == ScreenId::kWebhooks) webhooks_.Tick(ctx_);
@@ -131,6 +139,12 @@ void App::Update(int64_t now_ms) {
 }
 
 void App::Go(const std::string& hash) {
+  // Away from unsaved changes (a tab, a link): ask first, before the history moves.
+  if ((screen_ == ScreenId::kCreate || screen_ == ScreenId::kEdit) && form_.Dirty() &&
+      hash != route_) {
+    form_.AskToLeave(ctx_, hash);
+    return;
+  }
   if (browser::GetHash() == hash) {
     Route(hash);  // same place: reload it (no hashchange would fire)
   } else {

@@ -10,6 +10,7 @@
 
 #include "api_client.h"
 #include "mambo/catalog.h"
+#include "mambo/text.h"
 #include "mambo/validation.h"
 #include "screen_context.h"
 #include "ui_state.h"
@@ -64,6 +65,69 @@ void WebhookFormScreen::OpenCreate() {
   mode = Mode::kCreate;
   secret_mode = SecretMode::kGenerate;  // signed deliveries by default: the safe choice
   focus_url = true;
+}
+
+std::string WebhookFormScreen::Snapshot() const {
+  Json rows = Json::array();
+  for (const HeaderRow& h : headers) rows.push_back({h.name, h.value, h.keep_value});
+  return DumpJson(Json{{"url", url},
+                       {"events", events},
+                       {"secret_mode", static_cast<int>(secret_mode)},
+                       {"secret", secret},
+                       {"active", active},
+                       {"description", description},
+                       {"rate_limit", rate_limit},
+                       {"headers", rows},
+                       {"removed", removed_headers}});
+}
+
+bool WebhookFormScreen::Dirty() const {
+  return pristine && !loading && Snapshot() != *pristine;
+}
+
+void WebhookFormScreen::AskToLeave(ScreenContext& ctx, const std::string& to) {
+  if (!Dirty()) {
+    ctx.go(to);
+    return;
+  }
+  leave_to = to;
+  ask_discard = true;
+  open_discard = true;
+}
+
+void WebhookFormScreen::Leave(ScreenContext& ctx, const std::string& to) {
+  pristine = Snapshot();  // saved (or given up on purpose): nothing is lost by leaving
+  ask_discard = false;
+  ctx.go(to);
+}
+
+// Escape, Cancel, a tab or the browser's Back with unsaved changes: the draft is thrown away
+// only when the user says so.
+void WebhookFormScreen::DrawDiscardPrompt(ScreenContext& ctx) {
+  UiState& ui = *ctx.ui;
+  if (open_discard) ImGui::OpenPopup("Discard changes?");
+  open_discard = false;
+  ImGui::SetNextWindowPos(ImGui::GetMainViewport()->GetCenter(), ImGuiCond_Appearing,
+                          ImVec2(0.5f, 0.5f));
+  if (!ImGui::BeginPopupModal("Discard changes?", nullptr, ImGuiWindowFlags_AlwaysAutoResize)) {
+    ask_discard = false;
+    return;
+  }
+  ui.SetField("modal", "discard");
+  ImGui::TextUnformatted(mode == Mode::kCreate ? "This webhook has not been created yet."
+                                               : "Your changes to this webhook are not saved.");
+  ImGui::TextDisabled("Leaving throws them away.");
+  ImGui::Spacing();
+  if (NamedButton(ui, "keep_editing", "Keep editing") || ImGui::IsKeyPressed(ImGuiKey_Escape)) {
+    ask_discard = false;
+    ImGui::CloseCurrentPopup();
+  }
+  ImGui::SameLine();
+  if (NamedButton(ui, "discard_changes", "Discard changes")) {
+    ImGui::CloseCurrentPopup();
+    Leave(ctx, leave_to);
+  }
+  ImGui::EndPopup();
 }
 
 void WebhookFormScreen::OpenEdit(ScreenContext& ctx, const std::string& webhook_id) {
@@ -125,6 +189,10 @@ void WebhookFormScreen::Draw(ScreenContext& ctx) {
     if (NamedButton(ui, "back", "Back to webhooks")) ctx.go("/webhooks");
     return;
   }
+
+  if (!pristine) pristine = Snapshot();  // the form as it opened: what "changed" is against
+  ui.SetField("dirty", Dirty());
+  DrawDiscardPrompt(ctx);
 
   const float label_w = ImGui::GetFontSize() * 8.0f;
   const float field_w = ImGui::GetFontSize() * 38.0f;
@@ -209,8 +277,9 @@ void WebhookFormScreen::Draw(ScreenContext& ctx) {
   }
   ImGui::SameLine();
   if (NamedButton(ui, "cancel", "Cancel") ||
-      (!saving && ImGui::IsKeyPressed(ImGuiKey_Escape) && !ImGui::IsAnyItemActive())) {
-    ctx.go(mode == Mode::kCreate ? std::string("/webhooks") : "/webhooks/" + id);
+      (!saving && !ask_discard && ImGui::IsKeyPressed(ImGuiKey_Escape) &&
+       !ImGui::IsAnyItemActive())) {
+    AskToLeave(ctx, mode == Mode::kCreate ? std::string("/webhooks") : "/webhooks/" + id);
   }
   ImGui::SameLine();
   if (saving) {
@@ -633,7 +702,7 @@ void WebhookFormScreen::Submit(ScreenContext& ctx, bool cancel_backlog) {
   if (!header_patch.empty()) body["headers"] = std::move(header_patch);
   if (!create && body.empty() && !rotate_with) {
     ctx.notice("Nothing changed");
-    ctx.go("/webhooks/" + id);
+    Leave(ctx, "/webhooks/" + id);
     return;
   }
 
@@ -690,7 +759,7 @@ void WebhookFormScreen::Send(ScreenContext& ctx, Json body) {
                   if (auto s = JOptStr(r.body, "secret")) c->show_secret_once(wid, *s, nullptr);
                   c->notice(create ? "Webhook created" : "Webhook saved");
                   secret.clear();
-                  c->go("/webhooks/" + wid);
+                  Leave(*c, "/webhooks/" + wid);
                 });
 }
 
@@ -716,7 +785,7 @@ void WebhookFormScreen::Rotate(ScreenContext& ctx) {
                   c->show_secret_once(id, JStr(r.body, "secret"), r.body);
                   c->notice("Webhook saved; the old secret signs for 24 hours more");
                   secret.clear();
-                  c->go("/webhooks/" + id);
+                  Leave(*c, "/webhooks/" + id);
                 });
 }
 

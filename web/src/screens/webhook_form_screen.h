@@ -60,6 +60,10 @@ struct WebhookFormScreen {
 
   void OpenCreate();
   void OpenEdit(ScreenContext& ctx, const std::string& webhook_id);
+  // Unsaved changes: the form differs from how it opened (or was last saved).
+  bool Dirty() const;
+  // Goes to `to`, after asking when there are unsaved changes (Escape, Cancel, a tab, Back).
+  void AskToLeave(ScreenContext& ctx, const std::string& to);
   void Draw(ScreenContext& ctx);
   const char* Title() const { return mode == Mode::kCreate ? "Create Webhook" : "Edit Webhook"; }
 
@@ -69,6 +73,12 @@ struct WebhookFormScreen {
   void DrawHeaders(ScreenContext& ctx);
   void DrawRateLimit(ScreenContext& ctx);
   void DrawBacklogPrompt(ScreenContext& ctx);
+  void DrawDiscardPrompt(ScreenContext& ctx);
+  std::string Snapshot() const;                           // the inputs, to compare
+  void Leave(ScreenContext& ctx, const std::string& to);  // without asking
+  std::optional<std::string> pristine;
+  std::string leave_to;
+  bool ask_discard = false, open_discard = false;
   // The local checks (the shared validators): true when the form would get a 422.
   bool HasErrors();
   static std::optional<std::string> RowError(const HeaderRow& h);
