@@ -106,6 +106,24 @@ test('notices: a 410 disables a webhook; banners on the list and its page; enabl
     state = await waitForScreen(page, 'webhooks', (s) => !s.fields.loading && s.fields.disabled_count === 0,
                                 { afterFrame: frame });
     assert.equal(state.widgets[`disabled_banner:${goneId}`], undefined);
+
+    // The team's event log lists the notice, and its type filter offers the notice types.
+    frame = await clickWidget(page, state, 'nav_events');
+    state = await waitForUi(page, (s) => s.screen === 'events' && s.fields.loaded && !s.fields.loading,
+                            { afterFrame: frame });
+    frame = await clickWidget(page, state, 'type_filter');
+    let last = null;
+    state = await waitForUi(page, (s) => {  // the popup's option where it stays (two frames alike)
+      const r = s.widgets['type_option:webhook.disabled'];
+      const steady = !!r && !!last && ['x', 'y', 'w', 'h'].every((k) => r[k] === last[k]);
+      last = r;
+      return steady;
+    }, { afterFrame: frame });
+    frame = await clickWidget(page, state, 'type_option:webhook.disabled');
+    state = await waitForUi(page, (s) => s.screen === 'events' && s.fields.loaded && !s.fields.loading &&
+      s.fields.type_filter === 'webhook.disabled', { afterFrame: frame });
+    assert.ok(state.lists.events.length >= 1);
+    assert.ok(state.lists.events.every((e) => e.type === 'webhook.disabled'));
     assert.deepEqual(errors.filter((e) => !isNetworkNoise(e)), []);
   } finally {
     await browser.close();

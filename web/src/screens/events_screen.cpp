@@ -48,11 +48,17 @@ Bound ParseBound(const std::string& text) {
   return {at.has_value(), at};
 }
 
-// The type filter's options: index 0 is every type, then the catalog in document order.
+// The type filter's options: index 0 is every type, then the catalog in document order, then
+// webhookd's operational notices (webhook.failing, ...), which are in the log too.
+int TypeCount() {
+  return static_cast<int>(EventCatalog().size() + NoticeTypes().size());
+}
+
 std::string TypeAt(int index) {
   const std::vector<EventType>& catalog = EventCatalog();
-  if (index <= 0 || index > static_cast<int>(catalog.size())) return "";
-  return std::string(catalog[index - 1].id);
+  const auto n = static_cast<int>(catalog.size());
+  if (index <= 0 || index > TypeCount()) return "";
+  return std::string(index <= n ? catalog[index - 1].id : NoticeTypes()[index - 1 - n].id);
 }
 
 // Pending, in flight and failed (a retry is scheduled) deliveries still change by themselves.
@@ -265,7 +271,7 @@ void EventsScreen::DrawToolbar(ScreenContext& ctx) {
   // Tall enough for the whole catalog: no scrolling inside the list to reach a type.
   if (ImGui::BeginCombo("##type_filter", current.empty() ? "All types" : current.c_str(),
                         ImGuiComboFlags_HeightLargest)) {
-    const int n = static_cast<int>(EventCatalog().size());
+    const int n = TypeCount();
     for (int i = 0; i <= n; ++i) {
       const std::string type = TypeAt(i);
       if (ImGui::Selectable(i == 0 ? "All types" : type.c_str(), i == type_filter)) {
